@@ -1,0 +1,259 @@
+//! Transaction ids, the set of running transactions, and snapshots.
+//!
+//! Every transaction gets an id from one counter. A snapshot records which
+//! transactions had committed when it was taken, PostgreSQL-style:
+//!
+//! ```text
+//!   ids:   … 95  96  97  98  99 | 100 101 …
+//!               ▲       ▲        ▲
+//!               │       │        xmax = next id: 100 and later had not started
+//!               running at snapshot time: active = {96, 98}
+//!   xmin = 96: the oldest id still running (everything below it had finished)
+//!
+//!   sees(t) = t < xmax && t ∉ active
+//! ```
+//!
+//! A version created by `t` is visible when `t` committed and the snapshot sees
+//! `t`; aborted transactions remove their versions before they leave the
+//! running set, so "not running, below xmax, and still has versions" means
+//! committed. A transaction's commit becomes visible at one instant: when it
+//! leaves the running set, under the same lock that snapshots are taken with —
+//! which is also where the committed catalog is swapped, so every snapshot pairs
+//! with exactly the catalog of the transactions it sees.
+//!
+//! The horizon is the oldest xmin of any running transaction: a version deleted
+//! by a transaction committed below it is invisible to every present and future
+//! snapshot, so garbage collection may remove it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::TxnId;
+use crate::catalog::{Catalog, RelFileNode};
+use crate::table::TableData;
+
+/// The id of the bootstrap "transaction" that wrote every row loaded from a
+/// checkpoint: committed, older than everything, visible to every snapshot.
+pub const FROZEN_TXN: TxnId = 1;
+/// The first id handed to a real transaction in a new cluster.
+pub const FIRST_TXN: TxnId = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    ReadCommitted,
+    /// Snapshot isolation, as PostgreSQL's REPEATABLE READ. SERIALIZABLE maps here too.
+    RepeatableRead,
+}
+
+/// The tables' row storage, by relfilenode. Copy-on-write: replaced whole at
+/// a DDL commit, shared by every reader otherwise.
+pub type DataMap = HashMap<RelFileNode, Arc<TableData>>;
+
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub xmin: TxnId,
+    pub xmax: TxnId,
+    /// Running (uncommitted) transactions at snapshot time, sorted.
+    pub active: Arc<[TxnId]>,
+}
+
+impl Snapshot {
+    #[inline]
+    pub fn sees(&self, txn: TxnId) -> bool {
+        txn < self.xmax && (txn < self.xmin || self.active.binary_search(&txn).is_err())
+    }
+
+    /// A snapshot that sees everything committed so far and nothing running (for recovery).
+    pub fn all_committed(xmax: TxnId) -> Snapshot {
+        Snapshot { xmin: xmax, xmax, active: Arc::from([]) }
+    }
+}
+
+/// What other parts of the engine know about a running transaction.
+pub struct TxnShared {
+    pub id: TxnId,
+    /// Oldest id its snapshots may consider running; feeds the GC horizon.
+    pub xmin: AtomicU64,
+    /// LSN of its first WAL record (0 before it writes one): checkpoints must
+    /// replay from here if the transaction is still running when they snapshot.
+    pub first_lsn: AtomicU64,
+    pub started: Instant,
+    done: watch::Sender<bool>,
+}
+
+impl TxnShared {
+    pub fn done_receiver(&self) -> watch::Receiver<bool> {
+        self.done.subscribe()
+    }
+}
+
+struct State {
+    next_id: TxnId,
+    active: BTreeMap<TxnId, Arc<TxnShared>>,
+    catalog: Arc<Catalog>,
+    data: Arc<DataMap>,
+}
+
+/// Hands out ids and snapshots, tracks who is running, and owns the committed
+/// catalog and table storage map.
+pub struct TxnManager {
+    state: Mutex<State>,
+    horizon: AtomicU64,
+}
+
+impl TxnManager {
+    pub fn new(next_id: TxnId, catalog: Arc<Catalog>, data: Arc<DataMap>) -> TxnManager {
+        assert!(next_id >= FIRST_TXN);
+        TxnManager {
+            state: Mutex::new(State { next_id, active: BTreeMap::new(), catalog, data }),
+            horizon: AtomicU64::new(next_id),
+        }
+    }
+
+    /// Starts a transaction.
+    pub fn begin(&self) -> Arc<TxnShared> {
+        let mut st = self.state.lock();
+        let id = st.next_id;
+        st.next_id += 1;
+        let xmin = st.active.keys().next().copied().unwrap_or(id);
+        let (done, _) = watch::channel(false);
+        let shared = Arc::new(TxnShared {
+            id,
+            xmin: AtomicU64::new(xmin),
+            first_lsn: AtomicU64::new(0),
+            started: Instant::now(),
+            done,
+        });
+        st.active.insert(id, shared.clone());
+        shared
+    }
+
+    /// Takes a snapshot for `me` together with the committed catalog and storage map it pairs with.
+    pub fn snapshot(&self, me: &TxnShared) -> (Snapshot, Arc<Catalog>, Arc<DataMap>) {
+        let st = self.state.lock();
+        let snap = snapshot_locked(&st, me.id);
+        me.xmin.store(snap.xmin, Ordering::Release);
+        (snap, st.catalog.clone(), st.data.clone())
+    }
+
+    /// Ends a transaction: from this instant its commit is visible (or, after an
+    /// abort, it is simply gone). `install` runs under the same lock, so a new
+    /// catalog and the commit that made it appear together.
+    pub fn finish(&self, me: &TxnShared, install: Option<(Arc<Catalog>, Arc<DataMap>)>) {
+        {
+            let mut st = self.state.lock();
+            if let Some((catalog, data)) = install {
+                st.catalog = catalog;
+                st.data = data;
+            }
+            let removed = st.active.remove(&me.id);
+            assert!(removed.is_some(), "transaction {} finished twice", me.id);
+            let horizon = st
+                .active
+                .values()
+                .map(|t| t.xmin.load(Ordering::Acquire))
+                .min()
+                .unwrap_or(st.next_id);
+            self.horizon.store(horizon, Ordering::Release);
+        }
+        me.done.send_replace(true);
+    }
+
+    /// The running transaction `id`, if it is still running.
+    pub fn running(&self, id: TxnId) -> Option<Arc<TxnShared>> {
+        self.state.lock().active.get(&id).cloned()
+    }
+
+    /// Ids below the horizon that committed are visible to every snapshot, now and later.
+    pub fn horizon(&self) -> TxnId {
+        self.horizon.load(Ordering::Acquire)
+    }
+
+    /// Recomputes the horizon now (background GC calls this; commits keep it roughly current).
+    pub fn refresh_horizon(&self) -> TxnId {
+        let st = self.state.lock();
+        let h = st.active.values().map(|t| t.xmin.load(Ordering::Acquire)).min().unwrap_or(st.next_id);
+        self.horizon.store(h, Ordering::Release);
+        h
+    }
+
+    pub fn next_id(&self) -> TxnId {
+        self.state.lock().next_id
+    }
+
+    pub fn committed_catalog(&self) -> (Arc<Catalog>, Arc<DataMap>) {
+        let st = self.state.lock();
+        (st.catalog.clone(), st.data.clone())
+    }
+
+    /// Replaces the committed catalog outside any transaction (recovery, replicas).
+    pub fn install(&self, catalog: Arc<Catalog>, data: Arc<DataMap>) {
+        let mut st = self.state.lock();
+        st.catalog = catalog;
+        st.data = data;
+    }
+
+    /// Running transactions, oldest first (for monitoring).
+    pub fn running_list(&self) -> Vec<Arc<TxnShared>> {
+        self.state.lock().active.values().cloned().collect()
+    }
+
+    /// A consistent cut for a checkpoint: a snapshot, its catalog and storage,
+    /// the WAL position `now()` returns while no transaction can finish, and the
+    /// oldest first-LSN of any running transaction that already wrote WAL.
+    pub fn checkpoint_cut<T>(
+        &self,
+        me: &TxnShared,
+        now: impl FnOnce() -> T,
+    ) -> (Snapshot, Arc<Catalog>, Arc<DataMap>, T, Option<u64>) {
+        let st = self.state.lock();
+        let snap = snapshot_locked(&st, me.id);
+        me.xmin.store(snap.xmin, Ordering::Release);
+        let t = now();
+        let oldest_first_lsn = st
+            .active
+            .values()
+            .filter(|t| t.id != me.id)
+            .map(|t| t.first_lsn.load(Ordering::Acquire))
+            .filter(|&l| l != 0)
+            .min();
+        (snap, st.catalog.clone(), st.data.clone(), t, oldest_first_lsn)
+    }
+}
+
+fn snapshot_locked(st: &State, me: TxnId) -> Snapshot {
+    let active: Vec<TxnId> = st.active.keys().copied().filter(|&t| t != me).collect();
+    let xmin = st.active.keys().next().copied().unwrap_or(st.next_id);
+    Snapshot { xmin, xmax: st.next_id, active: Arc::from(active) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_see_only_what_committed_before_them() {
+        let m = TxnManager::new(FIRST_TXN, Arc::new(Catalog::bootstrap("u", None)), Arc::new(DataMap::new()));
+        let a = m.begin();
+        let b = m.begin();
+        let (snap_b, _, _) = m.snapshot(&b);
+        assert!(!snap_b.sees(a.id), "a is running");
+        assert!(snap_b.sees(FROZEN_TXN));
+        m.finish(&a, None);
+        assert!(!snap_b.sees(a.id), "b's old snapshot keeps a invisible");
+        let (snap_b2, _, _) = m.snapshot(&b);
+        assert!(snap_b2.sees(a.id), "a new snapshot sees a");
+        let c = m.begin();
+        assert!(!snap_b2.sees(c.id), "c started after the snapshot");
+        assert_eq!(m.horizon(), a.id, "computed when a finished: b still had a snapshot from before");
+        assert_eq!(m.refresh_horizon(), b.id);
+        m.finish(&b, None);
+        m.finish(&c, None);
+        assert_eq!(m.horizon(), c.id + 1);
+    }
+}

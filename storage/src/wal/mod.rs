@@ -1,0 +1,15 @@
+//! The write-ahead log.
+//!
+//! Every committed change reaches disk here first, as logical redo (see
+//! `record`), in one contiguous byte stream addressed by LSN and cut into
+//! segment files (`segment`). One writer thread makes appends durable with
+//! group commit (`writer`); recovery and WAL senders read it back (`reader`).
+
+pub mod reader;
+pub mod record;
+pub mod segment;
+pub mod writer;
+
+pub use reader::{RawRecord, Stop, WalReader};
+pub use record::{Change, Kind, WalRecord};
+pub use writer::{FIRST_LSN, Wal, WalConfig};
