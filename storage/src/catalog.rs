@@ -64,6 +64,28 @@ pub struct TableDef {
     pub relfilenode: RelFileNode,
     /// `WITH (…)` options, kept and shown, with no effect on an in-memory table.
     pub options: Vec<(String, String)>,
+    /// Column types and missing values, computed once (rows are decoded with them constantly).
+    #[serde(skip)]
+    pub layout: LayoutCache,
+}
+
+/// What decoding a row of a table needs, by physical column.
+#[derive(Debug, PartialEq)]
+pub struct Layout {
+    pub types: Vec<DataType>,
+    pub missing: Vec<Value>,
+}
+
+/// A lazily filled [`Layout`]. Ignored by equality (it is derived data); a
+/// cached layout with fewer columns than the definition (a definition cloned
+/// and then given new columns) is not used.
+#[derive(Clone, Debug, Default)]
+pub struct LayoutCache(std::sync::OnceLock<Arc<Layout>>);
+
+impl PartialEq for LayoutCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -261,14 +283,30 @@ pub fn truncate_identifier(s: &str) -> String {
 }
 
 impl TableDef {
-    /// Types of all physical columns, dropped included: what decoding a row needs.
+    /// Types and missing-value defaults of all physical columns, dropped included:
+    /// what decoding a row needs.
+    pub fn layout(&self) -> Arc<Layout> {
+        if let Some(l) = self.layout.0.get()
+            && l.types.len() == self.columns.len()
+        {
+            return l.clone();
+        }
+        let l = Arc::new(Layout {
+            types: self.columns.iter().map(|c| c.ty.clone()).collect(),
+            missing: self.columns.iter().map(|c| c.missing.clone().unwrap_or(Value::Null)).collect(),
+        });
+        let _ = self.layout.0.set(l.clone());
+        l
+    }
+
+    /// Types of all physical columns, dropped included.
     pub fn physical_types(&self) -> Vec<DataType> {
-        self.columns.iter().map(|c| c.ty.clone()).collect()
+        self.layout().types.clone()
     }
 
     /// Missing-value defaults by physical column (NULL where none).
     pub fn missing_values(&self) -> Vec<Value> {
-        self.columns.iter().map(|c| c.missing.clone().unwrap_or(Value::Null)).collect()
+        self.layout().missing.clone()
     }
 
     /// Live (not dropped) columns as (physical position, definition), in order.
@@ -315,6 +353,7 @@ mod tests {
                 checks: vec![],
                 relfilenode: 1,
                 options: vec![],
+                layout: Default::default(),
             }),
         );
         assert_eq!(c.unique_relation_name("public", "t_pkey"), "t_pkey1");

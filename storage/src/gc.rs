@@ -50,9 +50,9 @@ pub fn remove_index_entries(data: &TableData, def: &TableDef, rowid: RowId, remo
     if indexes.is_empty() || removed.is_empty() {
         return;
     }
-    let types = def.physical_types();
-    let missing = def.missing_values();
-    for index in indexes {
+    let layout = def.layout();
+    let (types, missing) = (&layout.types, &layout.missing);
+    for index in indexes.iter() {
         let mut keys: Vec<Vec<u8>> = removed.iter().map(|r| index.key_of(&types, &missing, r).0).collect();
         keys.sort_unstable();
         keys.dedup();

@@ -103,8 +103,8 @@ async fn load_checkpoint(loc: &Location, lsn: Lsn) -> Result<ReplayState> {
             .ok_or_else(|| Error::Corrupt(format!("checkpoint has a file for unknown table {}", file.table_id)))?;
         let td = data[&def.relfilenode].clone();
         td.bump_rowid(file.next_rowid.saturating_sub(1));
-        let types = def.physical_types();
-        let missing = def.missing_values();
+        let layout = def.layout();
+        let (types, missing) = (&layout.types, &layout.missing);
         let indexes = td.indexes();
         checkpoint::read_table(loc, lsn, file, def, |rows| {
             for (rowid, row) in rows {
@@ -248,8 +248,8 @@ pub fn apply_change(st: &mut ReplayState, change: Change) -> Result<()> {
     match change {
         Change::Insert { table, rowid, row } | Change::Update { table, rowid, row } => {
             let def = st.catalog.tables.get(&table).ok_or_else(|| Error::Corrupt(format!("unknown table {table}")))?;
-            let types = def.physical_types();
-            let missing = def.missing_values();
+            let layout = def.layout();
+            let (types, missing) = (&layout.types, &layout.missing);
             validate_row(&types, &row)?;
             let td = st.data.get(&def.relfilenode).ok_or_else(|| Error::Corrupt(format!("no storage for {table}")))?;
             let old = td.with_chain(rowid, |c| c.last().map(|v| v.row.clone())).flatten();
@@ -260,8 +260,8 @@ pub fn apply_change(st: &mut ReplayState, change: Change) -> Result<()> {
         }
         Change::Delete { table, rowid } => {
             let def = st.catalog.tables.get(&table).ok_or_else(|| Error::Corrupt(format!("unknown table {table}")))?;
-            let types = def.physical_types();
-            let missing = def.missing_values();
+            let layout = def.layout();
+            let (types, missing) = (&layout.types, &layout.missing);
             let td = st.data.get(&def.relfilenode).ok_or_else(|| Error::Corrupt(format!("no storage for {table}")))?;
             let old = td.with_chain_mut(rowid, |c| c.pop().map(|v| v.row)).flatten();
             if let Some(old) = old {
@@ -287,8 +287,8 @@ pub fn apply_change(st: &mut ReplayState, change: Change) -> Result<()> {
                 let td = st.data[&def.relfilenode].clone();
                 let idef = def.indexes.iter().find(|i| i.id == index).unwrap();
                 let idx = TableData::new_index(idef);
-                let types = def.physical_types();
-                let missing = def.missing_values();
+                let layout = def.layout();
+                let (types, missing) = (&layout.types, &layout.missing);
                 for (ci, chunk) in td.chunks().iter().enumerate() {
                     let slots = chunk.slots.read();
                     for (si, chain) in slots.iter().enumerate() {
@@ -325,7 +325,7 @@ fn remove_entries(
     rowid: RowId,
     row: &[u8],
 ) {
-    for idx in td.indexes() {
+    for idx in td.indexes().iter() {
         let (key, _) = idx.key_of(types, missing, row);
         idx.remove(&key, rowid);
     }

@@ -17,7 +17,6 @@
 //! instructions that check and stamp a version, never while waiting for anything.
 //! Lock order, everywhere: index lock → chunk lock.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -48,7 +47,8 @@ pub struct TableData {
     pub table_id: u32,
     chunks: RwLock<Vec<Arc<Chunk>>>,
     next_rowid: AtomicU64,
-    indexes: RwLock<HashMap<u32, Arc<Index>>>,
+    /// Copy-on-write list, sorted by id: writers read it on every row.
+    indexes: RwLock<Arc<Vec<Arc<Index>>>>,
     /// Versions made obsolete since the last vacuum pass (a trigger, not an exact count).
     pub dead_versions: AtomicU64,
 }
@@ -60,7 +60,7 @@ impl TableData {
             table_id,
             chunks: RwLock::new(Vec::new()),
             next_rowid: AtomicU64::new(1),
-            indexes: RwLock::new(HashMap::new()),
+            indexes: RwLock::new(Arc::new(Vec::new())),
             dead_versions: AtomicU64::new(0),
         }
     }
@@ -128,28 +128,30 @@ impl TableData {
     }
 
     pub fn index(&self, id: u32) -> Option<Arc<Index>> {
-        self.indexes.read().get(&id).cloned()
+        self.indexes.read().iter().find(|i| i.id == id).cloned()
     }
 
-    pub fn indexes(&self) -> Vec<Arc<Index>> {
-        let mut v: Vec<_> = self.indexes.read().values().cloned().collect();
-        v.sort_by_key(|i| i.id);
-        v
+    pub fn indexes(&self) -> Arc<Vec<Arc<Index>>> {
+        self.indexes.read().clone()
     }
 
     pub fn add_index(&self, index: Arc<Index>) {
-        self.indexes.write().insert(index.id, index);
+        let mut guard = self.indexes.write();
+        let mut v: Vec<Arc<Index>> = guard.iter().filter(|i| i.id != index.id).cloned().collect();
+        v.push(index);
+        v.sort_by_key(|i| i.id);
+        *guard = Arc::new(v);
     }
 
     pub fn drop_index(&self, id: u32) {
-        self.indexes.write().remove(&id);
+        let mut guard = self.indexes.write();
+        let v: Vec<Arc<Index>> = guard.iter().filter(|i| i.id != id).cloned().collect();
+        *guard = Arc::new(v);
     }
 
     /// Ids of the indexes this storage maintains.
     pub fn index_ids(&self) -> Vec<u32> {
-        let mut v: Vec<u32> = self.indexes.read().keys().copied().collect();
-        v.sort_unstable();
-        v
+        self.indexes.read().iter().map(|i| i.id).collect()
     }
 
     /// Creates the in-memory index for a definition (empty: the caller fills it).

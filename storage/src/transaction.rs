@@ -423,19 +423,60 @@ impl Transaction {
         let values = self.prepare_row(def, values)?;
         self.lock_table(def.id, TableLockMode::Shared).await?;
         let data = self.data_for(def)?;
-        let row = encode_row(&def.physical_types(), &values);
-        let rowid = data.alloc_rowid();
-        data.with_chain_mut(rowid, |chain| {
-            debug_assert!(chain.is_empty(), "fresh row id {rowid} already has versions");
-            chain.push(Version::new(self.id(), self.cid, row.clone()));
-        });
         let t = self.table_slot(&data, def);
+        self.insert_prepared(&data, def, t, values).await
+    }
+
+    /// Inserts many rows (COPY, INSERT … SELECT): the same as repeated
+    /// `insert`, with the per-statement work done once.
+    pub async fn insert_batch(&mut self, def: &Arc<TableDef>, rows: Vec<Vec<Value>>) -> Result<u64> {
+        self.check_writable()?;
+        self.lock_table(def.id, TableLockMode::Shared).await?;
+        let data = self.data_for(def)?;
+        let t = self.table_slot(&data, def);
+        let n = rows.len() as u64;
+        for values in rows {
+            let values = self.prepare_row(def, values)?;
+            self.insert_prepared(&data, def, t, values).await?;
+        }
+        Ok(n)
+    }
+
+    async fn insert_prepared(&mut self, data: &Arc<TableData>, def: &Arc<TableDef>, t: u32, values: Vec<Value>) -> Result<RowId> {
+        let layout = def.layout();
+        let row = encode_row(&layout.types, &values);
+        drop(values);
+        let rowid = data.alloc_rowid();
+        // Redo first (a copy of the bytes), then the version takes the row itself.
+        self.changes.insert(def.id, rowid, &row);
+        let keys: Vec<(Arc<Index>, Vec<u8>, bool)> = data
+            .indexes()
+            .iter()
+            .map(|i| {
+                let (k, null) = i.key_of(&layout.types, &layout.missing, &row);
+                (i.clone(), k, null)
+            })
+            .collect();
+        let (me, cid) = (self.id(), self.cid);
+        data.with_chain_mut(rowid, move |chain| {
+            debug_assert!(chain.is_empty(), "fresh row id {rowid} already has versions");
+            chain.push(Version::new(me, cid, row));
+        });
         self.push_insert_undo(t, rowid);
-        self.note_first_write();
         // Until every index has the row, a failure must take the row back out:
         // the undo entry above does that (and drops the entries already added).
-        self.add_index_entries(&data, def, rowid, &row, None).await?;
-        self.changes.insert(def.id, rowid, &row);
+        for (index, key, has_null) in keys {
+            if !index.unique || has_null {
+                index.insert(&key, rowid);
+                continue;
+            }
+            loop {
+                match self.try_unique_insert(data, def, &index, &key, rowid)? {
+                    None => break,
+                    Some(holder) => self.wait_for(vec![holder]).await?,
+                }
+            }
+        }
         self.maybe_spill()?;
         Ok(rowid)
     }
@@ -459,7 +500,7 @@ impl Transaction {
         let values = self.prepare_row(def, values)?;
         self.lock_table(def.id, TableLockMode::Shared).await?;
         let data = self.data_for(def)?;
-        let row = encode_row(&def.physical_types(), &values);
+        let row = encode_row(&def.layout().types, &values);
         let old_row = loop {
             let me = self.id();
             let cid = self.cid;
@@ -492,10 +533,9 @@ impl Transaction {
         let (old, prev) = old_row;
         let t = self.table_slot(&data, def);
         self.undo.push(Undo::Update { t, rowid, prev });
-        self.note_first_write();
         data.dead_versions.fetch_add(1, Ordering::Relaxed);
-        self.add_index_entries(&data, def, rowid, &row, Some(&old)).await?;
         self.changes.update(def.id, rowid, &row);
+        self.add_index_entries(&data, def, rowid, &row, Some(&old)).await?;
         self.maybe_spill()?;
         self.engine.prune_row(&data, def, rowid);
         Ok(WriteOutcome::Done)
@@ -512,7 +552,6 @@ impl Transaction {
         };
         let t = self.table_slot(&data, def);
         self.undo.push(Undo::Delete { t, rowid, prev });
-        self.note_first_write();
         data.dead_versions.fetch_add(1, Ordering::Relaxed);
         self.changes.delete(def.id, rowid);
         self.maybe_spill()?;
@@ -587,9 +626,9 @@ impl Transaction {
         row: &[u8],
         old: Option<&[u8]>,
     ) -> Result<()> {
-        let types = def.physical_types();
-        let missing = def.missing_values();
-        for index in data.indexes() {
+        let layout = def.layout();
+        let (types, missing) = (&layout.types, &layout.missing);
+        for index in data.indexes().iter() {
             let (key, has_null) = index.key_of(&types, &missing, row);
             if let Some(old) = old
                 && index.key_of(&types, &missing, old).0 == key
@@ -601,7 +640,7 @@ impl Transaction {
                 continue;
             }
             loop {
-                match self.try_unique_insert(data, def, &index, &key, rowid, row)? {
+                match self.try_unique_insert(data, def, index, &key, rowid)? {
                     None => break,
                     Some(holder) => self.wait_for(vec![holder]).await?,
                 }
@@ -619,10 +658,9 @@ impl Transaction {
         index: &Index,
         key: &[u8],
         rowid: RowId,
-        row: &[u8],
     ) -> Result<Option<TxnId>> {
-        let types = def.physical_types();
-        let missing = def.missing_values();
+        let layout = def.layout();
+        let (types, missing) = (&layout.types, &layout.missing);
         let me = self.id();
         let mut tree = index.write();
         let mut wait = None;
@@ -655,9 +693,10 @@ impl Transaction {
                 .unwrap_or(Dup::None);
             match verdict {
                 Dup::Conflict => {
+                    let row = data.with_chain(rowid, |c| c.last().map(|v| v.row.clone())).flatten();
                     return Err(Error::UniqueViolation {
                         constraint: index.name.clone(),
-                        detail: key_detail(def, &index.columns, row, "already exists"),
+                        detail: row.map(|r| key_detail(def, &index.columns, &r, "already exists")).unwrap_or_default(),
                     });
                 }
                 Dup::Wait(x) => wait = Some(x),
@@ -669,10 +708,6 @@ impl Transaction {
         }
         tree.insert(Entry::new(key, rowid));
         Ok(None)
-    }
-
-    fn note_first_write(&self) {
-        // first_lsn is set when WAL is first written; nothing to do until then.
     }
 
     fn maybe_spill(&mut self) -> Result<()> {
@@ -786,8 +821,8 @@ impl Transaction {
     /// Fills a new index from every version of every row (old snapshots use it
     /// too). For a unique index, two live rows with one key fail the DDL.
     fn build_index(&self, data: &TableData, def: &TableDef, index: &Index) -> Result<()> {
-        let types = def.physical_types();
-        let missing = def.missing_values();
+        let layout = def.layout();
+        let (types, missing) = (&layout.types, &layout.missing);
         let mut live_keys: HashSet<Vec<u8>> = HashSet::new();
         let mut tree = index.write();
         for (ci, chunk) in data.chunks().iter().enumerate() {
@@ -818,8 +853,8 @@ impl Transaction {
     }
 
     fn check_no_nulls(&self, data: &TableData, def: &TableDef, col: usize) -> Result<()> {
-        let types = def.physical_types();
-        let missing = def.missing_values();
+        let layout = def.layout();
+        let (types, missing) = (&layout.types, &layout.missing);
         for chunk in data.chunks() {
             let slots = chunk.slots.read();
             for chain in slots.iter() {
@@ -1192,7 +1227,7 @@ fn lock_check(chain: &[Version], view: &View<'_>, isolation: Isolation) -> Check
 
 /// `Key (a, b)=(1, x) already exists.` — PostgreSQL's DETAIL for key errors.
 pub fn key_detail(def: &TableDef, columns: &[usize], row: &[u8], what: &str) -> String {
-    let values = decode_row(&def.physical_types(), &def.missing_values(), row);
+    let values = { let l = def.layout(); decode_row(&l.types, &l.missing, row) };
     let names: Vec<&str> = columns.iter().map(|&c| def.columns[c].name.as_str()).collect();
     let vals: Vec<String> = columns.iter().map(|&c| display_value(&values[c])).collect();
     format!("Key ({})=({}) {what}.", names.join(", "), vals.join(", "))
@@ -1282,8 +1317,8 @@ pub(crate) fn plan_catalog_change(old: &Catalog, new: &Catalog) -> CatalogPlan {
 
 /// Collects the visible rows of a table as owned values (tests and tools).
 pub fn collect_rows(view: &ReadView, def: &TableDef) -> Vec<(RowId, Vec<Value>)> {
-    let types = def.physical_types();
-    let missing = def.missing_values();
+    let layout = def.layout();
+    let (types, missing) = (&layout.types, &layout.missing);
     let mut out = Vec::new();
     view.scan(def, |r, row| {
         out.push((r, decode_row(&types, &missing, row)));

@@ -352,6 +352,7 @@ async fn create_table(engine: &Arc<Engine>, spec: &str) -> String {
         checks: vec![],
         relfilenode,
         options: vec![],
+        layout: Default::default(),
     };
     cat.tables.insert(id, Arc::new(def));
     match txn.set_catalog(cat).await {

@@ -58,6 +58,7 @@ pub async fn create_kv(engine: &Arc<Engine>, name: &str) -> Arc<TableDef> {
         checks: vec![],
         relfilenode,
         options: vec![],
+        layout: Default::default(),
     });
     cat.tables.insert(id, def.clone());
     txn.set_catalog(cat).await.unwrap();
