@@ -58,6 +58,41 @@ async fn commits_per_sec(committers: usize, secs: u64) -> f64 {
     rate
 }
 
+/// Checkpoints while 8 writers commit: how long writers are held off (the cut).
+async fn checkpoint_pause() -> (Duration, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::fresh(dir.path()).await;
+    let def = common::create_accounts(&engine).await;
+    common::load_accounts(&engine, &def, 1_000_000).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicU64::new(2_000_000));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (engine, def, stop, next) = (engine.clone(), def.clone(), stop.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let mut txn = engine.begin(Isolation::ReadCommitted);
+                txn.begin_statement().unwrap();
+                txn.insert(&def, common::account(next.fetch_add(1, Ordering::Relaxed) as i32)).await.unwrap();
+                txn.commit().await.unwrap();
+            }
+        }));
+    }
+    let mut worst = Duration::ZERO;
+    let mut total = Duration::ZERO;
+    for _ in 0..5 {
+        let info = engine.checkpoint().await.unwrap();
+        worst = worst.max(info.pause);
+        total += info.total;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    eprintln!("  checkpoint of 1M+ rows under 8 writers: worst pause {worst:?}, mean duration {:?}", total / 5);
+    (worst, total / 5)
+}
+
 async fn bulk_load(rows: u64) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let engine = common::fresh(dir.path()).await;
@@ -123,6 +158,8 @@ fn main() {
         let c64 = commits_per_sec(64, secs).await;
         eprintln!("bulk load:");
         let bulk = bulk_load(env("DUETDB_BENCH_ROWS", 2_000_000)).await;
+        eprintln!("checkpoints:");
+        let (pause, ckpt) = checkpoint_pause().await;
         eprintln!("recovery:");
         let (rec, wal_bytes) = recovery_secs_per_gb(env("DUETDB_BENCH_WAL_MB", 1024)).await;
         println!("| measurement | result |");
@@ -131,6 +168,7 @@ fn main() {
         println!("| commits/s, 8 committers | {c8:.0} ({:.1}× 1 committer) |", c8 / c1);
         println!("| commits/s, 64 committers | {c64:.0} ({:.1}× 1 committer) |", c64 / c1);
         println!("| bulk load, pgbench_accounts rows/s | {bulk:.0} |");
+        println!("| checkpoint of 1M rows under 8 writers: worst writer pause / duration | {pause:?} / {ckpt:?} |");
         println!("| recovery, seconds per GiB of WAL | {rec:.2} (measured on {} MiB) |", wal_bytes >> 20);
     });
 }
