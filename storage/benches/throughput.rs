@@ -150,6 +150,19 @@ async fn recovery_secs_per_gb(mb: u64) -> (f64, u64) {
 
 fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
+    if let Ok(only) = std::env::var("DUETDB_BENCH_ONLY") {
+        // Run one section (for profiling).
+        rt.block_on(async {
+            match only.as_str() {
+                "bulk" => drop(bulk_load(env("DUETDB_BENCH_ROWS", 2_000_000)).await),
+                "commits64" => drop(commits_per_sec(64, env("DUETDB_BENCH_SECS", 10)).await),
+                "commits1" => drop(commits_per_sec(1, env("DUETDB_BENCH_SECS", 10)).await),
+                "recovery" => drop(recovery_secs_per_gb(env("DUETDB_BENCH_WAL_MB", 1024)).await),
+                other => panic!("unknown section {other}"),
+            }
+        });
+        return;
+    }
     rt.block_on(async {
         let secs = env("DUETDB_BENCH_SECS", 10);
         eprintln!("durable single-row commits:");

@@ -161,7 +161,16 @@ pub struct ViewDef {
     pub schema: String,
     pub name: String,
     pub sql: String,
-    pub columns: Vec<String>,
+    /// Output columns as planned at CREATE VIEW time (catalog queries show them).
+    pub columns: Vec<ViewColumn>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ViewColumn {
+    pub name: String,
+    /// PostgreSQL type OID and typmod of the column.
+    pub type_oid: u32,
+    pub typmod: i32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -24,13 +24,13 @@ use std::sync::atomic::Ordering;
 use crate::RowId;
 use crate::TxnId;
 use crate::catalog::TableDef;
-use crate::index::Entry;
+use crate::index::remove_in;
 use crate::row::RowBuf;
-use crate::table::{CHUNK_BITS, TableData};
+use crate::table::{CHUNK_BITS, Chain, TableData};
 use crate::version::Version;
 
 /// Removes versions of one chain that nobody can see; returns them.
-pub fn prune_chain(chain: &mut Vec<Version>, horizon: TxnId) -> Vec<Version> {
+pub fn prune_chain(chain: &mut Chain, horizon: TxnId) -> Vec<Version> {
     let Some(base) = (0..chain.len()).rev().find(|&i| chain[i].xmin_committed() && chain[i].xmin < horizon) else {
         return Vec::new();
     };
@@ -57,14 +57,14 @@ pub fn remove_index_entries(data: &TableData, def: &TableDef, rowid: RowId, remo
         keys.sort_unstable();
         keys.dedup();
         for key in keys {
-            let has_key = |chain: &Vec<Version>| chain.iter().any(|v| index.key_of(&types, &missing, &v.row).0 == key);
+            let has_key = |chain: &Chain| chain.iter().any(|v| index.key_of(&types, &missing, &v.row).0 == key);
             // Cheap check first: most prunes keep the key (updates of non-key columns).
             if data.with_chain(rowid, has_key).unwrap_or(false) {
                 continue;
             }
             let mut tree = index.write();
             if !data.with_chain(rowid, has_key).unwrap_or(false) {
-                tree.remove(&Entry::new(&key, rowid));
+                remove_in(&mut tree, &key, rowid);
             }
         }
     }
@@ -95,7 +95,7 @@ pub fn vacuum_table(data: &Arc<TableData>, def: &TableDef, horizon: TxnId) -> Va
                 stats.versions_removed += removed.len() as u64;
                 if chain.is_empty() {
                     stats.rows_removed += 1;
-                    *chain = Vec::new();
+                    *chain = Chain::new();
                 }
                 let rowid = ((ci as u64) << CHUNK_BITS) + si as u64;
                 garbage.push((rowid, removed.into_iter().map(|v| v.row).collect()));
@@ -127,19 +127,19 @@ mod tests {
 
     #[test]
     fn prunes_only_what_no_snapshot_sees() {
-        let mut chain = vec![v(40, 52, true), v(52, 58, true), v(58, 0, true), v(71, 0, false)];
+        let mut chain: Chain = smallvec::smallvec![v(40, 52, true), v(52, 58, true), v(58, 0, true), v(71, 0, false)];
         let removed = prune_chain(&mut chain, 60);
         assert_eq!(removed.len(), 2);
         assert_eq!(chain.iter().map(|v| v.xmin).collect::<Vec<_>>(), vec![58, 71]);
 
-        let mut chain = vec![v(40, 52, true), v(52, 0, true)];
+        let mut chain: Chain = smallvec::smallvec![v(40, 52, true), v(52, 0, true)];
         assert!(prune_chain(&mut chain, 52).is_empty(), "52 is not below the horizon");
 
-        let mut deleted = vec![v(40, 50, true)];
+        let mut deleted: Chain = smallvec::smallvec![v(40, 50, true)];
         assert_eq!(prune_chain(&mut deleted, 60).len(), 1);
         assert!(deleted.is_empty());
 
-        let mut recently_deleted = vec![v(40, 65, true)];
+        let mut recently_deleted: Chain = smallvec::smallvec![v(40, 65, true)];
         assert!(prune_chain(&mut recently_deleted, 60).is_empty());
     }
 }

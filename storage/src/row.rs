@@ -95,6 +95,14 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
 /// Panics if a value does not have its column's shape: the caller coerces first,
 /// so a mismatch here is a bug, not bad input.
 pub fn encode_row(types: &[DataType], values: &[Value]) -> RowBuf {
+    if values.len() <= 16 {
+        // Short rows: borrow into a stack array instead of allocating a Vec.
+        let mut refs = [ValueRef::Null; 16];
+        for (r, v) in refs.iter_mut().zip(values) {
+            *r = ValueRef::from(v);
+        }
+        return encode_row_refs(types, &refs[..values.len()]);
+    }
     let refs: Vec<ValueRef<'_>> = values.iter().map(ValueRef::from).collect();
     encode_row_refs(types, &refs)
 }

@@ -30,7 +30,8 @@ use crate::version::Version;
 pub const CHUNK_BITS: u32 = 10;
 pub const CHUNK_SIZE: usize = 1 << CHUNK_BITS;
 
-pub type Chain = Vec<Version>;
+/// A row's versions, oldest first; the usual single version lives inline in the chunk.
+pub type Chain = smallvec::SmallVec<[Version; 1]>;
 
 pub struct Chunk {
     pub slots: RwLock<Box<[Chain]>>,
@@ -38,7 +39,7 @@ pub struct Chunk {
 
 impl Chunk {
     fn new() -> Chunk {
-        Chunk { slots: RwLock::new((0..CHUNK_SIZE).map(|_| Vec::new()).collect()) }
+        Chunk { slots: RwLock::new((0..CHUNK_SIZE).map(|_| Chain::new()).collect()) }
     }
 }
 
@@ -108,17 +109,24 @@ impl TableData {
     }
 
     /// Runs `f` on the version chain of row `r` under a read lock.
+    /// (Directory lock, then chunk lock: the directory is only written when it
+    /// grows, by code that holds no chunk lock. The directory read is recursive
+    /// so a waiting grower can never deadlock a reader that nests.)
+    #[inline]
     pub fn with_chain<T>(&self, r: RowId, f: impl FnOnce(&Chain) -> T) -> Option<T> {
-        let (chunk, slot) = self.chunk_of(r)?;
+        let dir = self.chunks.read_recursive();
+        let chunk = dir.get((r >> CHUNK_BITS) as usize)?;
         let slots = chunk.slots.read();
-        Some(f(&slots[slot]))
+        Some(f(&slots[(r as usize) & (CHUNK_SIZE - 1)]))
     }
 
     /// Runs `f` on the version chain of row `r` under a write lock.
+    #[inline]
     pub fn with_chain_mut<T>(&self, r: RowId, f: impl FnOnce(&mut Chain) -> T) -> Option<T> {
-        let (chunk, slot) = self.chunk_of(r)?;
+        let dir = self.chunks.read_recursive();
+        let chunk = dir.get((r >> CHUNK_BITS) as usize)?;
         let mut slots = chunk.slots.write();
-        Some(f(&mut slots[slot]))
+        Some(f(&mut slots[(r as usize) & (CHUNK_SIZE - 1)]))
     }
 
     /// A consistent list of the chunks existing now (scans iterate it without

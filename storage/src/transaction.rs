@@ -47,7 +47,7 @@ use std::sync::atomic::Ordering;
 use crate::catalog::{Catalog, RelFileNode, SequenceDef, TableDef};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::index::{Entry, Index, lookup_in};
+use crate::index::{Index, insert_if_absent, insert_in};
 use crate::keycode;
 use crate::lock::TableLockMode;
 use crate::lsn::Lsn;
@@ -392,8 +392,8 @@ impl Transaction {
     // Row writes
     // ------------------------------------------------------------------
 
-    /// Checks and converts a full physical row for `def`.
-    fn prepare_row(&self, def: &TableDef, values: Vec<Value>) -> Result<Vec<Value>> {
+    /// Checks and converts a full physical row for `def`, in place.
+    fn prepare_row(&self, def: &TableDef, mut values: Vec<Value>) -> Result<Vec<Value>> {
         if values.len() != def.columns.len() {
             return Err(Error::Internal(format!(
                 "row has {} values for {} columns of \"{}\"",
@@ -402,19 +402,18 @@ impl Transaction {
                 def.name
             )));
         }
-        let mut out = Vec::with_capacity(values.len());
-        for (col, v) in def.columns.iter().zip(values) {
+        for (col, v) in def.columns.iter().zip(values.iter_mut()) {
             if col.dropped {
-                out.push(Value::Null);
+                *v = Value::Null;
                 continue;
             }
-            let v = col.ty.coerce(v)?;
+            let taken = std::mem::replace(v, Value::Null);
+            *v = col.ty.coerce(taken)?;
             if v.is_null() && !col.nullable {
                 return Err(Error::NotNullViolation { column: col.name.clone(), table: def.name.clone() });
             }
-            out.push(v);
         }
-        Ok(out)
+        Ok(values)
     }
 
     /// Inserts a row (values for every physical column) and returns its row id.
@@ -663,11 +662,9 @@ impl Transaction {
         let (types, missing) = (&layout.types, &layout.missing);
         let me = self.id();
         let mut tree = index.write();
+        let Some(others) = insert_if_absent(&mut tree, key, rowid) else { return Ok(None) };
         let mut wait = None;
-        for other in lookup_in(&tree, key) {
-            if other == rowid {
-                continue;
-            }
+        for other in others {
             let verdict = data
                 .with_chain(other, |chain| {
                     let mut verdict = Dup::None;
@@ -706,7 +703,7 @@ impl Transaction {
         if wait.is_some() {
             return Ok(wait);
         }
-        tree.insert(Entry::new(key, rowid));
+        insert_in(&mut tree, key, rowid);
         Ok(None)
     }
 
@@ -831,7 +828,7 @@ impl Transaction {
                 let rowid = ((ci as u64) << crate::table::CHUNK_BITS) + si as u64;
                 for v in chain {
                     let (key, _) = index.key_of(&types, &missing, &v.row);
-                    tree.insert(Entry::new(&key, rowid));
+                    insert_in(&mut tree, &key, rowid);
                 }
                 // Latest state: the newest version unless its deletion committed or is ours.
                 if let Some(v) = chain.last() {
@@ -1074,7 +1071,7 @@ impl Transaction {
     /// Stamps the commit on every version this transaction touched.
     fn stamp_committed(&mut self) {
         let me = self.id();
-        let stamp = |chain: &mut Vec<Version>| {
+        let stamp = |chain: &mut crate::table::Chain| {
             for v in chain.iter_mut() {
                 if v.xmin == me {
                     v.flags |= XMIN_COMMITTED;

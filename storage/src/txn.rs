@@ -95,6 +95,8 @@ impl TxnShared {
 struct State {
     next_id: TxnId,
     active: BTreeMap<TxnId, Arc<TxnShared>>,
+    /// The keys of `active`, sorted: snapshots copy this slice.
+    ids: Vec<TxnId>,
     catalog: Arc<Catalog>,
     data: Arc<DataMap>,
 }
@@ -110,7 +112,7 @@ impl TxnManager {
     pub fn new(next_id: TxnId, catalog: Arc<Catalog>, data: Arc<DataMap>) -> TxnManager {
         assert!(next_id >= FIRST_TXN);
         TxnManager {
-            state: Mutex::new(State { next_id, active: BTreeMap::new(), catalog, data }),
+            state: Mutex::new(State { next_id, active: BTreeMap::new(), ids: Vec::new(), catalog, data }),
             horizon: AtomicU64::new(next_id),
         }
     }
@@ -130,6 +132,8 @@ impl TxnManager {
             done,
         });
         st.active.insert(id, shared.clone());
+        debug_assert!(st.ids.last().is_none_or(|&l| l < id));
+        st.ids.push(id);
         shared
     }
 
@@ -153,13 +157,20 @@ impl TxnManager {
             }
             let removed = st.active.remove(&me.id);
             assert!(removed.is_some(), "transaction {} finished twice", me.id);
-            let horizon = st
-                .active
-                .values()
-                .map(|t| t.xmin.load(Ordering::Acquire))
-                .min()
-                .unwrap_or(st.next_id);
-            self.horizon.store(horizon, Ordering::Release);
+            let pos = st.ids.binary_search(&me.id).expect("running ids track active");
+            st.ids.remove(pos);
+            // The horizon is the minimum xmin of running transactions. Removing one
+            // above the minimum cannot change it; only then is a rescan needed.
+            // (A stale, lower horizon is always safe: GC just keeps more.)
+            if me.xmin.load(Ordering::Acquire) <= self.horizon.load(Ordering::Acquire) || st.active.is_empty() {
+                let horizon = st
+                    .active
+                    .values()
+                    .map(|t| t.xmin.load(Ordering::Acquire))
+                    .min()
+                    .unwrap_or(st.next_id);
+                self.horizon.store(horizon, Ordering::Release);
+            }
         }
         me.done.send_replace(true);
     }
@@ -227,9 +238,17 @@ impl TxnManager {
 }
 
 fn snapshot_locked(st: &State, me: TxnId) -> Snapshot {
-    let active: Vec<TxnId> = st.active.keys().copied().filter(|&t| t != me).collect();
-    let xmin = st.active.keys().next().copied().unwrap_or(st.next_id);
-    Snapshot { xmin, xmax: st.next_id, active: Arc::from(active) }
+    let active: Arc<[TxnId]> = match st.ids.binary_search(&me) {
+        Ok(i) => {
+            let mut v = Vec::with_capacity(st.ids.len() - 1);
+            v.extend_from_slice(&st.ids[..i]);
+            v.extend_from_slice(&st.ids[i + 1..]);
+            Arc::from(v)
+        }
+        Err(_) => Arc::from(&st.ids[..]),
+    };
+    let xmin = st.ids.first().copied().unwrap_or(st.next_id);
+    Snapshot { xmin, xmax: st.next_id, active }
 }
 
 #[cfg(test)]

@@ -232,10 +232,18 @@ impl DataType {
             },
             DataType::Char(n) => match value {
                 V::Text(s) => {
-                    let s = truncate_chars(s, *n as usize, "character")?;
-                    let len = s.chars().count();
-                    let mut s = s;
-                    s.extend(std::iter::repeat_n(' ', *n as usize - len));
+                    let mut s = truncate_chars(s, *n as usize, "character")?;
+                    let len = if s.is_ascii() { s.len() } else { s.chars().count() };
+                    if len < *n as usize {
+                        const SPACES: &str = "                                                                ";
+                        let mut pad = *n as usize - len;
+                        s.reserve(pad);
+                        while pad > 0 {
+                            let k = pad.min(SPACES.len());
+                            s.push_str(&SPACES[..k]);
+                            pad -= k;
+                        }
+                    }
                     V::Text(s)
                 }
                 v => return Err(mismatch(&v)),
@@ -286,7 +294,7 @@ fn round_half_away(f: f64) -> f64 {
 }
 
 fn truncate_chars(s: String, n: usize, type_name: &str) -> Result<String> {
-    if s.chars().count() <= n {
+    if s.len() <= n || s.chars().count() <= n {
         return Ok(s);
     }
     // PostgreSQL allows an over-long value when the excess is only spaces.
