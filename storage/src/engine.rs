@@ -328,6 +328,25 @@ impl Engine {
         }
     }
 
+    /// `nextval()`: the value, and the WAL position that must be durable
+    /// before the value may be relied on (see `sequence`).
+    pub fn nextval(&self, def: &crate::catalog::SequenceDef) -> Result<(i64, Option<Lsn>)> {
+        use crate::wal::record::{Kind, encode_sequence};
+        if self.is_read_only() {
+            return Err(Error::ReadOnly("cannot execute nextval() in a read-only transaction".into()));
+        }
+        self.sequences.next(def, |logged| Ok(self.wal.append(Kind::Sequence, &encode_sequence(def.id, logged, true))?.1))
+    }
+
+    /// `setval()`; returns the WAL position to make durable.
+    pub fn setval(&self, def: &crate::catalog::SequenceDef, value: i64, is_called: bool) -> Result<Lsn> {
+        use crate::wal::record::{Kind, encode_sequence};
+        if self.is_read_only() {
+            return Err(Error::ReadOnly("cannot execute setval() in a read-only transaction".into()));
+        }
+        self.sequences.set(def, value, is_called, || Ok(self.wal.append(Kind::Sequence, &encode_sequence(def.id, value, is_called))?.1))
+    }
+
     /// Oldest running transaction's id and age (monitoring).
     pub fn oldest_running(&self) -> Option<(TxnId, Duration)> {
         self.txns.running_list().first().map(|t| (t.id, t.started.elapsed()))

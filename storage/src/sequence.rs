@@ -31,13 +31,6 @@ pub struct Sequences {
     states: Mutex<HashMap<u32, SeqState>>,
 }
 
-/// What `nextval` needs the caller to log, if anything.
-pub struct SeqAdvance {
-    pub value: i64,
-    /// (value to log, is_called) when a WAL record must be written.
-    pub log: Option<i64>,
-}
-
 impl Sequences {
     pub fn from_states(states: HashMap<u32, SeqState>) -> Sequences {
         Sequences { states: Mutex::new(states) }
@@ -47,8 +40,12 @@ impl Sequences {
         self.states.lock().clone()
     }
 
-    /// Computes the next value of `def`; the caller WAL-logs `log` when present.
-    pub fn next(&self, def: &SequenceDef) -> Result<SeqAdvance> {
+    /// Hands out the next value of `def`. When the logged-ahead value moves,
+    /// `log(value)` appends its WAL record *under the sequence lock*: records of
+    /// one sequence then reach the WAL in the order their values were decided,
+    /// so replay (which keeps the last record) never ends on a stale, lower
+    /// value and hands numbers out twice.
+    pub fn next<L>(&self, def: &SequenceDef, log: impl FnOnce(i64) -> Result<L>) -> Result<(i64, Option<L>)> {
         let mut states = self.states.lock();
         let st = states.entry(def.id).or_insert(SeqState { last_value: def.start, is_called: false, logged: 0 });
         let value = if !st.is_called {
@@ -69,30 +66,33 @@ impl Sequences {
                 }
             }
         };
+        let needs_log = if def.increment > 0 { value > st.logged || st.logged == 0 } else { value < st.logged || st.logged == 0 };
+        if !needs_log {
+            st.last_value = value;
+            st.is_called = true;
+            return Ok((value, None));
+        }
+        let ahead = value.saturating_add(def.increment.saturating_mul(LOG_AHEAD)).clamp(def.min, def.max);
+        // Log first: if the append fails, the value was never handed out.
+        let logged = log(ahead)?;
         st.last_value = value;
         st.is_called = true;
-        let needs_log = if def.increment > 0 { value > st.logged || st.logged == 0 } else { value < st.logged || st.logged == 0 };
-        let log = if needs_log {
-            let ahead = value.saturating_add(def.increment.saturating_mul(LOG_AHEAD));
-            let ahead = ahead.clamp(def.min, def.max);
-            st.logged = ahead;
-            Some(ahead)
-        } else {
-            None
-        };
-        Ok(SeqAdvance { value, log })
+        st.logged = ahead;
+        Ok((value, Some(logged)))
     }
 
-    /// `setval`: the caller logs (value, is_called) at once.
-    pub fn set(&self, def: &SequenceDef, value: i64, is_called: bool) -> Result<()> {
+    /// `setval`: `log` appends the (value, is_called) record under the lock, as in `next`.
+    pub fn set<L>(&self, def: &SequenceDef, value: i64, is_called: bool, log: impl FnOnce() -> Result<L>) -> Result<L> {
         if value < def.min || value > def.max {
             return Err(Error::NumericOutOfRange(format!(
                 "setval: value {value} is out of bounds for sequence \"{}\" ({}..{})",
                 def.name, def.min, def.max
             )));
         }
-        self.states.lock().insert(def.id, SeqState { last_value: value, is_called, logged: value });
-        Ok(())
+        let mut states = self.states.lock();
+        let logged = log()?;
+        states.insert(def.id, SeqState { last_value: value, is_called, logged: value });
+        Ok(logged)
     }
 
     /// Applies a logged value during recovery or on a replica: the sequence

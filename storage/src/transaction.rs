@@ -57,7 +57,7 @@ use crate::txn::{DataMap, Isolation, Snapshot, TxnShared};
 use crate::types::Value;
 use crate::version::{Version, View, XMAX_COMMITTED, XMAX_LOCK_ONLY, XMIN_COMMITTED};
 use crate::view::ReadView;
-use crate::wal::record::{ChangeBuf, Kind, encode_abort, encode_changes_payload, encode_sequence, encode_sub_abort};
+use crate::wal::record::{ChangeBuf, Kind, encode_abort, encode_changes_payload, encode_sub_abort};
 use crate::{RowId, TxnId};
 
 /// A transaction's change buffer is written out as a `Changes` record past this size.
@@ -707,49 +707,135 @@ impl Transaction {
         Ok(None)
     }
 
+    /// Rows whose latest state (committed, or written by this transaction) has
+    /// `values` in `columns` — what foreign keys check, whatever the snapshot.
+    /// A row being inserted or deleted by another running transaction is
+    /// waited for, then looked at again, as PostgreSQL's RI checks do.
+    pub async fn latest_rows_with(&mut self, def: &Arc<TableDef>, columns: &[usize], values: &[Value]) -> Result<Vec<RowId>> {
+        self.check_active()?;
+        let data = self.data_for(def)?;
+        let layout = def.layout();
+        let key = {
+            let mut k = Vec::new();
+            for v in values {
+                crate::keycode::encode_value(&mut k, crate::row::ValueRef::from(v));
+            }
+            k
+        };
+        let index = data.indexes().iter().find(|i| i.columns.starts_with(columns)).cloned();
+        loop {
+            let candidates: Vec<RowId> = match &index {
+                Some(i) => i.lookup(&key),
+                None => {
+                    let mut all = Vec::new();
+                    for (ci, chunk) in data.chunks().iter().enumerate() {
+                        let slots = chunk.slots.read();
+                        for (si, chain) in slots.iter().enumerate() {
+                            if !chain.is_empty() {
+                                all.push(((ci as u64) << crate::table::CHUNK_BITS) + si as u64);
+                            }
+                        }
+                    }
+                    all
+                }
+            };
+            let me = self.id();
+            let matches_key = |row: &[u8]| -> bool {
+                let mut k = Vec::new();
+                for &c in columns {
+                    let v = crate::row::decode_column(&layout.types, &layout.missing, row, c);
+                    crate::keycode::encode_value(&mut k, crate::row::ValueRef::from(&v));
+                }
+                k == key
+            };
+            let mut found = Vec::new();
+            let mut wait = None;
+            for r in candidates {
+                let verdict = data
+                    .with_chain(r, |chain| {
+                        let mut verdict = Dup::None;
+                        for v in chain.iter().rev() {
+                            if !matches_key(&v.row) {
+                                continue;
+                            }
+                            if v.xmin != me && !v.xmin_committed() {
+                                verdict = verdict.max(Dup::Wait(v.xmin));
+                                continue;
+                            }
+                            if v.xmax == 0 || v.lock_only() {
+                                return Dup::Conflict;
+                            }
+                            if v.xmax == me || v.xmax_committed() {
+                                continue;
+                            }
+                            verdict = verdict.max(Dup::Wait(v.xmax));
+                        }
+                        verdict
+                    })
+                    .unwrap_or(Dup::None);
+                match verdict {
+                    Dup::Conflict => found.push(r),
+                    Dup::Wait(x) => wait = Some(x),
+                    Dup::None => {}
+                }
+            }
+            match wait {
+                Some(x) => self.wait_for(vec![x]).await?,
+                None => return Ok(found),
+            }
+        }
+    }
+
     fn maybe_spill(&mut self) -> Result<()> {
         if self.changes.bytes.len() < SPILL_BYTES {
             return Ok(());
         }
         let payload = encode_changes_payload(self.id(), self.spilled_seq, None, &self.changes);
-        let (lsn, _) = self.engine.wal.append(Kind::Changes, &payload)?;
-        self.record_first_lsn(lsn);
+        self.reserve_first_lsn();
+        self.engine.wal.append(Kind::Changes, &payload)?;
         self.spilled_seq += self.changes.count as u64;
         self.changes.clear();
         self.wrote_wal = true;
         Ok(())
     }
 
-    fn record_first_lsn(&self, lsn: Lsn) {
-        let _ = self.shared.first_lsn.compare_exchange(0, lsn.0, Ordering::AcqRel, Ordering::Acquire);
+    /// Publishes a lower bound of this transaction's first WAL position, once,
+    /// *before* its first append. It must precede the append: a checkpoint
+    /// cut taken between the append and the publication would see this
+    /// transaction running (so its snapshot lacks it) yet start replay after
+    /// its record — losing a committed transaction. The bound is read under
+    /// the transaction manager's lock, which the cut holds too (see
+    /// `TxnManager::reserve_first_lsn`).
+    fn reserve_first_lsn(&self) {
+        if self.shared.first_lsn.load(Ordering::Acquire) == 0 {
+            self.engine.txns.reserve_first_lsn(&self.shared, || self.engine.wal.insert_lsn().0);
+        }
     }
 
     // ------------------------------------------------------------------
     // Sequences
     // ------------------------------------------------------------------
 
+    /// Makes the commit wait for `lsn` to be durable even if this transaction
+    /// wrote nothing itself (e.g. it handed out sequence values).
+    pub fn require_flush(&mut self, lsn: Lsn) {
+        self.flush_needed = self.flush_needed.max(lsn);
+    }
+
     /// `nextval()`: not undone by rollback; logged ahead (see `sequence`).
     pub fn nextval(&mut self, def: &SequenceDef) -> Result<i64> {
         self.check_active()?;
-        if self.engine.is_read_only() {
-            return Err(Error::ReadOnly("cannot execute nextval() in a read-only transaction".into()));
-        }
-        let adv = self.engine.sequences.next(def)?;
-        if let Some(logged) = adv.log {
-            let (_, end) = self.engine.wal.append(Kind::Sequence, &encode_sequence(def.id, logged, true))?;
+        let (value, lsn) = self.engine.nextval(def)?;
+        if let Some(end) = lsn {
             self.flush_needed = self.flush_needed.max(end);
         }
-        Ok(adv.value)
+        Ok(value)
     }
 
     /// `setval()`.
     pub fn setval(&mut self, def: &SequenceDef, value: i64, is_called: bool) -> Result<i64> {
         self.check_active()?;
-        if self.engine.is_read_only() {
-            return Err(Error::ReadOnly("cannot execute setval() in a read-only transaction".into()));
-        }
-        self.engine.sequences.set(def, value, is_called)?;
-        let (_, end) = self.engine.wal.append(Kind::Sequence, &encode_sequence(def.id, value, is_called))?;
+        let end = self.engine.setval(def, value, is_called)?;
         self.flush_needed = self.flush_needed.max(end);
         Ok(value)
     }
@@ -939,8 +1025,8 @@ impl Transaction {
             self.changes.count = mark.buf_count;
         } else {
             // Some of it is in the WAL already: tell readers to drop it.
-            let (lsn, _) = self.engine.wal.append(Kind::SubAbort, &encode_sub_abort(self.id(), mark.seq))?;
-            self.record_first_lsn(lsn);
+            self.reserve_first_lsn();
+            self.engine.wal.append(Kind::SubAbort, &encode_sub_abort(self.id(), mark.seq))?;
             self.changes.clear();
             self.spilled_seq = mark.seq;
         }
@@ -1019,8 +1105,8 @@ impl Transaction {
         let lsn = if self.has_writes() {
             let time = now_micros();
             let payload = encode_changes_payload(self.id(), self.spilled_seq, Some(time), &self.changes);
-            let (start, end) = self.engine.wal.append(Kind::Commit, &payload)?;
-            self.record_first_lsn(start);
+            self.reserve_first_lsn();
+            let (_, end) = self.engine.wal.append(Kind::Commit, &payload)?;
             self.changes.clear();
             Some(end.max(self.flush_needed))
         } else if self.flush_needed > Lsn::ZERO {

@@ -214,6 +214,16 @@ impl TxnManager {
         self.state.lock().active.values().cloned().collect()
     }
 
+    /// Sets `me.first_lsn` to `now()` (the WAL insert position) unless set. Done
+    /// under the lock `checkpoint_cut` holds, so a cut either sees the bound, or
+    /// came first and then every record `me` appends lies after the cut's LSN.
+    pub fn reserve_first_lsn(&self, me: &TxnShared, now: impl FnOnce() -> u64) {
+        let _st = self.state.lock();
+        if me.first_lsn.load(Ordering::Acquire) == 0 {
+            me.first_lsn.store(now().max(1), Ordering::Release);
+        }
+    }
+
     /// A consistent cut for a checkpoint: a snapshot, its catalog and storage,
     /// the WAL position `now()` returns while no transaction can finish, and the
     /// oldest first-LSN of any running transaction that already wrote WAL.

@@ -151,8 +151,10 @@ async fn checkpoint_under_load_is_consistent() {
             n
         }));
     }
-    for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(30)).await;
+    // Many cuts, close together: a commit racing a cut (its record appended,
+    // not yet visible) must be replayed, not lost.
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
         engine.checkpoint().await.unwrap();
     }
     stop.store(true, Ordering::Relaxed);

@@ -1,0 +1,27 @@
+//! duetdb: a PostgreSQL-compatible OLTP primary whose standbys turn the
+//! write-ahead log into Arrow columns for analytics.
+//!
+//! ```text
+//!   client ─pgwire─► protocol ─► session ─► sql (parse, plan, DataFusion)
+//!                                   │            │
+//!                                   ▼            ▼
+//!                    storage (row store, MVCC, WAL)   pg_catalog views
+//!                                   │ WAL
+//!                                   ▼
+//!                    replication ─► standby (Arrow/Parquet, DataFusion)
+//! ```
+//!
+//! See `docs/architecture.md` for the data flow and each layer's invariants.
+
+pub mod config;
+pub mod error;
+pub mod logging;
+pub mod metrics;
+pub mod node;
+pub mod pg;
+pub mod protocol;
+pub mod server;
+pub mod session;
+pub mod settings;
+pub mod sql;
+pub mod tls;

@@ -1,0 +1,205 @@
+//! Running a node: data directory lock, configuration, the listener, shutdown.
+//!
+//! A data directory is owned by one process at a time: `duetdb.pid` holds the
+//! owner's pid and port (written with O_EXCL; a file left by a dead process is
+//! taken over), which is also how `duetdb stop` and `status` find the server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use duetdb_storage::catalog::Catalog;
+use duetdb_storage::{Engine, EngineConfig};
+use tokio::net::TcpListener;
+
+use crate::config::ConfigFile;
+use crate::error::{SqlError, SqlResult};
+use crate::server::{Role, Server};
+use crate::settings::Values;
+
+pub const PID_FILE: &str = "duetdb.pid";
+
+/// The lock on a data directory; removed when dropped.
+pub struct DirLock {
+    path: PathBuf,
+}
+
+impl DirLock {
+    pub fn acquire(dir: &Path, port: u16) -> SqlResult<DirLock> {
+        let path = dir.join(PID_FILE);
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let pid: u32 = text.lines().next().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+            if pid != 0 && pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists() {
+                return Err(SqlError::new(
+                    "55006",
+                    format!("data directory {} is in use by process {pid} (lock file {})", dir.display(), path.display()),
+                ));
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+        use std::io::Write;
+        writeln!(f, "{}\n{}", std::process::id(), port)?;
+        f.sync_all()?;
+        Ok(DirLock { path })
+    }
+
+    /// Updates the port recorded (after binding port 0).
+    pub fn set_port(&self, port: u16) -> SqlResult<()> {
+        std::fs::write(&self.path, format!("{}\n{}\n", std::process::id(), port))?;
+        Ok(())
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// (pid, port) of the server running on `dir`, if any.
+pub fn running(dir: &Path) -> Option<(u32, u16)> {
+    let text = std::fs::read_to_string(dir.join(PID_FILE)).ok()?;
+    let mut lines = text.lines();
+    let pid: u32 = lines.next()?.trim().parse().ok()?;
+    let port: u16 = lines.next()?.trim().parse().ok()?;
+    Path::new(&format!("/proc/{pid}")).exists().then_some((pid, port))
+}
+
+/// Loads defaults + duetdb.conf + overrides (`--port`, `--listen`, `-c name=value`).
+pub fn load_settings(dir: &Path, overrides: &[(String, String)]) -> SqlResult<Values> {
+    let mut values = Values::defaults();
+    ConfigFile::load(dir)?.apply(&mut values)?;
+    for (k, v) in overrides {
+        values.set_unchecked(k, v).map_err(|e| SqlError::new("22023", format!("{k}: {}", e.message)))?;
+    }
+    values.set_unchecked("data_directory", &dir.display().to_string())?;
+    Ok(values)
+}
+
+pub fn engine_config(dir: &Path, s: &Values) -> EngineConfig {
+    let mut cfg = EngineConfig::new(dir);
+    cfg.wal.fsync = s.bool("fsync");
+    cfg.wal.segment_size = s.get_or_default("wal_segment_size").parse().unwrap_or(16 << 20);
+    cfg.checkpoint_timeout = Duration::from_millis(s.duration_ms("checkpoint_timeout").max(1000));
+    cfg.max_wal_size = s.get_or_default("max_wal_size").parse().unwrap_or(1 << 30);
+    cfg.max_slot_wal_keep_size = s.get_or_default("max_slot_wal_keep_size").parse().unwrap_or(0);
+    let loc = s.get_or_default("checkpoint_location");
+    cfg.checkpoint_location = (!loc.is_empty()).then(|| loc.to_string());
+    cfg
+}
+
+/// `duetdb init`: a new data directory with a config file and a superuser.
+pub async fn init(dir: &Path, superuser: &str, password: Option<&str>, auth: Option<&str>, extra: &[(String, String)]) -> SqlResult<()> {
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        return Err(SqlError::new("58P02", format!("directory \"{}\" exists but is not empty", dir.display()))
+            .with_hint("Remove it, empty it, or run init with a different directory."));
+    }
+    std::fs::create_dir_all(dir)?;
+    let auth = auth.map(str::to_string).unwrap_or_else(|| if password.is_some() { "scram-sha-256".into() } else { "trust".into() });
+    if auth == "scram-sha-256" && password.is_none() {
+        return Err(SqlError::new("22023", "scram-sha-256 authentication needs a password (--pwfile)"));
+    }
+    let mut values: Vec<(&str, String)> = vec![("authentication_method", auth.clone())];
+    for (k, v) in extra {
+        values.push((crate::settings::find(k).map(|s| s.name).ok_or_else(|| crate::settings::unknown(k))?, v.clone()));
+    }
+    let cf = ConfigFile::template(dir, &values);
+    cf.save()?;
+    let verifier = password.map(|p| postgres_protocol::password::scram_sha_256(p.as_bytes()));
+    let settings = load_settings(dir, &[])?;
+    Engine::init(&engine_config(dir, &settings), Catalog::bootstrap(superuser, verifier)).await?;
+    if auth == "trust" {
+        tracing::warn!("authentication is \"trust\": anyone who can connect can log in as any role");
+    }
+    Ok(())
+}
+
+/// A running primary.
+pub struct Node {
+    pub server: Arc<Server>,
+    pub addr: SocketAddr,
+    _lock: DirLock,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    /// Opens the data directory (recovery), binds, and starts serving.
+    pub async fn start_primary(dir: &Path, overrides: &[(String, String)]) -> SqlResult<Node> {
+        let settings = load_settings(dir, overrides)?;
+        let port: u16 = settings.get_or_default("port").parse().unwrap_or(5432);
+        let lock = DirLock::acquire(dir, port)?;
+        let engine = Engine::open(engine_config(dir, &settings)).await?;
+        let server = Server::new(dir.to_path_buf(), Role::Primary(engine), settings.clone());
+        let (listener, addr) = bind(&settings).await?;
+        lock.set_port(addr.port())?;
+        server.set_listen(addr.ip().to_string(), addr.port());
+        let tls = crate::tls::acceptor(dir, &settings)?;
+        let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
+        tracing::info!(%addr, dir = %dir.display(), "primary ready for connections");
+        Ok(Node { server, addr, _lock: lock, listener: handle })
+    }
+
+    /// Stops accepting, ends sessions (their transactions roll back), flushes
+    /// and checkpoints.
+    pub async fn shutdown(self) -> SqlResult<()> {
+        self.server.shutdown.cancel();
+        self.listener.abort();
+        // Give sessions a moment to see the shutdown and roll back.
+        for _ in 0..50 {
+            if self.server.registry.all().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Ok(engine) = self.server.engine() {
+            engine.shutdown(true).await?;
+        }
+        tracing::info!("shut down");
+        Ok(())
+    }
+}
+
+pub async fn bind(settings: &Values) -> SqlResult<(TcpListener, SocketAddr)> {
+    let port: u16 = settings.get_or_default("port").parse().unwrap_or(5432);
+    let host = settings.get_or_default("listen_addresses").split(',').next().unwrap_or("127.0.0.1").trim().to_string();
+    let host = match host.as_str() {
+        "*" => "0.0.0.0".to_string(),
+        "localhost" => "127.0.0.1".to_string(),
+        h => h.to_string(),
+    };
+    let listener = TcpListener::bind((host.as_str(), port))
+        .await
+        .map_err(|e| SqlError::new("58030", format!("could not listen on {host}:{port}: {e}")))?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((sock, peer)) => {
+                    tokio::spawn(crate::protocol::serve(server.clone(), sock, peer, tls.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = server.shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

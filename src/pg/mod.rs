@@ -1,0 +1,8 @@
+//! PostgreSQL's value formats on the wire: type OIDs, text and binary
+//! encodings, and parsing what clients send.
+
+pub mod datetime;
+pub mod decode;
+pub mod encode;
+pub mod numbers;
+pub mod oid;

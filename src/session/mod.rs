@@ -1,0 +1,506 @@
+//! A client session: its settings, transaction, prepared statements, portals
+//! and cursors, and the execution of statements.
+//!
+//! Transactions follow PostgreSQL's rules for when they begin and end:
+//!
+//! ```text
+//!   outside BEGIN … COMMIT, every statement runs in an implicit transaction:
+//!     simple protocol    one per Query message (all its statements together)
+//!     extended protocol  one per Sync (all Executes since the last Sync)
+//!   an error ends an implicit transaction (rolled back); in an explicit one it
+//!   leaves the block "failed" (25P02) until ROLLBACK or ROLLBACK TO SAVEPOINT
+//! ```
+//!
+//! A statement that hits a READ COMMITTED write conflict (the engine's
+//! `RetryStatement`) is rolled back to its start and run again on a new
+//! snapshot, invisibly to the client.
+//!
+//! The session owns its transaction; functions that DataFusion evaluates
+//! (`current_setting()`, `nextval()`…) reach session state through
+//! [`SessionEnv`], which is shared with the function registry.
+
+pub mod copy;
+pub mod ddl;
+pub mod dml;
+pub mod execute;
+pub mod output;
+pub mod utility;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+use datafusion::prelude::SessionContext;
+use duetdb_storage::{Catalog, Isolation, Lsn, ReadView, Transaction};
+use parking_lot::Mutex;
+
+use crate::error::{SqlError, SqlResult};
+use crate::pg::datetime::Zone;
+use crate::pg::encode::Style;
+use crate::server::Server;
+use crate::settings::{self, Values};
+use crate::sql::functions::{self, FunctionEnv};
+use crate::sql::provider::ViewSlot;
+use crate::sql::query;
+
+pub use execute::{Portal, Prepared};
+pub use output::{Outcome, RowStream};
+
+/// Session state shared with DataFusion functions.
+pub struct SessionEnv {
+    pub server: Arc<Server>,
+    pub pid: i32,
+    pub user: String,
+    pub database: String,
+    pub superuser: bool,
+    pub client: Option<SocketAddr>,
+    pub settings: Mutex<Values>,
+    /// Settings whose new values must be reported to the client (ParameterStatus).
+    pub reported: Mutex<Vec<(String, String)>>,
+    pub txn_start: AtomicI64,
+    pub stmt_start: AtomicI64,
+    pub txn_id: AtomicU64,
+    pub slot: Arc<ViewSlot>,
+    /// WAL position this transaction depends on without writing (sequence values).
+    pub flush_needed: AtomicU64,
+    pub currval: Mutex<HashMap<u32, i64>>,
+    pub lastval: Mutex<Option<i64>>,
+    pub cancelled: Arc<AtomicBool>,
+    /// SET LOCAL values to restore at transaction end: (name, previous value).
+    pub local_restore: Mutex<Vec<(String, String)>>,
+}
+
+impl SessionEnv {
+    pub fn zone(&self) -> Zone {
+        Zone::parse(self.settings.lock().get_or_default("TimeZone")).unwrap_or(Zone::Utc)
+    }
+
+    pub fn style(&self) -> Style {
+        Style { zone: self.zone() }
+    }
+
+    fn catalog_now(&self) -> Arc<Catalog> {
+        match self.slot.get() {
+            Ok(v) => v.catalog,
+            Err(_) => self.server.catalog(),
+        }
+    }
+
+    /// Applies SET (or set_config) and queues a ParameterStatus if reported.
+    pub fn set(&self, name: &str, value: &str, local: bool) -> SqlResult<String> {
+        let mut s = self.settings.lock();
+        let prev = s.get(name).map(str::to_string);
+        let (setting, v) = s.set(name, value, self.superuser)?;
+        if local && let Some(prev) = prev {
+            self.local_restore.lock().push((setting.name.to_string(), prev));
+        }
+        if setting.reported {
+            self.reported.lock().push((setting.name.to_string(), v.clone()));
+        }
+        Ok(settings::display(setting, &v))
+    }
+}
+
+impl FunctionEnv for SessionEnv {
+    fn setting(&self, name: &str) -> Option<String> {
+        let s = settings::find(name)?;
+        let v = self.settings.lock().get_or_default(s.name).to_string();
+        Some(settings::display(s, &v))
+    }
+
+    fn set_setting(&self, name: &str, value: &str, local: bool) -> SqlResult<String> {
+        self.set(name, value, local)
+    }
+
+    fn user(&self) -> String {
+        self.user.clone()
+    }
+
+    fn database(&self) -> String {
+        self.database.clone()
+    }
+
+    fn backend_pid(&self) -> i32 {
+        self.pid
+    }
+
+    fn transaction_start(&self) -> i64 {
+        self.txn_start.load(Ordering::Relaxed)
+    }
+
+    fn statement_start(&self) -> i64 {
+        self.stmt_start.load(Ordering::Relaxed)
+    }
+
+    fn server_start(&self) -> i64 {
+        self.server.started_micros
+    }
+
+    fn catalog(&self) -> Arc<Catalog> {
+        self.catalog_now()
+    }
+
+    fn nextval(&self, name: &str) -> SqlResult<i64> {
+        let def = self.sequence(name)?;
+        let engine = self.server.engine()?;
+        let (v, lsn) = engine.nextval(&def)?;
+        if let Some(l) = lsn {
+            self.flush_needed.fetch_max(l.0, Ordering::Relaxed);
+        }
+        self.currval.lock().insert(def.id, v);
+        *self.lastval.lock() = Some(v);
+        Ok(v)
+    }
+
+    fn currval(&self, name: &str) -> SqlResult<i64> {
+        let def = self.sequence(name)?;
+        self.currval.lock().get(&def.id).copied().ok_or_else(|| {
+            SqlError::new("55000", format!("currval of sequence \"{}\" is not yet defined in this session", def.name))
+        })
+    }
+
+    fn lastval(&self) -> SqlResult<i64> {
+        self.lastval.lock().ok_or_else(|| SqlError::new("55000", "lastval is not yet defined in this session"))
+    }
+
+    fn setval(&self, name: &str, value: i64, is_called: bool) -> SqlResult<i64> {
+        let def = self.sequence(name)?;
+        let engine = self.server.engine()?;
+        let lsn = engine.setval(&def, value, is_called)?;
+        self.flush_needed.fetch_max(lsn.0, Ordering::Relaxed);
+        Ok(value)
+    }
+
+    fn current_wal_lsn(&self) -> SqlResult<Lsn> {
+        if let Ok(e) = self.server.engine() {
+            return Ok(e.wal.insert_lsn());
+        }
+        Err(SqlError::new("55000", "recovery is in progress").with_hint("WAL control functions cannot be executed during recovery."))
+    }
+
+    fn flushed_wal_lsn(&self) -> SqlResult<Lsn> {
+        match self.server.engine() {
+            Ok(e) => Ok(e.wal.flushed_lsn()),
+            Err(_) => Err(SqlError::new("55000", "recovery is in progress")),
+        }
+    }
+
+    fn in_recovery(&self) -> bool {
+        self.server.is_standby()
+    }
+
+    fn receive_lsn(&self) -> Option<Lsn> {
+        self.server.standby_receive_lsn()
+    }
+
+    fn replay_lsn(&self) -> Option<Lsn> {
+        self.server.standby_replay_lsn()
+    }
+
+    fn transaction_id(&self) -> i64 {
+        self.txn_id.load(Ordering::Relaxed) as i64
+    }
+
+    fn reload_config(&self) -> bool {
+        self.server.reload_config().is_ok()
+    }
+
+    fn cancel_backend(&self, pid: i32, terminate: bool) -> bool {
+        self.server.registry.signal(pid, terminate)
+    }
+
+    fn relation_size(&self, oid: u32) -> i64 {
+        self.server.relation_size(oid)
+    }
+
+    fn client_addr(&self) -> Option<String> {
+        self.client.map(|a| a.ip().to_string())
+    }
+
+    fn server_addr(&self) -> (Option<String>, Option<i32>) {
+        (Some(self.server.listen_host()), Some(self.server.port() as i32))
+    }
+}
+
+impl SessionEnv {
+    fn sequence(&self, name: &str) -> SqlResult<Arc<duetdb_storage::catalog::SequenceDef>> {
+        let cat = self.catalog_now();
+        let parts = crate::sql::names::split_qualified(name);
+        let (schema, n) = match parts.as_slice() {
+            [n] => ("public".to_string(), n.clone()),
+            [s, n] => (s.clone(), n.clone()),
+            _ => return Err(SqlError::new("42P01", format!("relation \"{name}\" does not exist"))),
+        };
+        cat.sequence_by_name(&schema, &n).cloned().ok_or_else(|| {
+            if cat.table_by_name(&schema, &n).is_some() {
+                SqlError::new("42809", format!("\"{n}\" is not a sequence"))
+            } else {
+                SqlError::new("42P01", format!("relation \"{n}\" does not exist"))
+            }
+        })
+    }
+}
+
+/// Where the session's transaction stands.
+pub struct TxnState {
+    pub txn: Option<Transaction>,
+    /// Inside BEGIN … COMMIT.
+    pub explicit: bool,
+    /// An error happened in the explicit block: only ROLLBACK (TO) is allowed.
+    pub failed: bool,
+    /// Savepoint names, innermost last (the engine keeps the marks).
+    pub savepoints: Vec<String>,
+    pub isolation: Option<Isolation>,
+    pub read_only: Option<bool>,
+}
+
+impl TxnState {
+    fn new() -> TxnState {
+        TxnState { txn: None, explicit: false, failed: false, savepoints: Vec::new(), isolation: None, read_only: None }
+    }
+}
+
+pub struct Session {
+    pub env: Arc<SessionEnv>,
+    pub df: SessionContext,
+    pub txn: TxnState,
+    pub prepared: HashMap<String, Arc<Prepared>>,
+    pub portals: HashMap<String, Portal>,
+    pub cursors: HashMap<String, execute::Cursor>,
+    /// NOTICE / WARNING messages to send before the next command's result.
+    pub notices: Vec<SqlError>,
+    /// Statements re-run after READ COMMITTED conflicts (diagnostics).
+    pub restarts: u64,
+    /// The COPY FROM STDIN in progress.
+    pub copy_in: Option<copy::CopyState>,
+}
+
+impl Session {
+    pub fn new(server: Arc<Server>, pid: i32, user: &str, database: &str, client: Option<SocketAddr>, settings: Values, cancelled: Arc<AtomicBool>) -> Session {
+        let slot = Arc::new(ViewSlot::default());
+        let superuser = server.catalog().roles.get(user).is_some_and(|r| r.superuser);
+        let env = Arc::new(SessionEnv {
+            pid,
+            user: user.to_string(),
+            database: database.to_string(),
+            superuser,
+            client,
+            settings: Mutex::new(settings),
+            reported: Mutex::new(Vec::new()),
+            txn_start: AtomicI64::new(crate::pg::datetime::now_micros()),
+            stmt_start: AtomicI64::new(0),
+            txn_id: AtomicU64::new(0),
+            slot: slot.clone(),
+            flush_needed: AtomicU64::new(0),
+            currval: Mutex::new(HashMap::new()),
+            lastval: Mutex::new(None),
+            cancelled,
+            local_restore: Mutex::new(Vec::new()),
+            server: server.clone(),
+        });
+        let df = query::new_context(database, slot, 2);
+        functions::register(&df, env.clone());
+        Session {
+            env,
+            df,
+            txn: TxnState::new(),
+            prepared: HashMap::new(),
+            portals: HashMap::new(),
+            cursors: HashMap::new(),
+            notices: Vec::new(),
+            restarts: 0,
+            copy_in: None,
+        }
+    }
+
+    pub fn server(&self) -> &Arc<Server> {
+        &self.env.server
+    }
+
+    pub fn setting(&self, name: &str) -> String {
+        self.env.settings.lock().get_or_default(name).to_string()
+    }
+
+    /// Transaction status for ReadyForQuery: I (idle), T (in a block), E (failed block).
+    pub fn status(&self) -> u8 {
+        if self.txn.failed {
+            b'E'
+        } else if self.txn.explicit {
+            b'T'
+        } else {
+            b'I'
+        }
+    }
+
+    pub fn notice(&mut self, severity: &'static str, message: impl Into<String>) {
+        let mut n = SqlError::new("00000", message);
+        n.severity = severity;
+        if severity == "WARNING" {
+            n.code = "01000";
+        }
+        self.notices.push(n);
+    }
+
+    // ------------------------------------------------------------------
+    // Transactions
+    // ------------------------------------------------------------------
+
+    fn default_isolation(&self) -> Isolation {
+        match self.setting("default_transaction_isolation").as_str() {
+            "repeatable read" | "serializable" => Isolation::RepeatableRead,
+            _ => Isolation::ReadCommitted,
+        }
+    }
+
+    /// Makes sure a transaction is open (implicitly, if none was begun).
+    pub fn ensure_txn(&mut self) -> SqlResult<()> {
+        if self.txn.failed {
+            return Err(SqlError::aborted_transaction());
+        }
+        if self.txn.txn.is_none() {
+            let engine = self.server().engine()?;
+            let iso = self.txn.isolation.unwrap_or_else(|| self.default_isolation());
+            let mut txn = engine.begin(iso);
+            let ro = self.txn.read_only.unwrap_or_else(|| self.setting("default_transaction_read_only") == "on");
+            if ro {
+                txn.set_read_only(true)?;
+            }
+            self.env.txn_start.store(crate::pg::datetime::now_micros(), Ordering::Relaxed);
+            self.env.txn_id.store(txn.id(), Ordering::Relaxed);
+            self.env.flush_needed.store(0, Ordering::Relaxed);
+            self.server().registry.set_xact_start(self.env.pid, Some(crate::pg::datetime::now_micros()));
+            self.txn.txn = Some(txn);
+        }
+        Ok(())
+    }
+
+    pub fn txn_mut(&mut self) -> SqlResult<&mut Transaction> {
+        self.ensure_txn()?;
+        Ok(self.txn.txn.as_mut().unwrap())
+    }
+
+    /// Begins a statement inside the transaction and publishes its read view.
+    pub fn begin_statement(&mut self) -> SqlResult<ReadView> {
+        self.ensure_txn()?;
+        let txn = self.txn.txn.as_mut().unwrap();
+        txn.begin_statement()?;
+        let view = txn.read_view();
+        self.env.slot.set(view.clone());
+        self.env.stmt_start.store(crate::pg::datetime::now_micros(), Ordering::Relaxed);
+        Ok(view)
+    }
+
+    /// A read view for planning outside any statement (Parse, Describe):
+    /// the transaction's catalog if one is open, else the committed one.
+    pub fn planning_view(&mut self) -> SqlResult<()> {
+        if let Some(txn) = self.txn.txn.as_mut() {
+            if txn.is_failed() {
+                return Err(SqlError::aborted_transaction());
+            }
+            txn.begin_statement()?;
+            self.env.slot.set(txn.read_view());
+            return Ok(());
+        }
+        if let Ok(engine) = self.server().engine() {
+            let mut t = engine.begin(Isolation::ReadCommitted);
+            t.begin_statement()?;
+            self.env.slot.set(t.read_view());
+            t.rollback();
+        }
+        Ok(())
+    }
+
+    /// An error in the current statement: an implicit transaction rolls back;
+    /// an explicit one becomes failed.
+    pub fn statement_failed(&mut self) {
+        if self.txn.explicit {
+            if let Some(t) = self.txn.txn.as_mut() {
+                t.fail();
+            }
+            self.txn.failed = true;
+        } else {
+            self.rollback_txn();
+        }
+    }
+
+    /// Commits the open transaction: durable (group commit), then, per
+    /// `synchronous_commit`, acknowledged by synchronous standbys, then visible.
+    pub async fn commit_txn(&mut self) -> SqlResult<()> {
+        self.restore_local_settings();
+        self.cursors.clear();
+        let Some(mut txn) = self.txn.txn.take() else {
+            self.reset_txn_state();
+            return Ok(());
+        };
+        let flush = self.env.flush_needed.swap(0, Ordering::Relaxed);
+        if flush > 0 {
+            txn.require_flush(Lsn(flush));
+        }
+        let mode = self.setting("synchronous_commit");
+        self.reset_txn_state();
+        let pending = txn.prepare_commit()?;
+        if pending.rolled_back() {
+            return Ok(());
+        }
+        if let Some(lsn) = pending.lsn() {
+            if mode != "off" {
+                pending.wait_flushed().await?;
+            }
+            if matches!(mode.as_str(), "on" | "remote_write" | "remote_apply") {
+                self.server().wait_for_sync_standbys(lsn, &mode).await?;
+            }
+        }
+        pending.finish();
+        Ok(())
+    }
+
+    pub fn rollback_txn(&mut self) {
+        self.restore_local_settings();
+        self.cursors.clear();
+        if let Some(txn) = self.txn.txn.take() {
+            txn.rollback();
+        }
+        self.env.flush_needed.store(0, Ordering::Relaxed);
+        self.reset_txn_state();
+    }
+
+    fn reset_txn_state(&mut self) {
+        self.txn = TxnState::new();
+        self.env.slot.clear();
+        self.server().registry.set_xact_start(self.env.pid, None);
+        // Portals live until the transaction ends.
+        self.portals.retain(|_, p| p.holdable());
+    }
+
+    fn restore_local_settings(&mut self) {
+        let restore = std::mem::take(&mut *self.env.local_restore.lock());
+        let mut s = self.env.settings.lock();
+        for (name, v) in restore.into_iter().rev() {
+            let _ = s.set_unchecked(&name, &v);
+        }
+    }
+
+    /// Ends the implicit transaction of a simple Query / extended Sync.
+    pub async fn end_implicit(&mut self) -> SqlResult<()> {
+        if !self.txn.explicit && !self.txn.failed && self.txn.txn.is_some() {
+            return self.commit_txn().await;
+        }
+        Ok(())
+    }
+
+    /// Settings changes the client must be told about.
+    pub fn take_reported(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.env.reported.lock())
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.env.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.rollback_txn();
+    }
+}

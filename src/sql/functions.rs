@@ -1,0 +1,618 @@
+//! PostgreSQL functions DataFusion does not have.
+//!
+//! Three groups, all registered in each session's DataFusion context:
+//!
+//! - session and server state: `version()`, `current_setting()`, `set_config()`,
+//!   `now()` (transaction start, as in PostgreSQL), `pg_current_wal_lsn()`,
+//!   `nextval()`, `pg_sleep()`, `pg_is_in_recovery()`…
+//! - catalog functions clients call: `format_type()`, `pg_get_expr()`,
+//!   `pg_get_indexdef()`, `pg_get_constraintdef()`, `pg_table_is_visible()`…
+//! - types DataFusion lacks, carried as text or integers and tagged with their
+//!   PostgreSQL type for the wire: `pg_lsn` (a u64 that prints `16/B374D848`),
+//!   `uuid`, `jsonb` with `->` / `->>`, `regclass`.
+//!
+//! Each function is a closure over scalar values, applied row by row; the
+//! hot ones (`now()`, settings) are constant per statement and evaluated once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType as A, Field, FieldRef, TimeUnit};
+use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+use duetdb_storage::{Catalog, Lsn};
+
+use crate::error::SqlError;
+use crate::pg::encode::META_OID;
+use crate::pg::oid;
+use crate::sql::system::{self, Relation, format_type, index_def};
+
+/// What session-aware functions ask the session.
+pub trait FunctionEnv: Send + Sync {
+    fn setting(&self, name: &str) -> Option<String>;
+    fn set_setting(&self, name: &str, value: &str, local: bool) -> Result<String, SqlError>;
+    fn user(&self) -> String;
+    fn database(&self) -> String;
+    fn backend_pid(&self) -> i32;
+    fn transaction_start(&self) -> i64;
+    fn statement_start(&self) -> i64;
+    fn server_start(&self) -> i64;
+    fn catalog(&self) -> Arc<Catalog>;
+    fn nextval(&self, name: &str) -> Result<i64, SqlError>;
+    fn currval(&self, name: &str) -> Result<i64, SqlError>;
+    fn lastval(&self) -> Result<i64, SqlError>;
+    fn setval(&self, name: &str, value: i64, is_called: bool) -> Result<i64, SqlError>;
+    fn current_wal_lsn(&self) -> Result<Lsn, SqlError>;
+    fn flushed_wal_lsn(&self) -> Result<Lsn, SqlError>;
+    fn in_recovery(&self) -> bool;
+    fn receive_lsn(&self) -> Option<Lsn>;
+    fn replay_lsn(&self) -> Option<Lsn>;
+    fn transaction_id(&self) -> i64;
+    fn reload_config(&self) -> bool;
+    fn cancel_backend(&self, pid: i32, terminate: bool) -> bool;
+    fn relation_size(&self, oid: u32) -> i64;
+    fn client_addr(&self) -> Option<String>;
+    fn server_addr(&self) -> (Option<String>, Option<i32>);
+}
+
+type Body = Arc<dyn Fn(&[ScalarValue]) -> Result<ScalarValue, SqlError> + Send + Sync>;
+
+/// A row-wise function over scalar values.
+struct PgFn {
+    name: String,
+    signature: Signature,
+    ret: A,
+    /// PostgreSQL type to tag the result with (for types DataFusion lacks).
+    pg_type: Option<u32>,
+    body: Body,
+}
+
+impl fmt::Debug for PgFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PgFn({})", self.name)
+    }
+}
+
+impl PartialEq for PgFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && Arc::ptr_eq(&self.body, &other.body)
+    }
+}
+impl Eq for PgFn {}
+impl Hash for PgFn {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state)
+    }
+}
+
+impl ScalarUDFImpl for PgFn {
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[A]) -> DfResult<A> {
+        Ok(self.ret.clone())
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        let mut f = Field::new(&self.name, self.ret.clone(), true);
+        if let Some(o) = self.pg_type {
+            f = f.with_metadata(HashMap::from([(META_OID.to_string(), o.to_string())]));
+        }
+        Ok(Arc::new(f))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let call = |vals: &[ScalarValue]| -> DfResult<ScalarValue> {
+            let v = (self.body)(vals).map_err(|e| DataFusionError::External(Box::new(e)))?;
+            // Nulls must have the declared type for arrays to build.
+            if v.is_null() && v.data_type() != self.ret {
+                return ScalarValue::try_from(&self.ret);
+            }
+            if v.data_type() != self.ret {
+                return v.cast_to(&self.ret);
+            }
+            Ok(v)
+        };
+        if all_scalar {
+            let vals: Vec<ScalarValue> = args
+                .args
+                .iter()
+                .map(|a| match a {
+                    ColumnarValue::Scalar(s) => s.clone(),
+                    _ => unreachable!(),
+                })
+                .collect();
+            return Ok(ColumnarValue::Scalar(call(&vals)?));
+        }
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = Vec::with_capacity(args.number_rows);
+        for i in 0..args.number_rows {
+            let row: Vec<ScalarValue> =
+                arrays.iter().map(|a| ScalarValue::try_from_array(a, i)).collect::<DfResult<_>>()?;
+            out.push(call(&row)?);
+        }
+        Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
+    }
+}
+
+fn udf(name: &str, volatility: Volatility, ret: A, pg_type: Option<u32>, body: Body) -> ScalarUDF {
+    ScalarUDF::new_from_impl(PgFn {
+        name: name.to_string(),
+        // Zero arguments (`version()`) or any number of any type: each body checks its own.
+        signature: Signature::one_of(vec![TypeSignature::Nullary, TypeSignature::VariadicAny], volatility),
+        ret,
+        pg_type,
+        body,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Argument helpers
+// ---------------------------------------------------------------------------
+
+fn arg_str(args: &[ScalarValue], i: usize) -> Option<String> {
+    match args.get(i)? {
+        ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => s.clone(),
+        v if v.is_null() => None,
+        v => Some(v.to_string()),
+    }
+}
+
+fn arg_i64(args: &[ScalarValue], i: usize) -> Option<i64> {
+    let v = args.get(i)?;
+    if v.is_null() {
+        return None;
+    }
+    match v {
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s.trim().parse().ok(),
+        ScalarValue::Float64(Some(f)) => Some(*f as i64),
+        ScalarValue::Float32(Some(f)) => Some(*f as i64),
+        ScalarValue::Decimal128(Some(m), _, s) => Some((*m / 10i128.pow(*s as u32)) as i64),
+        v => v.cast_to(&A::Int64).ok().and_then(|c| match c {
+            ScalarValue::Int64(x) => x,
+            _ => None,
+        }),
+    }
+}
+
+fn arg_oid(args: &[ScalarValue], i: usize) -> Option<u32> {
+    arg_i64(args, i).and_then(|v| u32::try_from(v).ok())
+}
+
+fn arg_bool(args: &[ScalarValue], i: usize) -> Option<bool> {
+    match args.get(i)? {
+        ScalarValue::Boolean(b) => *b,
+        v => arg_str(&[v.clone()], 0).and_then(|s| crate::pg::decode::parse_bool(&s)),
+    }
+}
+
+fn arg_f64(args: &[ScalarValue], i: usize) -> Option<f64> {
+    let v = args.get(i)?;
+    if v.is_null() {
+        return None;
+    }
+    v.cast_to(&A::Float64).ok().and_then(|c| match c {
+        ScalarValue::Float64(x) => x,
+        _ => None,
+    })
+}
+
+/// An LSN argument: a u64 (our pg_lsn representation) or `X/Y` text.
+fn arg_lsn(args: &[ScalarValue], i: usize) -> Option<u64> {
+    match args.get(i)? {
+        ScalarValue::UInt64(v) => *v,
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+            s.parse::<Lsn>().ok().map(|l| l.0)
+        }
+        v if v.is_null() => None,
+        v => arg_i64(&[v.clone()], 0).map(|x| x as u64),
+    }
+}
+
+fn text(s: impl Into<String>) -> ScalarValue {
+    ScalarValue::Utf8(Some(s.into()))
+}
+
+fn null_text() -> ScalarValue {
+    ScalarValue::Utf8(None)
+}
+
+fn ts(micros: i64) -> ScalarValue {
+    ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into()))
+}
+
+fn lsn_value(l: Option<Lsn>) -> ScalarValue {
+    ScalarValue::UInt64(l.map(|l| l.0))
+}
+
+const TSTZ: A = A::Timestamp(TimeUnit::Microsecond, None);
+
+fn tstz() -> A {
+    A::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+// ---------------------------------------------------------------------------
+// Registration
+// ---------------------------------------------------------------------------
+
+/// Registers every function in `ctx`, bound to `env`.
+pub fn register(ctx: &SessionContext, env: Arc<dyn FunctionEnv>) {
+    for f in all(env) {
+        ctx.register_udf(f);
+    }
+}
+
+fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
+    use Volatility::*;
+    let mut v = Vec::new();
+    macro_rules! f {
+        ($name:expr, $vol:expr, $ret:expr, $oid:expr, |$args:ident, $env:ident| $body:expr) => {{
+            let $env = env.clone();
+            #[allow(unused_variables)]
+            let body: Body = Arc::new(move |$args: &[ScalarValue]| {
+                #[allow(unused_variables)]
+                let $env = &$env;
+                $body
+            });
+            v.push(udf($name, $vol, $ret, $oid, body));
+        }};
+    }
+
+    // --- session and server -------------------------------------------------
+    f!("version", Stable, A::Utf8, None, |a, env| Ok(text(format!(
+        "PostgreSQL {} on x86_64-pc-linux-gnu, compiled by rustc, 64-bit",
+        crate::settings::SERVER_VERSION
+    ))));
+    f!("current_setting", Stable, A::Utf8, None, |a, env| {
+        let name = arg_str(a, 0).unwrap_or_default();
+        let missing_ok = arg_bool(a, 1).unwrap_or(false);
+        match env.setting(&name) {
+            Some(v) => Ok(text(v)),
+            None if missing_ok => Ok(null_text()),
+            None => Err(crate::settings::unknown(&name)),
+        }
+    });
+    f!("set_config", Volatile, A::Utf8, None, |a, env| {
+        let name = arg_str(a, 0).unwrap_or_default();
+        let value = arg_str(a, 1).unwrap_or_default();
+        Ok(text(env.set_setting(&name, &value, arg_bool(a, 2).unwrap_or(false))?))
+    });
+    for name in ["current_user", "session_user", "user", "current_role"] {
+        f!(name, Stable, A::Utf8, Some(oid::NAME), |a, env| Ok(text(env.user())));
+    }
+    for name in ["current_database", "current_catalog"] {
+        f!(name, Stable, A::Utf8, Some(oid::NAME), |a, env| Ok(text(env.database())));
+    }
+    f!("current_schema", Stable, A::Utf8, Some(oid::NAME), |a, env| Ok(text("public")));
+    f!("current_schemas", Stable, A::List(Arc::new(Field::new("item", A::Utf8, true))), Some(1003), |a, env| {
+        let mut v = vec![];
+        if arg_bool(a, 0).unwrap_or(false) {
+            v.push(text("pg_catalog"));
+        }
+        v.push(text("public"));
+        Ok(ScalarValue::List(ScalarValue::new_list_nullable(&v, &A::Utf8)))
+    });
+    f!("pg_backend_pid", Stable, A::Int32, None, |a, env| Ok(ScalarValue::Int32(Some(env.backend_pid()))));
+    f!("now", Stable, tstz(), None, |a, env| Ok(ts(env.transaction_start())));
+    f!("transaction_timestamp", Stable, tstz(), None, |a, env| Ok(ts(env.transaction_start())));
+    f!("statement_timestamp", Stable, tstz(), None, |a, env| Ok(ts(env.statement_start())));
+    f!("clock_timestamp", Volatile, tstz(), None, |a, env| Ok(ts(crate::pg::datetime::now_micros())));
+    f!("pg_postmaster_start_time", Stable, tstz(), None, |a, env| Ok(ts(env.server_start())));
+    f!("pg_conf_load_time", Stable, tstz(), None, |a, env| Ok(ts(env.server_start())));
+    f!("localtimestamp", Stable, TSTZ, None, |a, env| Ok(ScalarValue::TimestampMicrosecond(Some(env.transaction_start()), None)));
+    f!("inet_server_addr", Stable, A::Utf8, None, |a, env| Ok(env.server_addr().0.map(text).unwrap_or(null_text())));
+    f!("inet_server_port", Stable, A::Int32, None, |a, env| Ok(ScalarValue::Int32(env.server_addr().1)));
+    f!("inet_client_addr", Stable, A::Utf8, None, |a, env| Ok(env.client_addr().map(text).unwrap_or(null_text())));
+    f!("pg_sleep", Volatile, A::Utf8, Some(oid::VOID), |a, env| {
+        // Executed on a blocking-capable worker; cancellation interrupts the statement.
+        let secs = arg_f64(a, 0).unwrap_or(0.0).clamp(0.0, 3600.0);
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        Ok(text(""))
+    });
+    f!("txid_current", Volatile, A::Int64, None, |a, env| Ok(ScalarValue::Int64(Some(env.transaction_id()))));
+    f!("pg_current_xact_id", Volatile, A::Int64, Some(oid::INT8), |a, env| Ok(ScalarValue::Int64(Some(env.transaction_id()))));
+    f!("pg_reload_conf", Volatile, A::Boolean, None, |a, env| Ok(ScalarValue::Boolean(Some(env.reload_config()))));
+    f!("pg_cancel_backend", Volatile, A::Boolean, None, |a, env| {
+        Ok(ScalarValue::Boolean(Some(env.cancel_backend(arg_i64(a, 0).unwrap_or(0) as i32, false))))
+    });
+    f!("pg_terminate_backend", Volatile, A::Boolean, None, |a, env| {
+        Ok(ScalarValue::Boolean(Some(env.cancel_backend(arg_i64(a, 0).unwrap_or(0) as i32, true))))
+    });
+
+    // --- sequences -------------------------------------------------------------
+    f!("nextval", Volatile, A::Int64, None, |a, env| Ok(ScalarValue::Int64(Some(env.nextval(&regclass_text(a, 0, env)?)?))));
+    f!("currval", Volatile, A::Int64, None, |a, env| Ok(ScalarValue::Int64(Some(env.currval(&regclass_text(a, 0, env)?)?))));
+    f!("lastval", Volatile, A::Int64, None, |a, env| Ok(ScalarValue::Int64(Some(env.lastval()?))));
+    f!("setval", Volatile, A::Int64, None, |a, env| {
+        let name = regclass_text(a, 0, env)?;
+        let value = arg_i64(a, 1).ok_or_else(|| SqlError::new("22004", "setval: value must not be null"))?;
+        Ok(ScalarValue::Int64(Some(env.setval(&name, value, arg_bool(a, 2).unwrap_or(true))?)))
+    });
+
+    // --- WAL and replication --------------------------------------------------
+    f!("pg_current_wal_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.current_wal_lsn()?))));
+    f!("pg_current_wal_insert_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.current_wal_lsn()?))));
+    f!("pg_current_wal_flush_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.flushed_wal_lsn()?))));
+    f!("pg_is_in_recovery", Volatile, A::Boolean, None, |a, env| Ok(ScalarValue::Boolean(Some(env.in_recovery()))));
+    f!("pg_last_wal_receive_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(env.receive_lsn())));
+    f!("pg_last_wal_replay_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(env.replay_lsn())));
+    f!("pg_wal_lsn_diff", Immutable, A::Decimal128(38, 0), None, |a, env| {
+        Ok(match (arg_lsn(a, 0), arg_lsn(a, 1)) {
+            (Some(x), Some(y)) => ScalarValue::Decimal128(Some(x as i128 - y as i128), 38, 0),
+            _ => ScalarValue::Decimal128(None, 38, 0),
+        })
+    });
+    // `'0/16B3740'::pg_lsn` (rewritten to this call): parse and tag.
+    f!("pg_lsn", Immutable, A::UInt64, Some(oid::PG_LSN), |a, env| {
+        match a.first() {
+            Some(v) if v.is_null() => Ok(ScalarValue::UInt64(None)),
+            Some(ScalarValue::UInt64(v)) => Ok(ScalarValue::UInt64(*v)),
+            _ => {
+                let s = arg_str(a, 0).unwrap_or_default();
+                s.parse::<Lsn>()
+                    .map(|l| ScalarValue::UInt64(Some(l.0)))
+                    .map_err(|_| SqlError::invalid_text("pg_lsn", &s))
+            }
+        }
+    });
+
+    // --- types carried as text -------------------------------------------------
+    f!("pg_uuid", Immutable, A::Utf8, Some(oid::UUID), |a, env| {
+        let Some(s) = arg_str(a, 0) else { return Ok(null_text()) };
+        let b = crate::pg::encode::parse_uuid(&s).ok_or_else(|| SqlError::invalid_text("uuid", &s))?;
+        Ok(text(crate::pg::encode::format_uuid(&b)))
+    });
+    f!("gen_random_uuid", Volatile, A::Utf8, Some(oid::UUID), |a, env| {
+        let mut b: [u8; 16] = rand::random();
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        Ok(text(crate::pg::encode::format_uuid(&b)))
+    });
+    for (name, tag) in [("pg_jsonb", oid::JSONB), ("pg_json", oid::JSON)] {
+        f!(name, Immutable, A::Utf8, Some(tag), |a, env| {
+            let Some(s) = arg_str(a, 0) else { return Ok(null_text()) };
+            let v: serde_json::Value =
+                serde_json::from_str(&s).map_err(|e| SqlError::new("22P02", format!("invalid input syntax for type json: {e}")))?;
+            Ok(text(if tag == oid::JSONB { v.to_string() } else { s }))
+        });
+    }
+    f!("json_get", Immutable, A::Utf8, Some(oid::JSONB), |a, env| Ok(json_path(a, false)?));
+    f!("json_get_text", Immutable, A::Utf8, None, |a, env| Ok(json_path(a, true)?));
+    f!("pg_name", Immutable, A::Utf8, Some(oid::NAME), |a, env| Ok(arg_str(a, 0).map(text).unwrap_or(null_text())));
+    f!("pg_char", Immutable, A::Utf8, Some(oid::CHAR), |a, env| Ok(arg_str(a, 0).map(|s| text(s.chars().take(1).collect::<String>())).unwrap_or(null_text())));
+
+    // --- regclass & friends ----------------------------------------------------
+    f!("to_regclass", Stable, A::UInt32, Some(oid::REGCLASS), |a, env| {
+        Ok(ScalarValue::UInt32(arg_str(a, 0).and_then(|n| system::relation_oid(&env.catalog(), &n))))
+    });
+    // `'name'::regclass` → OID, failing like PostgreSQL when it does not exist.
+    f!("regclass_in", Stable, A::UInt32, Some(oid::REGCLASS), |a, env| {
+        let Some(v) = a.first() else { return Ok(ScalarValue::UInt32(None)) };
+        if v.is_null() {
+            return Ok(ScalarValue::UInt32(None));
+        }
+        if let Some(o) = numeric_oid(v) {
+            return Ok(ScalarValue::UInt32(Some(o)));
+        }
+        let name = arg_str(a, 0).unwrap_or_default();
+        system::relation_oid(&env.catalog(), &name)
+            .map(|o| ScalarValue::UInt32(Some(o)))
+            .ok_or_else(|| SqlError::new("42P01", format!("relation \"{name}\" does not exist")))
+    });
+    // `oid::regclass` in an output position prints the relation name.
+    f!("regclass_out", Stable, A::Utf8, Some(oid::REGCLASS), |a, env| {
+        let Some(o) = arg_oid(a, 0) else { return Ok(null_text()) };
+        let cat = env.catalog();
+        Ok(text(match system::relation_by_oid(&cat, o) {
+            Some(Relation::Table(t)) => qualify(&t.schema, &t.name),
+            Some(Relation::Index(t, i)) => qualify(&t.schema, &t.indexes[i].name),
+            Some(Relation::Sequence(s)) => qualify(&s.schema, &s.name),
+            Some(Relation::View(v)) => qualify(&v.schema, &v.name),
+            Some(Relation::System(t)) => t.name.to_string(),
+            None => o.to_string(),
+        }))
+    });
+    f!("regtype_in", Stable, A::UInt32, Some(oid::REGTYPE), |a, env| {
+        let Some(v) = a.first() else { return Ok(ScalarValue::UInt32(None)) };
+        if let Some(o) = numeric_oid(v) {
+            return Ok(ScalarValue::UInt32(Some(o)));
+        }
+        let name = arg_str(a, 0).unwrap_or_default();
+        oid::oid_for_name(&name)
+            .map(|o| ScalarValue::UInt32(Some(o)))
+            .ok_or_else(|| SqlError::new("42704", format!("type \"{name}\" does not exist")))
+    });
+    f!("regtype_out", Stable, A::Utf8, Some(oid::REGTYPE), |a, env| {
+        Ok(arg_oid(a, 0).map(|o| text(format_type(o, -1).unwrap_or_else(|| o.to_string()))).unwrap_or(null_text()))
+    });
+    f!("regnamespace_out", Stable, A::Utf8, Some(oid::REGNAMESPACE), |a, env| {
+        Ok(arg_oid(a, 0).map(|o| text(system::namespace_name(&env.catalog(), o).unwrap_or_else(|| o.to_string()))).unwrap_or(null_text()))
+    });
+    f!("regproc_out", Stable, A::Utf8, Some(oid::REGPROC), |a, env| Ok(arg_str(a, 0).map(text).unwrap_or(null_text())));
+    f!("pg_oid", Immutable, A::UInt32, Some(oid::OID), |a, env| {
+        Ok(ScalarValue::UInt32(a.first().and_then(numeric_oid).or_else(|| arg_oid(a, 0))))
+    });
+
+    // --- catalog functions -----------------------------------------------------
+    f!("format_type", Stable, A::Utf8, None, |a, env| {
+        let Some(o) = arg_oid(a, 0) else { return Ok(null_text()) };
+        let typmod = arg_i64(a, 1).unwrap_or(-1) as i32;
+        Ok(text(format_type(o, typmod).unwrap_or_else(|| "???".into())))
+    });
+    f!("pg_get_expr", Stable, A::Utf8, None, |a, env| Ok(arg_str(a, 0).map(text).unwrap_or(null_text())));
+    f!("pg_get_indexdef", Stable, A::Utf8, None, |a, env| {
+        let Some(o) = arg_oid(a, 0) else { return Ok(null_text()) };
+        let cat = env.catalog();
+        let col = arg_i64(a, 1).unwrap_or(0);
+        if col > 0 {
+            if let Some(Relation::Index(t, i)) = system::relation_by_oid(&cat, o) {
+                return Ok(t.indexes[i].columns.get(col as usize - 1).map(|&c| text(t.columns[c].name.clone())).unwrap_or(null_text()));
+            }
+            return Ok(null_text());
+        }
+        Ok(index_def(&cat, o).map(text).unwrap_or(null_text()))
+    });
+    f!("pg_get_constraintdef", Stable, A::Utf8, None, |a, env| {
+        let Some(o) = arg_oid(a, 0) else { return Ok(null_text()) };
+        let cat = env.catalog();
+        Ok(system::constraints(&cat).into_iter().find(|c| c.oid == o).map(|c| text(c.def)).unwrap_or(null_text()))
+    });
+    f!("pg_get_viewdef", Stable, A::Utf8, None, |a, env| {
+        let cat = env.catalog();
+        let o = a.first().and_then(numeric_oid).or_else(|| arg_str(a, 0).and_then(|n| system::relation_oid(&cat, &n)));
+        Ok(o.and_then(|o| cat.views.get(&o)).map(|v| text(format!(" {};", v.sql))).unwrap_or(null_text()))
+    });
+    for name in ["pg_table_is_visible", "pg_type_is_visible", "pg_function_is_visible", "pg_opclass_is_visible", "pg_collation_is_visible"] {
+        f!(name, Stable, A::Boolean, None, |a, env| Ok(ScalarValue::Boolean(a.first().map(|v| !v.is_null()))));
+    }
+    f!("pg_get_userbyid", Stable, A::Utf8, Some(oid::NAME), |a, env| {
+        let o = arg_oid(a, 0).unwrap_or(0);
+        Ok(text(system::role_name(&env.catalog(), o).unwrap_or_else(|| format!("unknown (OID={o})"))))
+    });
+    for name in ["obj_description", "col_description", "shobj_description"] {
+        f!(name, Stable, A::Utf8, None, |a, env| Ok(null_text()));
+    }
+    f!("pg_encoding_to_char", Immutable, A::Utf8, Some(oid::NAME), |a, env| Ok(text(if arg_i64(a, 0) == Some(6) { "UTF8" } else { "SQL_ASCII" })));
+    f!("pg_char_to_encoding", Immutable, A::Int32, None, |a, env| Ok(ScalarValue::Int32(Some(6))));
+    for name in [
+        "has_table_privilege", "has_schema_privilege", "has_database_privilege", "has_column_privilege",
+        "has_sequence_privilege", "has_function_privilege", "has_any_column_privilege", "pg_has_role",
+    ] {
+        f!(name, Stable, A::Boolean, None, |a, env| Ok(ScalarValue::Boolean(Some(true))));
+    }
+    for name in ["pg_relation_size", "pg_total_relation_size", "pg_table_size", "pg_indexes_size"] {
+        f!(name, Volatile, A::Int64, None, |a, env| {
+            let cat = env.catalog();
+            let o = a.first().and_then(numeric_oid).or_else(|| arg_str(a, 0).and_then(|n| system::relation_oid(&cat, &n)));
+            Ok(ScalarValue::Int64(o.map(|o| env.relation_size(o))))
+        });
+    }
+    f!("pg_database_size", Volatile, A::Int64, None, |a, env| {
+        let cat = env.catalog();
+        Ok(ScalarValue::Int64(Some(cat.tables.keys().map(|&o| env.relation_size(o)).sum())))
+    });
+    f!("pg_size_pretty", Immutable, A::Utf8, None, |a, env| {
+        let Some(b) = arg_i64(a, 0) else { return Ok(null_text()) };
+        Ok(text(size_pretty(b)))
+    });
+    f!("pg_get_serial_sequence", Stable, A::Utf8, None, |a, env| {
+        let cat = env.catalog();
+        let (Some(table), Some(col)) = (arg_str(a, 0), arg_str(a, 1)) else { return Ok(null_text()) };
+        let Some(toid) = system::relation_oid(&cat, &table) else {
+            return Err(SqlError::new("42P01", format!("relation \"{table}\" does not exist")));
+        };
+        let Some(t) = cat.tables.get(&toid) else { return Ok(null_text()) };
+        let Some(c) = t.column_index(&col) else {
+            return Err(SqlError::new("42703", format!("column \"{col}\" of relation \"{}\" does not exist", t.name)));
+        };
+        Ok(cat
+            .sequences
+            .values()
+            .find(|s| s.owned_by == Some((toid, c)))
+            .map(|s| text(format!("{}.{}", s.schema, s.name)))
+            .unwrap_or(null_text()))
+    });
+    f!("pg_get_partkeydef", Stable, A::Utf8, None, |a, env| Ok(null_text()));
+    f!("pg_get_statisticsobjdef_columns", Stable, A::Utf8, None, |a, env| Ok(null_text()));
+    f!("pg_get_triggerdef", Stable, A::Utf8, None, |a, env| Ok(null_text()));
+    f!("pg_get_ruledef", Stable, A::Utf8, None, |a, env| Ok(null_text()));
+    f!("pg_get_function_identity_arguments", Stable, A::Utf8, None, |a, env| Ok(text("")));
+    f!("pg_get_function_result", Stable, A::Utf8, None, |a, env| Ok(null_text()));
+    f!("pg_get_function_arguments", Stable, A::Utf8, None, |a, env| Ok(text("")));
+    f!("pg_tablespace_location", Stable, A::Utf8, None, |a, env| Ok(text("")));
+    f!("quote_ident", Immutable, A::Utf8, None, |a, env| Ok(arg_str(a, 0).map(|s| text(system::quote_ident(&s))).unwrap_or(null_text())));
+    f!("quote_literal", Immutable, A::Utf8, None, |a, env| Ok(arg_str(a, 0).map(|s| text(format!("'{}'", s.replace('\'', "''")))).unwrap_or(null_text())));
+    f!("array_lower", Immutable, A::Int32, None, |a, env| Ok(ScalarValue::Int32(Some(1))));
+    v
+}
+
+/// A sequence or relation argument given as a name (text) or an OID.
+fn regclass_text(a: &[ScalarValue], i: usize, env: &Arc<dyn FunctionEnv>) -> Result<String, SqlError> {
+    if let Some(o) = a.get(i).and_then(numeric_oid) {
+        let cat = env.catalog();
+        if let Some(s) = cat.sequences.get(&o) {
+            return Ok(format!("{}.{}", s.schema, s.name));
+        }
+        return Err(SqlError::new("42809", format!("\"{o}\" is not a sequence")));
+    }
+    arg_str(a, i).ok_or_else(|| SqlError::new("22004", "sequence name must not be null"))
+}
+
+fn numeric_oid(v: &ScalarValue) -> Option<u32> {
+    match v {
+        ScalarValue::UInt32(Some(o)) => Some(*o),
+        ScalarValue::Int32(Some(o)) => u32::try_from(*o).ok(),
+        ScalarValue::Int64(Some(o)) => u32::try_from(*o).ok(),
+        ScalarValue::UInt64(Some(o)) => u32::try_from(*o).ok(),
+        _ => None,
+    }
+}
+
+fn qualify(schema: &str, name: &str) -> String {
+    if schema == "public" { system::quote_ident(name) } else { format!("{}.{}", system::quote_ident(schema), system::quote_ident(name)) }
+}
+
+fn size_pretty(b: i64) -> String {
+    let a = b.unsigned_abs();
+    let (v, unit) = if a < 10 * 1024 {
+        (b, "bytes")
+    } else if a < 10 * 1024 * 1024 {
+        ((b + 512) / 1024, "kB")
+    } else if a < 10 * 1024 * 1024 * 1024 {
+        ((b + (1 << 19)) >> 20, "MB")
+    } else {
+        ((b + (1 << 29)) >> 30, "GB")
+    };
+    format!("{v} {unit}")
+}
+
+/// `json -> key` / `json ->> key` (key a field name or an array index).
+fn json_path(a: &[ScalarValue], as_text: bool) -> Result<ScalarValue, SqlError> {
+    let Some(doc) = arg_str(a, 0) else { return Ok(null_text()) };
+    let v: serde_json::Value =
+        serde_json::from_str(&doc).map_err(|e| SqlError::new("22P02", format!("invalid input syntax for type json: {e}")))?;
+    let got = match a.get(1) {
+        Some(ScalarValue::Int64(Some(i))) => v.get(*i as usize).cloned(),
+        Some(ScalarValue::Int32(Some(i))) => v.get(*i as usize).cloned(),
+        _ => arg_str(a, 1).and_then(|k| v.get(&k).cloned()),
+    };
+    Ok(match got {
+        None | Some(serde_json::Value::Null) if as_text => null_text(),
+        None => null_text(),
+        Some(serde_json::Value::String(s)) if as_text => text(s),
+        Some(other) => text(other.to_string()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_print_like_pg_size_pretty() {
+        assert_eq!(size_pretty(1000), "1000 bytes");
+        assert_eq!(size_pretty(20_000), "20 kB");
+        assert_eq!(size_pretty(50 << 20), "50 MB");
+    }
+
+    #[test]
+    fn json_access() {
+        let doc = ScalarValue::Utf8(Some(r#"{"a":"x","b":{"c":1},"n":null}"#.into()));
+        assert_eq!(json_path(&[doc.clone(), text("a")], true).unwrap(), text("x"));
+        assert_eq!(json_path(&[doc.clone(), text("b")], false).unwrap(), text(r#"{"c":1}"#));
+        assert_eq!(json_path(&[doc.clone(), text("n")], true).unwrap(), null_text());
+        assert_eq!(json_path(&[doc, text("zz")], true).unwrap(), null_text());
+    }
+}

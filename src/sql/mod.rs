@@ -1,0 +1,12 @@
+//! SQL: parsing, planning, DataFusion integration and the catalog as
+//! PostgreSQL clients see it.
+
+pub mod catalog_queries;
+pub mod dmlplan;
+pub mod expr;
+pub mod functions;
+pub mod names;
+pub mod parse;
+pub mod provider;
+pub mod query;
+pub mod system;

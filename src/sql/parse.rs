@@ -1,0 +1,591 @@
+//! From query text to statements.
+//!
+//! ```text
+//!   "BEGIN; UPDATE …; COMMIT"  ──split──►  ["BEGIN", "UPDATE …", "COMMIT"]   (quotes, comments,
+//!                                                                            dollar quotes respected)
+//!   each piece ──► a duetdb command (WAIT FOR LSN, CHECKPOINT, replication…)  or
+//!                  sqlparser (PostgreSQL dialect) ──► rewrite ──► Statement
+//! ```
+//!
+//! The rewrite turns PostgreSQL spellings DataFusion does not know into ones it
+//! does, without changing meaning: casts to `regclass`/`oid`/`pg_lsn`/`uuid`/
+//! `jsonb` become function calls, `OPERATOR(pg_catalog.~)` becomes `~`,
+//! `COLLATE "C"` is dropped (text compares bytewise anyway), `->`/`->>` become
+//! JSON functions, `pg_catalog.f()` becomes `f()`.
+//!
+//! Syntax errors carry PostgreSQL's 42601 and the position of the offending
+//! token, counted in characters from the start of the whole query string.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement, Value, ValueWithSpan, visit_expressions_mut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+
+use crate::error::{SqlError, SqlResult};
+
+/// A statement and where it sits in the query string.
+#[derive(Clone, Debug)]
+pub struct Piece {
+    pub text: String,
+    /// Character offset of `text` in the whole query.
+    pub offset: usize,
+}
+
+/// Splits a query string into statements at top-level semicolons.
+pub fn split(sql: &str) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = sql.chars().collect();
+    let mut start = 0;
+    let mut i = 0;
+    let push = |out: &mut Vec<Piece>, from: usize, to: usize| {
+        let s: String = chars[from..to].iter().collect();
+        let lead = s.len() - s.trim_start().len();
+        let trimmed = s.trim();
+        if !trimmed.is_empty() {
+            let lead_chars = s[..lead].chars().count();
+            out.push(Piece { text: trimmed.to_string(), offset: from + lead_chars });
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\'' | '"' => {
+                // Quoted literal/identifier; doubled quotes escape. E'…' allows backslash escapes.
+                let escapes = c == '\'' && i > 0 && matches!(chars[i - 1], 'E' | 'e');
+                i += 1;
+                while i < chars.len() {
+                    if escapes && chars[i] == '\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if chars[i] == c {
+                        if i + 1 < chars.len() && chars[i + 1] == c {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+            }
+            '-' if chars.get(i + 1) == Some(&'-') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if chars.get(i + 1) == Some(&'*') => {
+                let mut depth = 0;
+                while i < chars.len() {
+                    if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            '$' => {
+                // Dollar quoting: $tag$ … $tag$
+                let mut j = i + 1;
+                while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
+                    j += 1;
+                }
+                if j < chars.len() && chars[j] == '$' && !chars[i + 1..j].first().is_some_and(|c| c.is_ascii_digit()) {
+                    let tag: String = chars[i..=j].iter().collect();
+                    let rest: String = chars[j + 1..].iter().collect();
+                    match rest.find(&tag) {
+                        Some(p) => i = j + 1 + rest[..p].chars().count() + tag.chars().count(),
+                        None => i = chars.len(),
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            ';' => {
+                push(&mut out, start, i);
+                i += 1;
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    push(&mut out, start, chars.len());
+    out
+}
+
+/// Statements duetdb handles itself before (or instead of) sqlparser.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Special {
+    /// PostgreSQL 19: `WAIT FOR LSN '…' [WITH (TIMEOUT …)]`.
+    WaitForLsn { lsn: String, timeout_ms: Option<u64> },
+    Checkpoint,
+    /// `VACUUM [FULL] [ANALYZE] [VERBOSE] [table, …]`
+    Vacuum { tables: Vec<String>, analyze: bool },
+    /// `ANALYZE [VERBOSE] [table, …]`
+    Analyze { tables: Vec<String> },
+    /// `ALTER SYSTEM SET name = value` / `ALTER SYSTEM RESET name`.
+    AlterSystem { name: String, value: Option<String> },
+    /// `DISCARD ALL|PLANS|SEQUENCES|TEMP`.
+    Discard,
+    /// `LISTEN`/`UNLISTEN`/`NOTIFY`: accepted, nothing is delivered.
+    Listen,
+    /// `SHOW ALL`.
+    ShowAll,
+    /// Replication protocol: `IDENTIFY_SYSTEM`.
+    IdentifySystem,
+    /// `START_REPLICATION [SLOT name] [PHYSICAL] X/Y [TIMELINE n]`.
+    StartReplication { slot: Option<String>, lsn: String, timeline: Option<u32> },
+    /// `BASE_BACKUP [SLOT name]`: the consistent base snapshot a new standby starts from.
+    BaseBackup { slot: Option<String> },
+    /// `CREATE_REPLICATION_SLOT name PHYSICAL` / `DROP_REPLICATION_SLOT name`.
+    CreateSlot { name: String },
+    DropSlot { name: String },
+    /// `DEALLOCATE ALL` (sqlparser wants a name).
+    DeallocateAll,
+    /// `GRANT …` / `REVOKE …`: accepted with a warning, privileges are not enforced.
+    Privileges,
+    /// `COMMENT ON …`: accepted, comments are not stored.
+    Comment,
+    /// `SET SESSION CHARACTERISTICS AS TRANSACTION …`
+    SessionCharacteristics(String),
+    /// `MOVE [n] [FROM|IN] cursor` / `FETCH …` forms sqlparser lacks are parsed by it; MOVE is ours.
+    Move { count: i64, cursor: String },
+}
+
+pub enum Parsed {
+    Empty,
+    Special(Special),
+    Sql(Box<Statement>),
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(|w| w.to_string()).collect()
+}
+
+fn unquote(s: &str) -> String {
+    let t = s.trim().trim_end_matches(';');
+    if let Some(x) = t.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
+        return x.replace("''", "'");
+    }
+    if let Some(x) = t.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+        return x.replace("\"\"", "\"");
+    }
+    t.to_lowercase()
+}
+
+/// Recognizes duetdb's own commands by their leading words.
+pub fn special(text: &str) -> SqlResult<Option<Special>> {
+    let w = words(text);
+    let up: Vec<String> = w.iter().map(|x| x.to_ascii_uppercase().trim_end_matches(';').to_string()).collect();
+    let first = up.first().map(String::as_str).unwrap_or("");
+    let second = up.get(1).map(String::as_str).unwrap_or("");
+    Ok(Some(match (first, second) {
+        ("WAIT", "FOR") => {
+            // WAIT FOR LSN 'x/y' [WITH (TIMEOUT '10s' | 10000)]
+            if up.get(2).map(String::as_str) != Some("LSN") || w.len() < 4 {
+                return Err(SqlError::syntax("syntax error: expected WAIT FOR LSN '<lsn>' [WITH (TIMEOUT <duration>)]"));
+            }
+            let lsn = unquote(&w[3]);
+            let rest = up[4..].join(" ");
+            let timeout_ms = if rest.is_empty() {
+                None
+            } else {
+                let orig = w[4..].join(" ");
+                let inner = orig
+                    .trim()
+                    .strip_prefix("WITH")
+                    .or_else(|| orig.trim().strip_prefix("with"))
+                    .map(|x| x.trim().trim_start_matches('(').trim_end_matches(';').trim_end_matches(')').trim())
+                    .ok_or_else(|| SqlError::syntax(format!("syntax error at or near \"{}\"", w[4])))?;
+                let (k, v) = inner.split_once(char::is_whitespace).unwrap_or((inner, ""));
+                if !k.eq_ignore_ascii_case("timeout") {
+                    return Err(SqlError::syntax(format!("unrecognized WAIT FOR option \"{k}\"")));
+                }
+                let v = v.trim().trim_start_matches('=').trim().trim_matches('\'');
+                Some(crate::settings::parse_duration_ms(v).ok_or_else(|| {
+                    SqlError::new("22023", format!("invalid timeout value \"{v}\""))
+                })?)
+            };
+            Special::WaitForLsn { lsn, timeout_ms }
+        }
+        ("CHECKPOINT", _) if up.len() == 1 => Special::Checkpoint,
+        ("VACUUM", _) => {
+            let mut analyze = false;
+            let mut tables = Vec::new();
+            let rest = w[1..].join(" ");
+            let rest = rest.trim_end_matches(';');
+            // VACUUM (ANALYZE, VERBOSE) t  |  VACUUM FULL ANALYZE t
+            let (opts, targets) = match rest.trim().strip_prefix('(') {
+                Some(r) => r.split_once(')').map(|(o, t)| (o.to_string(), t.to_string())).unwrap_or((r.to_string(), String::new())),
+                None => (String::new(), rest.to_string()),
+            };
+            if opts.to_ascii_uppercase().contains("ANALYZE") {
+                analyze = true;
+            }
+            for t in targets.split(',') {
+                let t = t.trim();
+                let mut parts = t.split_whitespace().filter(|p| {
+                    let u = p.to_ascii_uppercase();
+                    if u == "ANALYZE" || u == "ANALYSE" {
+                        analyze = true;
+                    }
+                    !matches!(u.as_str(), "FULL" | "FREEZE" | "VERBOSE" | "ANALYZE" | "ANALYSE")
+                });
+                if let Some(name) = parts.next() {
+                    tables.push(name.split('(').next().unwrap_or(name).to_string());
+                }
+            }
+            Special::Vacuum { tables, analyze }
+        }
+        ("ANALYZE" | "ANALYSE", _) => Special::Analyze {
+            tables: w[1..]
+                .join(" ")
+                .trim_end_matches(';')
+                .split(',')
+                .map(|t| t.trim().split_whitespace().last().unwrap_or("").to_string())
+                .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("verbose"))
+                .collect(),
+        },
+        ("ALTER", "SYSTEM") => {
+            let rest = w[2..].join(" ");
+            let rest = rest.trim_end_matches(';').trim();
+            let up_rest = rest.to_ascii_uppercase();
+            if let Some(r) = up_rest.strip_prefix("SET ") {
+                let orig = &rest[rest.len() - r.len()..];
+                let (name, value) = orig
+                    .split_once('=')
+                    .or_else(|| orig.split_once(" TO "))
+                    .or_else(|| orig.split_once(" to "))
+                    .ok_or_else(|| SqlError::syntax("syntax error: ALTER SYSTEM SET name = value"))?;
+                let value = value.trim();
+                let value = if value.eq_ignore_ascii_case("default") { None } else { Some(unquote_value(value)) };
+                Special::AlterSystem { name: name.trim().to_string(), value }
+            } else if let Some(r) = up_rest.strip_prefix("RESET ") {
+                let name = rest[rest.len() - r.len()..].trim().to_string();
+                Special::AlterSystem { name, value: None }
+            } else {
+                return Err(SqlError::syntax("syntax error: ALTER SYSTEM SET|RESET"));
+            }
+        }
+        ("DISCARD", _) => Special::Discard,
+        ("LISTEN" | "UNLISTEN" | "NOTIFY", _) => Special::Listen,
+        ("SHOW", "ALL") if up.len() == 2 => Special::ShowAll,
+        ("IDENTIFY_SYSTEM", _) => Special::IdentifySystem,
+        ("START_REPLICATION", _) => {
+            let mut slot = None;
+            let mut lsn = None;
+            let mut timeline = None;
+            let mut i = 1;
+            while i < up.len() {
+                match up[i].as_str() {
+                    "SLOT" => {
+                        slot = w.get(i + 1).map(|s| unquote(s));
+                        i += 2;
+                    }
+                    "PHYSICAL" | "LOGICAL" => i += 1,
+                    "TIMELINE" => {
+                        timeline = w.get(i + 1).and_then(|s| s.trim_end_matches(';').parse().ok());
+                        i += 2;
+                    }
+                    _ => {
+                        lsn = Some(w[i].trim_end_matches(';').to_string());
+                        i += 1;
+                    }
+                }
+            }
+            Special::StartReplication {
+                slot,
+                lsn: lsn.ok_or_else(|| SqlError::syntax("START_REPLICATION needs a start LSN"))?,
+                timeline,
+            }
+        }
+        ("BASE_BACKUP", _) => {
+            let slot = up.iter().position(|x| x == "SLOT").and_then(|i| w.get(i + 1)).map(|s| unquote(s));
+            Special::BaseBackup { slot }
+        }
+        ("CREATE_REPLICATION_SLOT", _) => Special::CreateSlot {
+            name: w.get(1).map(|s| unquote(s)).ok_or_else(|| SqlError::syntax("CREATE_REPLICATION_SLOT needs a name"))?,
+        },
+        ("DROP_REPLICATION_SLOT", _) => Special::DropSlot {
+            name: w.get(1).map(|s| unquote(s)).ok_or_else(|| SqlError::syntax("DROP_REPLICATION_SLOT needs a name"))?,
+        },
+        ("DEALLOCATE", "ALL") | ("DEALLOCATE", "PREPARE") if up.get(2).is_none_or(|x| x == "ALL") && up.last().map(String::as_str) == Some("ALL") => {
+            Special::DeallocateAll
+        }
+        ("GRANT" | "REVOKE", _) => Special::Privileges,
+        ("COMMENT", "ON") => Special::Comment,
+        ("SET", "SESSION") if up.get(2).map(String::as_str) == Some("CHARACTERISTICS") => {
+            Special::SessionCharacteristics(up[5..].join(" "))
+        }
+        ("MOVE", _) => {
+            let rest: Vec<&String> = w[1..].iter().filter(|x| !matches!(x.to_ascii_uppercase().as_str(), "FROM" | "IN" | "FORWARD")).collect();
+            let (count, cursor) = match rest.as_slice() {
+                [c] => (1, c.to_string()),
+                [n, c] => (if n.eq_ignore_ascii_case("all") { i64::MAX } else { n.parse().unwrap_or(1) }, c.to_string()),
+                _ => return Err(SqlError::syntax("syntax error in MOVE")),
+            };
+            Special::Move { count, cursor: unquote(&cursor) }
+        }
+        _ => return Ok(None),
+    }))
+}
+
+fn unquote_value(v: &str) -> String {
+    let t = v.trim();
+    if let Some(x) = t.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
+        return x.replace("''", "'");
+    }
+    t.to_string()
+}
+
+/// Parses one statement (a piece from [`split`]).
+pub fn parse(piece: &Piece) -> SqlResult<Parsed> {
+    if piece.text.trim().is_empty() {
+        return Ok(Parsed::Empty);
+    }
+    if let Some(s) = special(&piece.text)? {
+        return Ok(Parsed::Special(s));
+    }
+    let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, &piece.text).map_err(|e| parse_error(e, piece))?;
+    match stmts.len() {
+        0 => Ok(Parsed::Empty),
+        1 => {
+            let mut s = stmts.pop().unwrap();
+            rewrite(&mut s);
+            Ok(Parsed::Sql(Box::new(s)))
+        }
+        _ => Err(SqlError::syntax("cannot insert multiple commands into a prepared statement")),
+    }
+}
+
+/// Turns sqlparser's error into 42601 with PostgreSQL's wording and a position.
+fn parse_error(e: ParserError, piece: &Piece) -> SqlError {
+    let msg = match &e {
+        ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
+        ParserError::RecursionLimitExceeded => {
+            return SqlError::new("54001", "statement is too deeply nested (stack depth limit exceeded)");
+        }
+    };
+    // "... at Line: 1, Column: 8"
+    let position = msg.rsplit_once("at Line: ").and_then(|(_, lc)| {
+        let (l, c) = lc.split_once(", Column: ")?;
+        let line: usize = l.trim().parse().ok()?;
+        let col: usize = c.trim().trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()?;
+        let mut off = 0;
+        for (i, text_line) in piece.text.split('\n').enumerate() {
+            if i + 1 == line {
+                return Some(piece.offset + off + col);
+            }
+            off += text_line.chars().count() + 1;
+        }
+        None
+    });
+    let near = msg.split("found: ").nth(1).map(|f| f.split(" at Line").next().unwrap_or(f).trim().to_string());
+    let text = match near {
+        Some(tok) if tok == "EOF" => "syntax error at end of input".to_string(),
+        Some(tok) => format!("syntax error at or near \"{}\"", tok.trim_matches('\'')),
+        None => format!("syntax error: {}", msg.split(" at Line").next().unwrap_or(&msg)),
+    };
+    let mut err = SqlError::syntax(text);
+    if let Some(p) = position {
+        err = err.with_position(p);
+    }
+    err
+}
+
+// ---------------------------------------------------------------------------
+// Rewrites
+// ---------------------------------------------------------------------------
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+fn is_string_literal(e: &Expr) -> bool {
+    matches!(e, Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(_) | Value::EscapedStringLiteral(_), .. }))
+}
+
+/// The custom (PostgreSQL-only) type name of a cast target, lowercased.
+fn custom_type(t: &SqlType) -> Option<String> {
+    match t {
+        SqlType::Custom(name, _) => Some(name.to_string().to_lowercase().trim_start_matches("pg_catalog.").trim_matches('"').to_string()),
+        SqlType::Regclass => Some("regclass".into()),
+        SqlType::JSON => Some("json".into()),
+        SqlType::JSONB => Some("jsonb".into()),
+        SqlType::Uuid => Some("uuid".into()),
+        _ => None,
+    }
+}
+
+/// Rewrites PostgreSQL-only syntax in place (see the module comment).
+pub fn rewrite(stmt: &mut Statement) {
+    let _ = visit_expressions_mut(stmt, |e| {
+        rewrite_expr(e);
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Rewrites one expression (and not its children; callers visit).
+pub fn rewrite_expr_public(e: &mut Expr) {
+    rewrite_expr(e)
+}
+
+fn rewrite_expr(e: &mut Expr) {
+    match e {
+        Expr::Collate { expr, .. } => {
+            let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+            *e = inner;
+        }
+        Expr::Cast { kind, expr, data_type, .. } if matches!(kind, CastKind::DoubleColon | CastKind::Cast) => {
+            let Some(t) = custom_type(data_type) else { return };
+            let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+            let literal = is_string_literal(&inner);
+            *e = match t.as_str() {
+                "regclass" => call(if literal { "regclass_in" } else { "regclass_out" }, vec![inner]),
+                "regtype" => call(if literal { "regtype_in" } else { "regtype_out" }, vec![inner]),
+                "regnamespace" => call("regnamespace_out", vec![inner]),
+                "regproc" | "regprocedure" => call("regproc_out", vec![inner]),
+                "oid" | "xid" | "regrole" | "cid" => call("pg_oid", vec![inner]),
+                "name" => call("pg_name", vec![inner]),
+                "char" | "\"char\"" => call("pg_char", vec![inner]),
+                "pg_lsn" => call("pg_lsn", vec![inner]),
+                "uuid" => call("pg_uuid", vec![inner]),
+                "jsonb" => call("pg_jsonb", vec![inner]),
+                "json" => call("pg_json", vec![inner]),
+                "int2vector" | "oidvector" | "aclitem" | "pg_node_tree" | "anyarray" => inner,
+                _ => {
+                    // Unknown to us too: leave it for DataFusion to report.
+                    *expr = Box::new(inner);
+                    return;
+                }
+            };
+        }
+        Expr::BinaryOp { op, left, right } => {
+            if let BinaryOperator::PGCustomBinaryOperator(parts) = op {
+                let sym = parts.last().cloned().unwrap_or_default();
+                if let Some(std) = standard_operator(&sym) {
+                    *op = std;
+                }
+            }
+            match op {
+                BinaryOperator::Arrow | BinaryOperator::LongArrow => {
+                    let f = if matches!(op, BinaryOperator::Arrow) { "json_get" } else { "json_get_text" };
+                    let l = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
+                    let r = std::mem::replace(right.as_mut(), Expr::value(Value::Null));
+                    *e = call(f, vec![l, r]);
+                }
+                _ => {}
+            }
+        }
+        Expr::Function(f) => {
+            // pg_catalog.func(…) → func(…)
+            if f.name.0.len() == 2
+                && let ObjectNamePart::Identifier(schema) = &f.name.0[0]
+                && schema.value.eq_ignore_ascii_case("pg_catalog")
+            {
+                f.name.0.remove(0);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn standard_operator(sym: &str) -> Option<BinaryOperator> {
+    Some(match sym {
+        "~" => BinaryOperator::PGRegexMatch,
+        "~*" => BinaryOperator::PGRegexIMatch,
+        "!~" => BinaryOperator::PGRegexNotMatch,
+        "!~*" => BinaryOperator::PGRegexNotIMatch,
+        "=" => BinaryOperator::Eq,
+        "<>" | "!=" => BinaryOperator::NotEq,
+        "<" => BinaryOperator::Lt,
+        "<=" => BinaryOperator::LtEq,
+        ">" => BinaryOperator::Gt,
+        ">=" => BinaryOperator::GtEq,
+        "~~" => return None,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(sql: &str) -> Vec<String> {
+        split(sql).into_iter().map(|p| p.text).collect()
+    }
+
+    #[test]
+    fn splits_respecting_quotes_and_comments() {
+        assert_eq!(texts("SELECT 1; SELECT 'a;b'"), vec!["SELECT 1", "SELECT 'a;b'"]);
+        assert_eq!(texts("SELECT $$x;y$$; SELECT 2;"), vec!["SELECT $$x;y$$", "SELECT 2"]);
+        assert_eq!(texts("-- c;\nSELECT 1 /* ; */"), vec!["-- c;\nSELECT 1 /* ; */"]);
+        assert_eq!(texts("SELECT \"a;\" FROM t; ;"), vec!["SELECT \"a;\" FROM t"]);
+        assert_eq!(texts("SELECT E'it\\'s;'"), vec!["SELECT E'it\\'s;'"]);
+        assert!(texts("  ;  ").is_empty());
+        assert_eq!(split("SELECT 1;  SELECT 2")[1].offset, 11);
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let piece = Piece { text: "SELEC 1".into(), offset: 0 };
+        let Err(e) = parse(&piece) else { panic!() };
+        assert_eq!(e.code, "42601");
+        assert!(e.message.contains("SELEC"), "{}", e.message);
+        assert_eq!(e.position, Some(1));
+        let piece = Piece { text: "SELECT * FROM".into(), offset: 10 };
+        let Err(e) = parse(&piece) else { panic!() };
+        assert_eq!(e.message, "syntax error at end of input");
+    }
+
+    #[test]
+    fn rewrites_pg_only_syntax() {
+        let sql = |s: &str| match parse(&Piece { text: s.into(), offset: 0 }).unwrap() {
+            Parsed::Sql(st) => st.to_string(),
+            _ => panic!(),
+        };
+        assert_eq!(sql("SELECT 't'::regclass"), "SELECT regclass_in('t')");
+        assert_eq!(sql("SELECT c.oid::regclass FROM pg_class c"), "SELECT regclass_out(c.oid) FROM pg_class c");
+        assert_eq!(sql("SELECT a OPERATOR(pg_catalog.~) '^x$' COLLATE pg_catalog.default"), "SELECT a ~ '^x$'");
+        assert_eq!(sql("SELECT pg_catalog.format_type(1, 2)"), "SELECT format_type(1, 2)");
+        assert_eq!(sql("SELECT d ->> 'a'"), "SELECT json_get_text(d, 'a')");
+        assert_eq!(sql("SELECT '0/16B3740'::pg_lsn"), "SELECT pg_lsn('0/16B3740')");
+    }
+
+    #[test]
+    fn special_commands() {
+        assert_eq!(
+            special("WAIT FOR LSN '0/16B3740' WITH (TIMEOUT '5s')").unwrap(),
+            Some(Special::WaitForLsn { lsn: "0/16B3740".into(), timeout_ms: Some(5000) })
+        );
+        assert_eq!(special("wait for lsn '0/1'").unwrap(), Some(Special::WaitForLsn { lsn: "0/1".into(), timeout_ms: None }));
+        assert_eq!(special("VACUUM ANALYZE pgbench_branches").unwrap(), Some(Special::Vacuum { tables: vec!["pgbench_branches".into()], analyze: true }));
+        assert_eq!(special("ALTER SYSTEM SET work_mem = '8MB'").unwrap(), Some(Special::AlterSystem { name: "work_mem".into(), value: Some("8MB".into()) }));
+        assert_eq!(special("SELECT 1").unwrap(), None);
+        assert!(special("WAIT FOR x").is_err());
+    }
+}

@@ -1,0 +1,223 @@
+//! Queries through DataFusion: the per-session context, planning, binding
+//! parameters, and describing results in PostgreSQL terms.
+//!
+//! Plans are made from our rewritten sqlparser AST, so DataFusion never sees
+//! PostgreSQL-only syntax. A planned statement keeps its logical plan (with
+//! `$n` placeholders) for reuse: executing a prepared statement binds values
+//! into the cached plan and skips parsing and SQL-to-plan translation; the plan
+//! is rebuilt only when the catalog changed since it was made.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType as A, Field};
+use datafusion::common::{DFSchema, ParamValues, ScalarValue};
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{
+    Query, SetExpr, Statement, TableAlias, TableFactor, VisitMut, VisitorMut,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use duetdb_storage::Catalog;
+
+use crate::error::{SqlError, SqlResult};
+use crate::pg::encode::{Format, META_ATTNUM, META_TABLE, wire_type};
+use crate::pg::oid::PgType;
+use crate::sql::names;
+use crate::sql::provider::{CatalogList, ViewSlot};
+
+/// One result column as RowDescription shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldInfo {
+    pub name: String,
+    pub ty: PgType,
+    pub table_oid: u32,
+    pub attnum: i16,
+    pub format: Format,
+}
+
+impl FieldInfo {
+    pub fn new(name: impl Into<String>, ty: PgType) -> FieldInfo {
+        FieldInfo { name: name.into(), ty, table_oid: 0, attnum: 0, format: Format::Text }
+    }
+
+    pub fn of_field(f: &Field) -> FieldInfo {
+        let md = f.metadata();
+        FieldInfo {
+            name: f.name().clone(),
+            ty: wire_type(f),
+            table_oid: md.get(META_TABLE).and_then(|v| v.parse().ok()).unwrap_or(0),
+            attnum: md.get(META_ATTNUM).and_then(|v| v.parse().ok()).unwrap_or(0),
+            format: Format::Text,
+        }
+    }
+}
+
+pub fn fields_of(schema: &DFSchema) -> Vec<FieldInfo> {
+    schema.fields().iter().map(|f| FieldInfo::of_field(f)).collect()
+}
+
+/// A session's DataFusion context, resolving names through `slot`.
+pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> SessionContext {
+    let config = SessionConfig::new()
+        .with_default_catalog_and_schema(database, "public")
+        .with_information_schema(false)
+        .with_target_partitions(partitions.max(1))
+        .with_batch_size(8192)
+        .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+        .set_bool("datafusion.sql_parser.enable_ident_normalization", true)
+        .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        .set_bool("datafusion.optimizer.prefer_existing_sort", true);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_catalog_list(Arc::new(CatalogList::new(database, slot)))
+        .build();
+    SessionContext::new_with_state(state)
+}
+
+/// Plans a statement (a query, or a statement DataFusion plans such as EXPLAIN).
+pub async fn plan(ctx: &SessionContext, stmt: &Statement) -> SqlResult<LogicalPlan> {
+    let state = ctx.state();
+    Ok(state.statement_to_plan(DfStatement::Statement(Box::new(stmt.clone()))).await?)
+}
+
+/// Placeholder types the planner inferred, by position ($1 → index 0).
+pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
+    let types = plan.get_parameter_types()?;
+    let mut out: Vec<Option<A>> = Vec::new();
+    for (name, t) in types {
+        let Some(i) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) else { continue };
+        if i == 0 {
+            continue;
+        }
+        if out.len() < i {
+            out.resize(i, None);
+        }
+        out[i - 1] = t;
+    }
+    Ok(out)
+}
+
+/// Binds parameter values into a plan with placeholders.
+pub fn bind(plan: &LogicalPlan, params: &[ScalarValue]) -> SqlResult<LogicalPlan> {
+    if params.is_empty() {
+        return Ok(plan.clone());
+    }
+    let values = ParamValues::List(params.iter().cloned().map(Into::into).collect());
+    Ok(plan.clone().with_param_values(values)?)
+}
+
+/// Optimizes, plans physically and starts executing.
+pub async fn execute(ctx: &SessionContext, plan: &LogicalPlan) -> SqlResult<SendableRecordBatchStream> {
+    let state = ctx.state();
+    let physical = state.create_physical_plan(plan).await?;
+    Ok(execute_stream(physical, ctx.task_ctx())?)
+}
+
+/// Replaces references to views with their defining queries, recursively
+/// (a view is stored as SQL text and planned where it is used).
+pub fn expand_views(stmt: &mut Statement, catalog: &Catalog) -> SqlResult<()> {
+    if catalog.views.is_empty() {
+        return Ok(());
+    }
+    struct Expander<'a> {
+        catalog: &'a Catalog,
+        depth: usize,
+        error: Option<SqlError>,
+    }
+    impl VisitorMut for Expander<'_> {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+            let TableFactor::Table { name, alias, args: None, .. } = t else { return ControlFlow::Continue(()) };
+            let Ok((schema, rel)) = names::qualified(name) else { return ControlFlow::Continue(()) };
+            let Some(view) = self.catalog.view_by_name(&schema, &rel) else { return ControlFlow::Continue(()) };
+            if self.depth > 32 {
+                self.error = Some(SqlError::new("54001", "views nested too deeply"));
+                return ControlFlow::Break(());
+            }
+            let mut sub = match Parser::parse_sql(&PostgreSqlDialect {}, &view.sql) {
+                Ok(mut v) if v.len() == 1 => v.pop().unwrap(),
+                _ => {
+                    self.error = Some(SqlError::internal(format!("stored definition of view \"{rel}\" does not parse")));
+                    return ControlFlow::Break(());
+                }
+            };
+            crate::sql::parse::rewrite(&mut sub);
+            let Statement::Query(query) = sub else { return ControlFlow::Continue(()) };
+            let mut query: Box<Query> = query;
+            self.depth += 1;
+            let _ = query.visit(self);
+            self.depth -= 1;
+            let alias = alias.clone().unwrap_or(TableAlias {
+                explicit: true,
+                name: datafusion::sql::sqlparser::ast::Ident::new(rel.clone()),
+                columns: vec![],
+                at: None,
+            });
+            *t = TableFactor::Derived { lateral: false, subquery: query, alias: Some(alias), sample: None };
+            ControlFlow::Continue(())
+        }
+    }
+    let mut e = Expander { catalog, depth: 0, error: None };
+    let _ = stmt.visit(&mut e);
+    match e.error {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+/// True if the statement reads pg_catalog / information_schema relations
+/// (those queries get the catalog-query rewrites).
+pub fn touches_system_catalog(stmt: &Statement) -> bool {
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_relations(stmt, |r| {
+        let p = names::parts(r);
+        if p.first().is_some_and(|s| s == "pg_catalog" || s == "information_schema")
+            || (p.len() == 1 && crate::sql::system::TABLES.iter().any(|t| t.name == p[0]))
+        {
+            found = true;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// Is this a plain `SELECT …` (or VALUES / set operation) that returns rows?
+pub fn is_query(stmt: &Statement) -> bool {
+    matches!(stmt, Statement::Query(_))
+}
+
+/// A query's locking clause (`FOR UPDATE` / `FOR SHARE`), if any.
+pub fn locking(q: &Query) -> bool {
+    !q.locks.is_empty()
+}
+
+/// Strips `FOR UPDATE/SHARE` so DataFusion can plan the query (the caller locks the rows).
+pub fn without_locks(q: &Query) -> Query {
+    let mut q = q.clone();
+    q.locks.clear();
+    q
+}
+
+/// The single base table of a simple `SELECT … FROM t [WHERE …]`, for FOR UPDATE.
+pub fn single_table(q: &Query) -> Option<(String, String, Option<String>)> {
+    let SetExpr::Select(s) = q.body.as_ref() else { return None };
+    if s.from.len() != 1 || !s.from[0].joins.is_empty() {
+        return None;
+    }
+    let TableFactor::Table { name, alias, .. } = &s.from[0].relation else { return None };
+    let (schema, table) = names::qualified(name).ok()?;
+    Some((schema, table, alias.as_ref().map(|a| names::ident(&a.name))))
+}
+
+/// Result field metadata keyed by name, used when re-describing a plan.
+pub fn metadata(f: &Field) -> HashMap<String, String> {
+    f.metadata().clone()
+}
