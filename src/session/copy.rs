@@ -78,6 +78,8 @@ fn options(stmt_options: &[CopyOption], legacy: &[CopyLegacyOption]) -> SqlResul
             CopyOption::Quote(q) => quote = *q,
             CopyOption::Escape(e) => escape = Some(*e),
             CopyOption::Encoding(e) if e.eq_ignore_ascii_case("utf8") || e.eq_ignore_ascii_case("utf-8") => {}
+            // A hint that rows may be written pre-frozen; every load here is as fast either way.
+            CopyOption::Freeze(_) => {}
             other => return Err(SqlError::unsupported(format!("COPY option {other}"))),
         }
     }

@@ -50,7 +50,9 @@ impl Stmt {
 
 /// What a prepared statement remembers between executions.
 pub enum CachedPlan {
-    Query { plan: LogicalPlan, catalog: usize },
+    /// `system`: the plan reads session state through system tables, which
+    /// must be republished before each run.
+    Query { plan: LogicalPlan, catalog: usize, system: bool },
     Dml { plan: Arc<DmlPlan>, catalog: usize },
 }
 
@@ -313,6 +315,7 @@ impl Session {
         let mut s = stmt.clone();
         query::expand_views(&mut s, &catalog)?;
         if query::touches_system_catalog(&s) {
+            self.publish_system_view();
             crate::sql::catalog_queries::fix(&mut s);
         }
         query::plan(&self.df, &s).await
@@ -328,15 +331,21 @@ impl Session {
         let view = self.begin_statement()?;
         let key = catalog_key(&view.catalog);
         let cached = prepared.and_then(|p| match &*p.plan.lock() {
-            Some(CachedPlan::Query { plan, catalog }) if *catalog == key => Some(plan.clone()),
+            Some(CachedPlan::Query { plan, catalog, system }) if *catalog == key => Some((plan.clone(), *system)),
             _ => None,
         });
         let plan = match cached {
-            Some(p) => p,
+            Some((p, system)) => {
+                if system {
+                    self.publish_system_view();
+                }
+                p
+            }
             None => {
                 let p = self.plan_sql(stmt).await?;
                 if let Some(prep) = prepared {
-                    *prep.plan.lock() = Some(CachedPlan::Query { plan: p.clone(), catalog: key });
+                    let system = query::touches_system_catalog(stmt);
+                    *prep.plan.lock() = Some(CachedPlan::Query { plan: p.clone(), catalog: key, system });
                 }
                 p
             }
@@ -487,7 +496,7 @@ impl Session {
                     hints = query::param_types(&plan)?;
                     fields = Some(query::fields_of(plan.schema()));
                     let key = self.env.slot.get().map(|v| catalog_key(&v.catalog)).unwrap_or(0);
-                    cached = Some(CachedPlan::Query { plan, catalog: key });
+                    cached = Some(CachedPlan::Query { plan, catalog: key, system: query::touches_system_catalog(s) });
                 }
                 Statement::Query(q) => {
                     self.planning_view()?;
@@ -509,8 +518,13 @@ impl Session {
                 Statement::Explain { .. } => {
                     fields = Some(vec![FieldInfo::new("QUERY PLAN", PgType::new(oid::TEXT))]);
                 }
-                Statement::Fetch { .. } | Statement::Execute { .. } => {
-                    // Row shape known only when run; clients describe the portal instead.
+                Statement::Execute { name, .. } => {
+                    // The row shape of the prepared statement it runs.
+                    let n = name.as_ref().map(names::last).unwrap_or_default();
+                    fields = self.prepared.get(&n).and_then(|p| p.fields.clone());
+                }
+                Statement::Fetch { name, .. } => {
+                    fields = self.cursors.get(&names::ident(name)).map(|c| c.stream.fields.clone());
                 }
                 _ => {}
             }
@@ -642,6 +656,12 @@ impl Session {
 
     /// Describe of a portal: its row description.
     pub fn describe_portal(&self, name: &str) -> SqlResult<Option<Vec<FieldInfo>>> {
+        // A cursor is a portal too (DECLARE then Describe Portal, as psycopg does).
+        if !self.portals.contains_key(name)
+            && let Some(c) = self.cursors.get(name)
+        {
+            return Ok(Some(c.stream.fields.clone()));
+        }
         let p = self.portals.get(name).ok_or_else(|| SqlError::new("34000", format!("portal \"{name}\" does not exist")))?;
         Ok(p.stmt.fields.clone().map(|mut f| {
             let codes = &p.result_formats;

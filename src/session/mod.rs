@@ -24,6 +24,7 @@ pub mod ddl;
 pub mod dml;
 pub mod execute;
 pub mod output;
+pub mod system_view;
 pub mod utility;
 
 use std::collections::HashMap;
@@ -496,6 +497,42 @@ impl Session {
 
     pub fn cancelled(&self) -> bool {
         self.env.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Copies session-private state (settings, prepared statements, cursors)
+    /// where this statement's system tables will read it.
+    pub fn publish_system_view(&self) {
+        let settings = {
+            let current = self.env.settings.lock();
+            system_view::SessionSystemView::setting_rows(&current, &self.server().session_defaults())
+        };
+        let mut prepared: Vec<_> = self
+            .prepared
+            .values()
+            .filter(|p| !p.name.is_empty())
+            .map(|p| crate::sql::system::PreparedRow {
+                name: p.name.clone(),
+                statement: p.sql.clone(),
+                prepare_time: p.created,
+                parameter_types: p
+                    .param_types
+                    .iter()
+                    .map(|&o| crate::pg::oid::type_name(if o == 0 { crate::pg::oid::TEXT } else { o }).unwrap_or("text").to_string())
+                    .collect(),
+                from_sql: p.from_sql,
+            })
+            .collect();
+        prepared.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut cursors: Vec<(String, String)> = self.cursors.iter().map(|(n, c)| (n.clone(), c.query.clone())).collect();
+        cursors.sort();
+        self.env.slot.set_system(Arc::new(system_view::SessionSystemView {
+            server: self.server().clone(),
+            user: self.env.user.clone(),
+            database: self.env.database.clone(),
+            settings,
+            prepared,
+            cursors,
+        }));
     }
 }
 

@@ -535,7 +535,81 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     f!("quote_ident", Immutable, A::Utf8, None, |a, env| Ok(arg_str(a, 0).map(|s| text(system::quote_ident(&s))).unwrap_or(null_text())));
     f!("quote_literal", Immutable, A::Utf8, None, |a, env| Ok(arg_str(a, 0).map(|s| text(format!("'{}'", s.replace('\'', "''")))).unwrap_or(null_text())));
     f!("array_lower", Immutable, A::Int32, None, |a, env| Ok(ScalarValue::Int32(Some(1))));
+    v.push(ScalarUDF::new_from_impl(ArrayIn::new()));
     v
+}
+
+/// `pg_array_in(value, 'elemtype')`: PostgreSQL's `value::elemtype[]` for a
+/// text value (an array literal such as `{a,b}`, or a text parameter), which
+/// DataFusion would otherwise turn into a one-element list. Lists are cast
+/// element-wise.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayIn {
+    signature: Signature,
+}
+
+impl ArrayIn {
+    fn new() -> ArrayIn {
+        ArrayIn { signature: Signature::any(2, Volatility::Immutable) }
+    }
+
+    fn element(name: Option<&ScalarValue>) -> DfResult<A> {
+        let name = match name {
+            Some(ScalarValue::Utf8(Some(s))) => s.clone(),
+            _ => return Err(DataFusionError::Plan("pg_array_in: element type must be a constant".into())),
+        };
+        let t = datafusion::sql::sqlparser::parser::Parser::new(&datafusion::sql::sqlparser::dialect::PostgreSqlDialect {})
+            .try_with_sql(&name)
+            .and_then(|mut p| p.parse_data_type())
+            .map_err(|e| DataFusionError::Plan(e.to_string()))?;
+        let ty = crate::sql::expr::sql_type(&t)
+            .ok_or_else(|| DataFusionError::Plan(format!("type \"{name}[]\" is not supported")))?;
+        Ok(duetdb_storage::arrow_conv::arrow_type(&ty))
+    }
+}
+
+impl ScalarUDFImpl for ArrayIn {
+    fn name(&self) -> &str {
+        "pg_array_in"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[A]) -> DfResult<A> {
+        Err(DataFusionError::Internal("pg_array_in: return_field_from_args is used".into()))
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        let elem = Self::element(args.scalar_arguments.get(1).copied().flatten())?;
+        Ok(Arc::new(Field::new("pg_array_in", A::new_list(elem, true), true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let target = args.return_field.data_type().clone();
+        let A::List(_) = &target else { return Err(DataFusionError::Internal("pg_array_in: not a list".into())) };
+        let zone = crate::pg::datetime::Zone::Utc;
+        let convert = |v: &ScalarValue| -> DfResult<ScalarValue> {
+            match v {
+                v if v.is_null() => ScalarValue::try_from(&target),
+                ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+                    crate::pg::decode::parse_scalar(s, &target, &zone).map_err(|e| DataFusionError::External(Box::new(e)))
+                }
+                other => other.cast_to(&target),
+            }
+        };
+        match &args.args[0] {
+            ColumnarValue::Scalar(v) => Ok(ColumnarValue::Scalar(convert(v)?)),
+            ColumnarValue::Array(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                for i in 0..a.len() {
+                    out.push(convert(&ScalarValue::try_from_array(a, i)?)?);
+                }
+                Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
+            }
+        }
+    }
 }
 
 /// A sequence or relation argument given as a name (text) or an OID.

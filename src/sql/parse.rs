@@ -357,7 +357,9 @@ pub fn parse(piece: &Piece) -> SqlResult<Parsed> {
     if let Some(s) = special(&piece.text)? {
         return Ok(Parsed::Special(s));
     }
-    let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, &piece.text).map_err(|e| parse_error(e, piece))?;
+    let normalized = normalize_copy_options(&piece.text);
+    let text = normalized.as_deref().unwrap_or(&piece.text);
+    let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, text).map_err(|e| parse_error(e, piece))?;
     match stmts.len() {
         0 => Ok(Parsed::Empty),
         1 => {
@@ -367,6 +369,45 @@ pub fn parse(piece: &Piece) -> SqlResult<Parsed> {
         }
         _ => Err(SqlError::syntax("cannot insert multiple commands into a prepared statement")),
     }
+}
+
+/// PostgreSQL's COPY option list accepts any boolean spelling (`FREEZE on`,
+/// `HEADER 1`) where sqlparser wants TRUE/FALSE. Rewrites those tokens inside
+/// the parenthesized option list of a COPY; None when there is nothing to do.
+fn normalize_copy_options(text: &str) -> Option<String> {
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    if !text.trim_start().get(..4).is_some_and(|w| w.eq_ignore_ascii_case("copy")) {
+        return None;
+    }
+    let mut tokens = Tokenizer::new(&PostgreSqlDialect {}, text).tokenize().ok()?;
+    let mut depth = 0;
+    let mut changed = false;
+    let mut last_word: Option<String> = None;
+    for t in tokens.iter_mut() {
+        match t {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Comma => {}
+            Token::Whitespace(_) => continue,
+            Token::Word(w) if depth == 1 => {
+                let boolean_option = last_word.as_deref().is_some_and(|o| matches!(o, "FREEZE" | "HEADER"));
+                let upper = w.value.to_ascii_uppercase();
+                if boolean_option && w.quote_style.is_none() && matches!(upper.as_str(), "ON" | "OFF" | "YES" | "NO") {
+                    *t = Token::make_keyword(if matches!(upper.as_str(), "ON" | "YES") { "TRUE" } else { "FALSE" });
+                    changed = true;
+                }
+                last_word = Some(upper);
+                continue;
+            }
+            Token::Number(n, _) if depth == 1 && last_word.as_deref().is_some_and(|o| matches!(o, "FREEZE" | "HEADER")) => {
+                *t = Token::make_keyword(if n == "0" { "FALSE" } else { "TRUE" });
+                changed = true;
+            }
+            _ => {}
+        }
+        last_word = None;
+    }
+    changed.then(|| tokens.iter().map(|t| t.to_string()).collect())
 }
 
 /// Turns sqlparser's error into 42601 with PostgreSQL's wording and a position.
@@ -429,6 +470,18 @@ fn is_string_literal(e: &Expr) -> bool {
     matches!(e, Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(_) | Value::EscapedStringLiteral(_), .. }))
 }
 
+/// A type name (schema already stripped) that sqlparser knows as a standard
+/// type when spelled on its own: `text`, `int4`, `bpchar`…
+fn standard_type(name: &str) -> Option<SqlType> {
+    let name = match name {
+        "bpchar" => "char",
+        "float4" => "real",
+        n => n,
+    };
+    let t = Parser::new(&PostgreSqlDialect {}).try_with_sql(name).ok()?.parse_data_type().ok()?;
+    (!matches!(t, SqlType::Custom(..))).then_some(t)
+}
+
 /// The custom (PostgreSQL-only) type name of a cast target, lowercased.
 fn custom_type(t: &SqlType) -> Option<String> {
     match t {
@@ -461,6 +514,22 @@ fn rewrite_expr(e: &mut Expr) {
             *e = inner;
         }
         Expr::Cast { kind, expr, data_type, .. } if matches!(kind, CastKind::DoubleColon | CastKind::Cast) => {
+            if let SqlType::Array(elem) = data_type
+                && (is_string_literal(expr) || matches!(expr.as_ref(), Expr::Value(ValueWithSpan { value: Value::Placeholder(_), .. })))
+            {
+                // `'{a,b}'::text[]`, `$1::int[]`: parse the array literal (see pg_array_in).
+                let elem = match elem {
+                    datafusion::sql::sqlparser::ast::ArrayElemTypeDef::SquareBracket(t, _)
+                    | datafusion::sql::sqlparser::ast::ArrayElemTypeDef::AngleBracket(t)
+                    | datafusion::sql::sqlparser::ast::ArrayElemTypeDef::Parenthesis(t) => Some(t.to_string()),
+                    datafusion::sql::sqlparser::ast::ArrayElemTypeDef::None => None,
+                };
+                if let Some(elem) = elem {
+                    let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+                    *e = call("pg_array_in", vec![inner, Expr::value(Value::SingleQuotedString(elem))]);
+                }
+                return;
+            }
             let Some(t) = custom_type(data_type) else { return };
             let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
             let literal = is_string_literal(&inner);
@@ -477,8 +546,12 @@ fn rewrite_expr(e: &mut Expr) {
                 "jsonb" => call("pg_jsonb", vec![inner]),
                 "json" => call("pg_json", vec![inner]),
                 "int2vector" | "oidvector" | "aclitem" | "pg_node_tree" | "anyarray" => inner,
-                _ => {
-                    // Unknown to us too: leave it for DataFusion to report.
+                other => {
+                    // `pg_catalog.text`, `int4`…: a standard type under another spelling.
+                    if let Some(std) = standard_type(other) {
+                        *data_type = std;
+                    }
+                    // Otherwise unknown to us too: DataFusion reports it.
                     *expr = Box::new(inner);
                     return;
                 }
@@ -574,6 +647,20 @@ mod tests {
         assert_eq!(sql("SELECT pg_catalog.format_type(1, 2)"), "SELECT format_type(1, 2)");
         assert_eq!(sql("SELECT d ->> 'a'"), "SELECT json_get_text(d, 'a')");
         assert_eq!(sql("SELECT '0/16B3740'::pg_lsn"), "SELECT pg_lsn('0/16B3740')");
+        assert_eq!(sql("SELECT a::pg_catalog.text"), "SELECT a::TEXT");
+        assert_eq!(sql("SELECT $1::int[]"), "SELECT pg_array_in($1, 'INT')");
+    }
+
+    #[test]
+    fn copy_options_take_any_boolean_spelling() {
+        assert_eq!(
+            normalize_copy_options("copy pgbench_accounts from stdin with (freeze on)").as_deref(),
+            Some("copy pgbench_accounts from stdin with (freeze TRUE)")
+        );
+        assert_eq!(normalize_copy_options("COPY t FROM STDIN (FORMAT csv, HEADER 1)").as_deref(), Some("COPY t FROM STDIN (FORMAT csv, HEADER TRUE)"));
+        assert_eq!(normalize_copy_options("COPY t FROM STDIN (FORMAT csv, HEADER true)"), None);
+        assert_eq!(normalize_copy_options("SELECT 'on'"), None);
+        assert!(matches!(parse(&Piece { text: "copy t from stdin with (freeze on)".into(), offset: 0 }), Ok(Parsed::Sql(_))));
     }
 
     #[test]
