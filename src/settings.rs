@@ -137,6 +137,7 @@ pub static SETTINGS: &[Setting] = &[
     s("lc_monetary", "C", User, Text, "Client Connection Defaults", "Sets the locale for formatting monetary amounts."),
     s("lc_numeric", "C", User, Text, "Client Connection Defaults", "Sets the locale for formatting numbers."),
     s("lc_time", "C", User, Text, "Client Connection Defaults", "Sets the locale for formatting date and time values."),
+    s("default_table_access_method", "heap", User, Enum(&["heap"]), "Client Connection Defaults", "Sets the default table access method for new tables."),
     s("default_text_search_config", "pg_catalog.simple", User, Text, "Client Connection Defaults", "Sets default text search configuration."),
     s("row_security", "on", User, Bool, "Client Connection Defaults", "Enable row security."),
     s("statement_timeout", "0", User, Duration, "Client Connection Defaults", "Sets the maximum allowed duration of any statement (0 = none)."),

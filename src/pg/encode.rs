@@ -352,6 +352,16 @@ pub fn cell_text(out: &mut String, array: &ArrayRef, i: usize, ty: PgType, style
             let s = datetime::format_interval(m, d, us);
             if in_array { push_array_elem(out, &s) } else { out.push_str(&s) }
         }
+        A::List(_) | A::LargeList(_) | A::FixedSizeList(..) if ty.oid == oid::INT2VECTOR || ty.oid == oid::OIDVECTOR => {
+            // int2vector / oidvector print space-separated, without braces.
+            let elems = list_of(array, i).unwrap();
+            for j in 0..elems.len() {
+                if j > 0 {
+                    out.push(' ');
+                }
+                cell_text(out, &elems, j, PgType::new(oid::TEXT), style, false);
+            }
+        }
         A::List(_) | A::LargeList(_) | A::FixedSizeList(..) => {
             let elems = list_of(array, i).unwrap();
             let elem_ty = PgType::new(oid::element_of(ty.oid).unwrap_or(oid::TEXT));

@@ -136,6 +136,9 @@ impl ScalarUDFImpl for PgFn {
                 .collect();
             return Ok(ColumnarValue::Scalar(call(&vals)?));
         }
+        if args.number_rows == 0 {
+            return Ok(ColumnarValue::Array(datafusion::arrow::array::new_empty_array(&self.ret)));
+        }
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let mut out = Vec::with_capacity(args.number_rows);
         for i in 0..args.number_rows {
@@ -390,6 +393,79 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     }
     f!("json_get", Immutable, A::Utf8, Some(oid::JSONB), |a, env| Ok(json_path(a, false)?));
     f!("json_get_text", Immutable, A::Utf8, None, |a, env| Ok(json_path(a, true)?));
+    for (name, tag) in [("json_build_object", oid::JSON), ("jsonb_build_object", oid::JSONB)] {
+        f!(name, Stable, A::Utf8, Some(tag), |a, env| {
+            if a.len() % 2 != 0 {
+                return Err(SqlError::new("22023", "argument list must have even number of elements")
+                    .with_hint("The arguments of json_build_object() must consist of alternating keys and values."));
+            }
+            let mut obj = serde_json::Map::new();
+            for pair in a.chunks(2) {
+                let key = arg_str(&pair[..1], 0).ok_or_else(|| SqlError::new("22004", "null value not allowed for object key"))?;
+                obj.insert(key, json_value(&pair[1]));
+            }
+            Ok(text(serde_json::Value::Object(obj).to_string()))
+        });
+    }
+    // An array's PostgreSQL text form ('{1,2}'): catalog queries compare arrays with such literals.
+    f!("pg_array_text", Immutable, A::Utf8, None, |a, env| {
+        let Some(v) = a.first().filter(|v| !v.is_null()) else { return Ok(null_text()) };
+        let arr = v.to_array().map_err(|e| SqlError::internal(e.to_string()))?;
+        let mut out = String::new();
+        crate::pg::encode::cell_text(&mut out, &arr, 0, crate::pg::oid::PgType::new(oid::TEXT), &Default::default(), false);
+        Ok(text(out))
+    });
+    // No publications exist, so nothing is published; ordinary tables could be.
+    f!("pg_relation_is_publishable", Stable, A::Boolean, None, |a, env| {
+        Ok(ScalarValue::Boolean(arg_oid(a, 0).map(|o| env.catalog().tables.contains_key(&o))))
+    });
+    f!("to_regtype", Stable, A::Utf8, Some(oid::REGTYPE), |a, env| {
+        Ok(arg_str(a, 0)
+            .and_then(|n| oid::oid_for_name(n.trim().trim_start_matches("pg_catalog.")))
+            .and_then(oid::type_name)
+            .map(text)
+            .unwrap_or(null_text()))
+    });
+    // `x LIKE p ESCAPE 'c'`: DataFusion knows only backslash as the escape, so
+    // the pattern is rewritten to use it (see `parse::rewrite`).
+    f!("pg_like_escape", Immutable, A::Utf8, None, |a, env| {
+        let (Some(p), Some(esc)) = (arg_str(a, 0), arg_str(a, 1)) else { return Ok(null_text()) };
+        let mut esc_chars = esc.chars();
+        let (Some(e), None) = (esc_chars.next(), esc_chars.next()) else {
+            return Err(SqlError::new("22025", "invalid escape string").with_hint("Escape string must be empty or one character."));
+        };
+        let mut out = String::with_capacity(p.len());
+        let mut it = p.chars();
+        while let Some(c) = it.next() {
+            if c == e {
+                match it.next() {
+                    Some(n) => {
+                        out.push('\\');
+                        out.push(n);
+                    }
+                    None => return Err(SqlError::new("22025", "LIKE pattern must not end with escape character")),
+                }
+            } else if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        Ok(text(out))
+    });
+    // Explicit casts to varchar(n) / char(n) truncate (and char pads), as in PostgreSQL.
+    f!("pg_varchar", Immutable, A::Utf8, Some(oid::VARCHAR), |a, env| {
+        let (Some(s), Some(n)) = (arg_str(a, 0), arg_i64(a, 1)) else { return Ok(null_text()) };
+        Ok(text(s.chars().take(n.max(0) as usize).collect::<String>()))
+    });
+    f!("pg_bpchar", Immutable, A::Utf8, Some(oid::BPCHAR), |a, env| {
+        let (Some(s), Some(n)) = (arg_str(a, 0), arg_i64(a, 1)) else { return Ok(null_text()) };
+        let n = n.max(0) as usize;
+        let mut t: String = s.chars().take(n).collect();
+        let len = t.chars().count();
+        t.extend(std::iter::repeat_n(' ', n - len));
+        Ok(text(t))
+    });
     f!("pg_name", Immutable, A::Utf8, Some(oid::NAME), |a, env| Ok(arg_str(a, 0).map(text).unwrap_or(null_text())));
     f!("pg_char", Immutable, A::Utf8, Some(oid::CHAR), |a, env| Ok(arg_str(a, 0).map(|s| text(s.chars().take(1).collect::<String>())).unwrap_or(null_text())));
 
@@ -407,6 +483,10 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
             return Ok(ScalarValue::UInt32(Some(o)));
         }
         let name = arg_str(a, 0).unwrap_or_default();
+        // As in PostgreSQL, regclass input also takes a numeric OID ('16384'::regclass).
+        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+            return name.parse::<u32>().map(|o| ScalarValue::UInt32(Some(o))).map_err(|_| SqlError::invalid_text("oid", &name));
+        }
         system::relation_oid(&env.catalog(), &name)
             .map(|o| ScalarValue::UInt32(Some(o)))
             .ok_or_else(|| SqlError::new("42P01", format!("relation \"{name}\" does not exist")))
@@ -474,7 +554,10 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
         let o = a.first().and_then(numeric_oid).or_else(|| arg_str(a, 0).and_then(|n| system::relation_oid(&cat, &n)));
         Ok(o.and_then(|o| cat.views.get(&o)).map(|v| text(format!(" {};", v.sql))).unwrap_or(null_text()))
     });
-    for name in ["pg_table_is_visible", "pg_type_is_visible", "pg_function_is_visible", "pg_opclass_is_visible", "pg_collation_is_visible"] {
+    f!("pg_table_is_visible", Stable, A::Boolean, None, |a, env| {
+        Ok(ScalarValue::Boolean(arg_oid(a, 0).map(|o| system::relation_is_visible(&env.catalog(), o, &env.user()))))
+    });
+    for name in ["pg_type_is_visible", "pg_function_is_visible", "pg_opclass_is_visible", "pg_collation_is_visible"] {
         f!(name, Stable, A::Boolean, None, |a, env| Ok(ScalarValue::Boolean(a.first().map(|v| !v.is_null()))));
     }
     f!("pg_get_userbyid", Stable, A::Utf8, Some(oid::NAME), |a, env| {
@@ -601,6 +684,7 @@ impl ScalarUDFImpl for ArrayIn {
         };
         match &args.args[0] {
             ColumnarValue::Scalar(v) => Ok(ColumnarValue::Scalar(convert(v)?)),
+            ColumnarValue::Array(a) if a.is_empty() => Ok(ColumnarValue::Array(datafusion::arrow::array::new_empty_array(&target))),
             ColumnarValue::Array(a) => {
                 let mut out = Vec::with_capacity(a.len());
                 for i in 0..a.len() {
@@ -653,6 +737,32 @@ fn size_pretty(b: i64) -> String {
 }
 
 /// `json -> key` / `json ->> key` (key a field name or an array index).
+/// A SQL value as JSON (json_build_object's values).
+fn json_value(v: &ScalarValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    if v.is_null() {
+        return J::Null;
+    }
+    match v {
+        ScalarValue::Boolean(Some(b)) => J::Bool(*b),
+        ScalarValue::Int8(Some(i)) => J::from(*i),
+        ScalarValue::Int16(Some(i)) => J::from(*i),
+        ScalarValue::Int32(Some(i)) => J::from(*i),
+        ScalarValue::Int64(Some(i)) => J::from(*i),
+        ScalarValue::UInt8(Some(i)) => J::from(*i),
+        ScalarValue::UInt16(Some(i)) => J::from(*i),
+        ScalarValue::UInt32(Some(i)) => J::from(*i),
+        ScalarValue::UInt64(Some(i)) => J::from(*i),
+        ScalarValue::Float32(Some(f)) => serde_json::Number::from_f64(*f as f64).map(J::Number).unwrap_or(J::Null),
+        ScalarValue::Float64(Some(f)) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
+        ScalarValue::Decimal128(Some(m), _, sc) => {
+            let t = duetdb_storage::types::format_decimal(*m, (*sc).max(0) as u8);
+            serde_json::from_str(&t).unwrap_or(J::String(t))
+        }
+        other => J::String(arg_str(std::slice::from_ref(other), 0).unwrap_or_default()),
+    }
+}
+
 fn json_path(a: &[ScalarValue], as_text: bool) -> Result<ScalarValue, SqlError> {
     let Some(doc) = arg_str(a, 0) else { return Ok(null_text()) };
     let v: serde_json::Value =

@@ -2,6 +2,7 @@
 //! PostgreSQL clients see it.
 
 pub mod catalog_queries;
+pub mod colnames;
 pub mod dmlplan;
 pub mod expr;
 pub mod functions;

@@ -19,8 +19,9 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement, Value, ValueWithSpan, visit_expressions_mut,
+    BinaryOperator, CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, OrderBy, OrderByKind, SelectItem, SetExpr,
+    Statement, Value, ValueWithSpan, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -364,6 +365,8 @@ pub fn parse(piece: &Piece) -> SqlResult<Parsed> {
         0 => Ok(Parsed::Empty),
         1 => {
             let mut s = stmts.pop().unwrap();
+            // Names first: they are figured from the statement as written.
+            crate::sql::colnames::name_outputs(&mut s);
             rewrite(&mut s);
             Ok(Parsed::Sql(Box::new(s)))
         }
@@ -496,10 +499,31 @@ fn custom_type(t: &SqlType) -> Option<String> {
 
 /// Rewrites PostgreSQL-only syntax in place (see the module comment).
 pub fn rewrite(stmt: &mut Statement) {
+    // `FROM pg_catalog.generate_series(…)`: table functions live unqualified.
+    strip_table_function_schema(stmt);
     let _ = visit_expressions_mut(stmt, |e| {
         rewrite_expr(e);
         ControlFlow::<()>::Continue(())
     });
+}
+
+fn strip_table_function_schema(stmt: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{TableFactor, VisitMut, VisitorMut};
+    struct Strip;
+    impl VisitorMut for Strip {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, args: Some(_), .. } = t
+                && name.0.len() == 2
+                && let ObjectNamePart::Identifier(schema) = &name.0[0]
+                && schema.value.eq_ignore_ascii_case("pg_catalog")
+            {
+                name.0.remove(0);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Strip);
 }
 
 /// Rewrites one expression (and not its children; callers visit).
@@ -529,6 +553,29 @@ fn rewrite_expr(e: &mut Expr) {
                     *e = call("pg_array_in", vec![inner, Expr::value(Value::SingleQuotedString(elem))]);
                 }
                 return;
+            }
+            // Character types with a length: DataFusion has none; explicit casts truncate.
+            use datafusion::sql::sqlparser::ast::CharacterLength;
+            let length = |l: &Option<CharacterLength>| match l {
+                Some(CharacterLength::IntegerLength { length, .. }) => Some(*length),
+                _ => None,
+            };
+            let (func, len) = match data_type {
+                SqlType::Varchar(l) | SqlType::CharacterVarying(l) | SqlType::CharVarying(l) => ("pg_varchar", length(l)),
+                SqlType::Char(l) | SqlType::Character(l) => ("pg_bpchar", length(l).or(Some(1))),
+                _ => ("", None),
+            };
+            if let Some(n) = len {
+                let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+                *e = call(func, vec![inner, Expr::value(Value::Number(n.to_string(), false))]);
+                return;
+            }
+            match data_type {
+                SqlType::CharacterVarying(None) | SqlType::CharVarying(None) => *data_type = SqlType::Varchar(None),
+                SqlType::Timestamp(Some(_), tz) => *data_type = SqlType::Timestamp(None, *tz),
+                SqlType::Time(Some(_), tz) => *data_type = SqlType::Time(None, *tz),
+                SqlType::Double(_) => *data_type = SqlType::DoublePrecision,
+                _ => {}
             }
             let Some(t) = custom_type(data_type) else { return };
             let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
@@ -574,6 +621,63 @@ fn rewrite_expr(e: &mut Expr) {
                 _ => {}
             }
         }
+        Expr::Like { pattern, escape_char, .. } | Expr::ILike { pattern, escape_char, .. }
+            if escape_char.as_ref().is_some_and(|c| !matches!(&c.value, Value::SingleQuotedString(s) if s == "\\")) =>
+        {
+            let esc = escape_char.take().unwrap();
+            let p = std::mem::replace(pattern.as_mut(), Expr::value(Value::Null));
+            **pattern = call("pg_like_escape", vec![p, Expr::Value(esc)]);
+        }
+        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("array") && matches!(f.args, FunctionArguments::Subquery(_)) => {
+            // ARRAY(SELECT x … ORDER BY k) → (SELECT array_agg(x ORDER BY k) …).
+            // (No rows gives NULL here where PostgreSQL gives '{}'.)
+            let FunctionArguments::Subquery(q) = &f.args else { unreachable!() };
+            let mut q = q.as_ref().clone();
+            let order = q.order_by.take();
+            let SetExpr::Select(sel) = q.body.as_mut() else { return };
+            if sel.projection.len() != 1 {
+                return;
+            }
+            let value = match &sel.projection[0] {
+                SelectItem::UnnamedExpr(x) | SelectItem::ExprWithAlias { expr: x, .. } => x.clone(),
+                _ => return,
+            };
+            let mut clauses = vec![];
+            if let Some(OrderBy { kind: OrderByKind::Expressions(mut exprs), .. }) = order {
+                for o in exprs.iter_mut() {
+                    if matches!(&o.expr, Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. }) if n == "1") {
+                        o.expr = value.clone();
+                    }
+                }
+                clauses.push(FunctionArgumentClause::OrderBy(exprs));
+            }
+            let mut agg = call("array_agg", vec![value]);
+            if let Expr::Function(Function { args: FunctionArguments::List(l), .. }) = &mut agg {
+                l.clauses = clauses;
+            }
+            sel.projection = vec![SelectItem::UnnamedExpr(agg)];
+            *e = Expr::Subquery(Box::new(q));
+        }
+        Expr::Function(f) if names_function(f, "pg_partition_ancestors") => {
+            // No table is partitioned: a relation's only ancestor is itself (a set of one row).
+            if let FunctionArguments::List(list) = &f.args
+                && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(rel))] = list.args.as_slice()
+            {
+                *e = call("unnest", vec![call("make_array", vec![call("pg_oid", vec![rel.clone()])])]);
+            }
+        }
+        Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("generate_subscripts") => {
+            // generate_subscripts(a, d) in a select list: the subscripts of `a`,
+            // in step with an unnest(a) beside it.
+            if let FunctionArguments::List(list) = &f.args
+                && list.args.len() == 2
+                && let (FunctionArg::Unnamed(FunctionArgExpr::Expr(arr)), FunctionArg::Unnamed(FunctionArgExpr::Expr(dim))) =
+                    (&list.args[0], &list.args[1])
+            {
+                let len = call("array_length", vec![arr.clone(), dim.clone()]);
+                *e = call("unnest", vec![call("generate_series", vec![Expr::value(Value::Number("1".into(), false)), len])]);
+            }
+        }
         Expr::Function(f) => {
             // pg_catalog.func(…) → func(…)
             if f.name.0.len() == 2
@@ -585,6 +689,12 @@ fn rewrite_expr(e: &mut Expr) {
         }
         _ => {}
     }
+}
+
+/// Is `f` a call of `name` (optionally `pg_catalog.`-qualified)?
+fn names_function(f: &Function, name: &str) -> bool {
+    let p = crate::sql::names::parts(&f.name);
+    p.last().is_some_and(|n| n == name) && (p.len() == 1 || (p.len() == 2 && p[0] == "pg_catalog"))
 }
 
 fn standard_operator(sym: &str) -> Option<BinaryOperator> {
@@ -637,9 +747,11 @@ mod tests {
 
     #[test]
     fn rewrites_pg_only_syntax() {
-        let sql = |s: &str| match parse(&Piece { text: s.into(), offset: 0 }).unwrap() {
-            Parsed::Sql(st) => st.to_string(),
-            _ => panic!(),
+        // The rewrite alone (parse() also names the outputs, see colnames).
+        let sql = |s: &str| {
+            let mut st = Parser::parse_sql(&PostgreSqlDialect {}, s).unwrap().pop().unwrap();
+            rewrite(&mut st);
+            st.to_string()
         };
         assert_eq!(sql("SELECT 't'::regclass"), "SELECT regclass_in('t')");
         assert_eq!(sql("SELECT c.oid::regclass FROM pg_class c"), "SELECT regclass_out(c.oid) FROM pg_class c");
@@ -649,6 +761,8 @@ mod tests {
         assert_eq!(sql("SELECT '0/16B3740'::pg_lsn"), "SELECT pg_lsn('0/16B3740')");
         assert_eq!(sql("SELECT a::pg_catalog.text"), "SELECT a::TEXT");
         assert_eq!(sql("SELECT $1::int[]"), "SELECT pg_array_in($1, 'INT')");
+        assert_eq!(sql("SELECT 'abc'::varchar(2)"), "SELECT pg_varchar('abc', 2)");
+        assert_eq!(sql("SELECT a LIKE 'x/_%' ESCAPE '/'"), "SELECT a LIKE pg_like_escape('x/_%', '/')");
     }
 
     #[test]

@@ -49,7 +49,7 @@ impl FieldInfo {
     pub fn of_field(f: &Field) -> FieldInfo {
         let md = f.metadata();
         FieldInfo {
-            name: f.name().clone(),
+            name: crate::sql::colnames::visible(f.name()).to_string(),
             ty: wire_type(f),
             table_oid: md.get(META_TABLE).and_then(|v| v.parse().ok()).unwrap_or(0),
             attnum: md.get(META_ATTNUM).and_then(|v| v.parse().ok()).unwrap_or(0),
@@ -73,7 +73,8 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .set_bool("datafusion.sql_parser.enable_ident_normalization", true)
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.optimizer.prefer_existing_sort", true);
+        .set_bool("datafusion.optimizer.prefer_existing_sort", true)
+        .set_bool("datafusion.optimizer.skip_failed_rules", false);
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
@@ -149,6 +150,7 @@ pub fn expand_views(stmt: &mut Statement, catalog: &Catalog) -> SqlResult<()> {
                     return ControlFlow::Break(());
                 }
             };
+            crate::sql::colnames::name_outputs(&mut sub);
             crate::sql::parse::rewrite(&mut sub);
             let Statement::Query(query) = sub else { return ControlFlow::Continue(()) };
             let mut query: Box<Query> = query;

@@ -462,6 +462,43 @@ pub fn relation_by_oid(catalog: &Catalog, oid: u32) -> Option<Relation<'_>> {
 }
 
 /// Resolves a relation name (optionally schema-qualified) to its OID, as `::regclass` does.
+/// The schema of relation `oid` (tables, indexes, sequences, views, system tables).
+pub fn relation_schema(catalog: &Catalog, oid: u32) -> Option<String> {
+    if let Some(t) = TABLES.iter().find(|t| t.oid == oid) {
+        return Some(t.schema.to_string());
+    }
+    if let Some(t) = catalog.tables.get(&oid) {
+        return Some(t.schema.clone());
+    }
+    if let Some(t) = catalog.tables.values().find(|t| t.indexes.iter().any(|i| i.id == oid)) {
+        return Some(t.schema.clone());
+    }
+    if let Some(q) = catalog.sequences.get(&oid) {
+        return Some(q.schema.clone());
+    }
+    catalog.views.get(&oid).map(|v| v.schema.clone())
+}
+
+/// Is `oid` found by an unqualified name? Schemas searched: pg_catalog, then
+/// the search path (`"$user", public`), and the first relation of a name wins.
+pub fn relation_is_visible(catalog: &Catalog, oid: u32, user: &str) -> bool {
+    let Some(schema) = relation_schema(catalog, oid) else { return false };
+    if schema == "pg_catalog" {
+        return true;
+    }
+    if schema != "public" && schema != user {
+        return false;
+    }
+    // Shadowed by a pg_catalog relation of the same name?
+    let name = catalog
+        .tables
+        .get(&oid)
+        .map(|t| t.name.clone())
+        .or_else(|| catalog.sequences.get(&oid).map(|q| q.name.clone()))
+        .or_else(|| catalog.views.get(&oid).map(|v| v.name.clone()));
+    !name.is_some_and(|n| TABLES.iter().any(|t| t.schema == "pg_catalog" && t.name == n))
+}
+
 pub fn relation_oid(catalog: &Catalog, name: &str) -> Option<u32> {
     let name = name.trim();
     let parts = crate::sql::names::split_qualified(name);
@@ -663,6 +700,17 @@ fn type_cells(ty: &DataType) -> (u32, i32) {
 
 use Ty::*;
 
+/// System tables that never have rows here (no publications, triggers,
+/// policies, inheritance, extensions…). Catalog queries may treat an inner
+/// join with one of them as empty (see `catalog_queries`). Keep in step with
+/// the `rows: |_| vec![]` entries below.
+pub const ALWAYS_EMPTY: &[&str] = &[
+    "pg_shdescription", "pg_inherits", "pg_trigger", "pg_rewrite", "pg_policy", "pg_statistic_ext",
+    "pg_publication", "pg_publication_namespace", "pg_publication_rel", "pg_publication_tables", "pg_subscription",
+    "pg_partitioned_table", "pg_foreign_table", "pg_foreign_server", "pg_foreign_data_wrapper", "pg_enum", "pg_range",
+    "pg_extension", "pg_event_trigger", "pg_conversion", "pg_default_acl", "pg_init_privs", "pg_seclabel",
+];
+
 pub static TABLES: &[TableSpec] = &[
     TableSpec {
         schema: "pg_catalog",
@@ -711,6 +759,12 @@ pub static TABLES: &[TableSpec] = &[
                 let opts = (!t.options.is_empty()).then(|| t.options.iter().map(|(k, v)| format!("{k}={v}")).collect());
                 let tuples = ctx.system.as_ref().map(|s| s.table_rows(t) as f32).unwrap_or(-1.0);
                 v.push(row(t.id, &t.name, ns, HEAP_AM, "r", t.columns.len(), !t.indexes.is_empty(), t.checks.len(), tuples, opts));
+                // PostgreSQL enforces foreign keys with triggers on both tables, and
+                // psql looks for FKs only where relhastriggers says so.
+                let fk = !t.foreign_keys.is_empty() || cat.tables.values().any(|o| o.foreign_keys.iter().any(|f| f.ref_table == t.id));
+                if let Some(r) = v.last_mut() {
+                    r[20] = Cell::Bool(fk);
+                }
                 for i in &t.indexes {
                     v.push(row(i.id, &i.name, ns, BTREE_AM, "i", i.columns.len(), false, 0, 0.0, None));
                 }
@@ -1293,7 +1347,7 @@ pub static TABLES: &[TableSpec] = &[
         columns: &[("locktype", Text), ("relation", Oid), ("transactionid", Xid), ("mode", Text), ("granted", Bool), ("pid", I32)],
         rows: |_| vec![],
     },
-    // Empty catalogs that tools join against.
+    // Empty catalogs that tools join against (listed in ALWAYS_EMPTY).
     TableSpec { schema: "pg_catalog", name: "pg_description", oid: 2609, columns: &[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("description", Text)], rows: |_| vec![] },
     TableSpec { schema: "pg_catalog", name: "pg_shdescription", oid: 2396, columns: &[("objoid", Oid), ("classoid", Oid), ("description", Text)], rows: |_| vec![] },
     TableSpec { schema: "pg_catalog", name: "pg_inherits", oid: 2611, columns: &[("inhrelid", Oid), ("inhparent", Oid), ("inhseqno", I32), ("inhdetachpending", Bool)], rows: |_| vec![] },
@@ -1302,6 +1356,7 @@ pub static TABLES: &[TableSpec] = &[
     TableSpec { schema: "pg_catalog", name: "pg_policy", oid: 3256, columns: &[("oid", Oid), ("polname", Name), ("polrelid", Oid), ("polcmd", Char), ("polpermissive", Bool), ("polroles", OidArr), ("polqual", Text), ("polwithcheck", Text)], rows: |_| vec![] },
     TableSpec { schema: "pg_catalog", name: "pg_statistic_ext", oid: 3381, columns: &[("oid", Oid), ("stxrelid", Oid), ("stxname", Name), ("stxnamespace", Oid), ("stxowner", Oid), ("stxstattarget", I32), ("stxkeys", Int2Vector), ("stxkind", TextArr)], rows: |_| vec![] },
     TableSpec { schema: "pg_catalog", name: "pg_publication", oid: 6104, columns: &[("oid", Oid), ("pubname", Name), ("pubowner", Oid), ("puballtables", Bool), ("pubinsert", Bool), ("pubupdate", Bool), ("pubdelete", Bool), ("pubtruncate", Bool), ("pubviaroot", Bool)], rows: |_| vec![] },
+    TableSpec { schema: "pg_catalog", name: "pg_publication_namespace", oid: 6237, columns: &[("oid", Oid), ("pnpubid", Oid), ("pnnspid", Oid)], rows: |_| vec![] },
     TableSpec { schema: "pg_catalog", name: "pg_publication_rel", oid: 6106, columns: &[("oid", Oid), ("prpubid", Oid), ("prrelid", Oid)], rows: |_| vec![] },
     TableSpec { schema: "pg_catalog", name: "pg_publication_tables", oid: 11_015, columns: &[("pubname", Name), ("schemaname", Name), ("tablename", Name)], rows: |_| vec![] },
     TableSpec { schema: "pg_catalog", name: "pg_subscription", oid: 6100, columns: &[("oid", Oid), ("subname", Name)], rows: |_| vec![] },
