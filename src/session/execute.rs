@@ -495,8 +495,17 @@ impl Session {
                     let plan = self.plan_sql(s).await?;
                     hints = query::param_types(&plan)?;
                     fields = Some(query::fields_of(plan.schema()));
-                    let key = self.env.slot.get().map(|v| catalog_key(&v.catalog)).unwrap_or(0);
-                    cached = Some(CachedPlan::Query { plan, catalog: key, system: query::touches_system_catalog(s) });
+                    let view_catalog = self.env.slot.get().map(|v| v.catalog).ok();
+                    let key = view_catalog.as_ref().map(catalog_key).unwrap_or(0);
+                    // A key lookup (`SELECT … WHERE pk = $1`) runs on the fast path, not DataFusion.
+                    let fast = view_catalog
+                        .as_ref()
+                        .and_then(|c| dmlplan::plan_select(s, c))
+                        .filter(|p| matches!(p, DmlPlan::Select { filter: dmlplan::Filter::Key { .. }, .. }));
+                    cached = Some(match fast {
+                        Some(p) => CachedPlan::Dml { plan: Arc::new(p), catalog: key },
+                        None => CachedPlan::Query { plan, catalog: key, system: query::touches_system_catalog(s) },
+                    });
                 }
                 Statement::Query(q) => {
                     self.planning_view()?;
