@@ -208,7 +208,7 @@ mod tests {
         assert_eq!(values.get("statement_timeout"), Some("5000"));
         assert_eq!(values.get("port"), Some("6543"));
         let text = std::fs::read_to_string(back.path).unwrap();
-        assert!(text.contains("#max_connections = 200"), "defaults stay documented");
+        assert!(text.contains("#max_connections = 300"), "defaults stay documented");
         assert!(cf.set("port", "banana").is_err());
         assert!(cf.set("nope", "1").is_err());
     }

@@ -19,13 +19,30 @@ pub struct SqlError {
     pub hint: Option<String>,
     /// 1-based character position in the query text.
     pub position: Option<usize>,
+    /// Where it happened (`COPY t, line 3`), PostgreSQL's CONTEXT.
+    pub context: Option<String>,
+    /// The constraint / table / column involved, for drivers that report them.
+    pub constraint: Option<String>,
+    pub table: Option<String>,
+    pub column: Option<String>,
 }
 
 pub type SqlResult<T> = Result<T, SqlError>;
 
 impl SqlError {
     pub fn new(code: &'static str, message: impl Into<String>) -> SqlError {
-        SqlError { severity: "ERROR", code, message: message.into(), detail: None, hint: None, position: None }
+        SqlError {
+            severity: "ERROR",
+            code,
+            message: message.into(),
+            detail: None,
+            hint: None,
+            position: None,
+            context: None,
+            constraint: None,
+            table: None,
+            column: None,
+        }
     }
 
     pub fn fatal(code: &'static str, message: impl Into<String>) -> SqlError {
@@ -39,6 +56,14 @@ impl SqlError {
 
     pub fn with_hint(mut self, h: impl Into<String>) -> SqlError {
         self.hint = Some(h.into());
+        self
+    }
+
+    pub fn with_context(mut self, c: impl Into<String>) -> SqlError {
+        self.context = Some(match self.context.take() {
+            Some(inner) => format!("{inner}\n{}", c.into()),
+            None => c.into(),
+        });
         self
     }
 
@@ -87,6 +112,14 @@ impl SqlError {
         if let Some(p) = self.position {
             fields.push((b'P', p.to_string()));
         }
+        if let Some(w) = &self.context {
+            fields.push((b'W', truncate(w, 4000)));
+        }
+        for (tag, v) in [(b't', &self.table), (b'c', &self.column), (b'n', &self.constraint)] {
+            if let Some(v) = v {
+                fields.push((tag, v.clone()));
+            }
+        }
         ErrorResponse::new(fields)
     }
 }
@@ -123,6 +156,21 @@ impl From<duetdb_storage::Error> for SqlError {
         let detail = e.detail().map(str::to_string);
         let mut err = SqlError::new(e.sqlstate(), e.to_string());
         err.detail = detail;
+        use duetdb_storage::Error as E;
+        match &e {
+            E::UniqueViolation { constraint, .. } | E::ForeignKeyViolation { constraint, .. } => {
+                err.constraint = Some(constraint.clone())
+            }
+            E::CheckViolation { constraint, table } => {
+                err.constraint = Some(constraint.clone());
+                err.table = Some(table.clone());
+            }
+            E::NotNullViolation { column, table } => {
+                err.column = Some(column.clone());
+                err.table = Some(table.clone());
+            }
+            _ => {}
+        }
         if matches!(e, duetdb_storage::Error::SerializationFailure(_)) {
             err.hint = Some("The transaction might succeed if retried.".into());
         }

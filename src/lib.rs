@@ -24,4 +24,6 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod sql;
+pub mod standby;
 pub mod tls;
+pub mod walsender;

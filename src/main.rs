@@ -46,6 +46,28 @@ enum Command {
         #[arg(short = 'c', value_parser = parse_kv)]
         set: Vec<(String, String)>,
     },
+    /// Run a standby of a primary in the foreground: an empty data directory
+    /// is built from a base backup, then the standby streams the primary's WAL
+    /// into columnar (Arrow) tables and serves read-only queries.
+    Standby {
+        #[arg(short = 'D', long = "pgdata", env = "PGDATA")]
+        dir: PathBuf,
+        /// The primary, HOST:PORT (else primary_conninfo from the config file).
+        #[arg(long)]
+        primary: Option<String>,
+        /// Port to serve queries on (overrides the config file).
+        #[arg(short = 'p', long)]
+        port: Option<u16>,
+        /// Address to listen on (overrides the config file).
+        #[arg(long)]
+        listen: Option<String>,
+        /// File whose first line is the replication user's password (else PGPASSWORD).
+        #[arg(long)]
+        passfile: Option<PathBuf>,
+        /// Any setting: -c name=value (repeatable).
+        #[arg(short = 'c', value_parser = parse_kv)]
+        set: Vec<(String, String)>,
+    },
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -94,6 +116,23 @@ async fn run(cli: Cli) -> Result<(), duetdb::error::SqlError> {
                 overrides.push(("listen_addresses".into(), l));
             }
             let node = duetdb::node::Node::start_primary(&dir, &overrides).await?;
+            duetdb::node::shutdown_signal().await;
+            tracing::info!("shutdown requested");
+            node.shutdown().await
+        }
+        Command::Standby { dir, primary, port, listen, passfile, set } => {
+            let mut overrides = set;
+            if let Some(p) = port {
+                overrides.push(("port".into(), p.to_string()));
+            }
+            if let Some(l) = listen {
+                overrides.push(("listen_addresses".into(), l));
+            }
+            let start = duetdb::node::Node::start_standby(&dir, primary.as_deref(), passfile.as_deref(), &overrides);
+            let node = tokio::select! {
+                n = start => n?,
+                _ = duetdb::node::shutdown_signal() => return Ok(()),
+            };
             duetdb::node::shutdown_signal().await;
             tracing::info!("shutdown requested");
             node.shutdown().await

@@ -132,12 +132,69 @@ impl Node {
         let lock = DirLock::acquire(dir, port)?;
         let engine = Engine::open(engine_config(dir, &settings)).await?;
         let server = Server::new(dir.to_path_buf(), Role::Primary(engine), settings.clone());
+        crate::walsender::WalSenders::of(&server);
         let (listener, addr) = bind(&settings).await?;
         lock.set_port(addr.port())?;
         server.set_listen(addr.ip().to_string(), addr.port());
         let tls = crate::tls::acceptor(dir, &settings)?;
         let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
         tracing::info!(%addr, dir = %dir.display(), "primary ready for connections");
+        Ok(Node { server, addr, _lock: lock, listener: handle })
+    }
+
+    /// Builds (empty `dir`) or restarts a standby of `primary`, then serves
+    /// read-only queries on its column snapshots while it streams.
+    pub async fn start_standby(
+        dir: &Path,
+        primary: Option<&str>,
+        passfile: Option<&Path>,
+        overrides: &[(String, String)],
+    ) -> SqlResult<Node> {
+        if !dir.exists() || std::fs::read_dir(dir)?.next().is_none() {
+            std::fs::create_dir_all(dir)?;
+            // As `init`: password authentication when the standby itself was
+            // given a password for the primary, trust otherwise (a local demo).
+            let has_password = passfile.is_some() || std::env::var("PGPASSWORD").is_ok_and(|p| !p.is_empty());
+            let auth = if has_password { "scram-sha-256" } else { "trust" };
+            let mut values: Vec<(&str, String)> = vec![("hot_standby", "on".into()), ("authentication_method", auth.into())];
+            if let Some(p) = primary {
+                values.push(("primary_conninfo", p.to_string()));
+            }
+            ConfigFile::template(dir, &values).save()?;
+            tracing::info!(dir = %dir.display(), "new standby data directory");
+        }
+        let settings = load_settings(dir, overrides)?;
+        let port: u16 = settings.get_or_default("port").parse().unwrap_or(5432);
+        let lock = DirLock::acquire(dir, port)?;
+        let (listener, addr) = bind(&settings).await?;
+        lock.set_port(addr.port())?;
+        let mut settings = settings;
+        settings.set_unchecked("port", &addr.port().to_string())?;
+        let config = crate::standby::standby_config(&settings, primary, passfile)?;
+        // The primary may not be up yet: keep trying, as a restarted standby would.
+        let mut backoff = Duration::from_millis(100);
+        let (standby, store, applier) = loop {
+            match duetdb_replication::Standby::build(config.clone()).await {
+                Ok(x) => break x,
+                Err(e) => {
+                    if let duetdb_replication::receiver::StandbyError::Client(duetdb_replication::client::ClientError::Server { code, .. }) = &e
+                        && (code == "28P01" || code == "28000" || code == "42501")
+                    {
+                        return Err(SqlError::new("28000", format!("standby cannot connect to the primary: {e}")));
+                    }
+                    tracing::warn!(error = %e, retry_ms = backoff.as_millis() as u64, "base backup from the primary failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        let role = Arc::new(crate::standby::StandbyNode { standby: standby.clone() });
+        let server = Server::new(dir.to_path_buf(), Role::Standby(role), settings.clone());
+        server.set_listen(addr.ip().to_string(), addr.port());
+        tokio::spawn(standby.run(store, applier, server.shutdown.clone()));
+        let tls = crate::tls::acceptor(dir, &settings)?;
+        let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
+        tracing::info!(%addr, dir = %dir.display(), primary = %config.conn.host, "standby ready for connections");
         Ok(Node { server, addr, _lock: lock, listener: handle })
     }
 

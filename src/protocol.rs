@@ -131,7 +131,7 @@ impl Encoder<PgWireBackendMessage> for Codec {
     }
 }
 
-type Wire = Framed<Stream, Codec>;
+pub type Wire = Framed<Stream, Codec>;
 
 async fn send(w: &mut Wire, m: PgWireBackendMessage) -> io::Result<()> {
     w.feed(m).await?;
@@ -618,9 +618,21 @@ impl Connection {
     /// Runs one statement of a simple Query and sends its results.
     async fn statement(&mut self, wire: &mut Wire, piece: &parse::Piece) -> Stop {
         let conn = self.conn.clone();
-        let timeout = self.session.env.settings.lock().duration_ms("statement_timeout");
+        // A WAL sender streams for as long as the standby is connected.
+        let timeout = if conn.backend_type == "walsender" { 0 } else { self.session.env.settings.lock().duration_ms("statement_timeout") };
         conn.cancel.store(false, Ordering::SeqCst);
         let work = async {
+            if self.conn.backend_type == "walsender"
+                && let Ok(parse::Parsed::Special(sp)) = parse::parse(piece)
+                && crate::walsender::is_replication_command(&sp)
+            {
+                let server = self.session.server().clone();
+                return match crate::walsender::command(&server, &self.conn, wire, sp).await {
+                    Err(e) => Stop::Io(e),
+                    Ok(crate::walsender::Handled::Done(r)) => Stop::Done(r),
+                    Ok(crate::walsender::Handled::Outcome(o)) => self.deliver(wire, o, 0, true, None).await,
+                };
+            }
             let outcome = self.session.run_text(piece).await;
             let outcome = match outcome {
                 Ok(o) => o,
@@ -644,10 +656,11 @@ impl Connection {
                 }))
             }
         };
-        if let Stop::Done(Err(e)) = &stop
-            && (e.code == "57014" || e.code == "57P01")
-        {
-            // The statement was interrupted wherever it was: undo its effects.
+        if let Stop::Done(Err(_)) = &stop {
+            // The statement failed wherever it was (planning, while streaming
+            // rows, interrupted): an implicit transaction rolls back, an
+            // explicit one is failed until ROLLBACK. (Idempotent if the
+            // session already did so.)
             self.session.copy_in = None;
             self.session.statement_failed();
         }
@@ -810,10 +823,8 @@ impl Connection {
             Stop::Io(e) => Err(e),
             Stop::Done(Ok(())) => Ok(()),
             Stop::Done(Err(e)) => {
-                if e.code == "57014" {
-                    self.session.copy_in = None;
-                    self.session.statement_failed();
-                }
+                self.session.copy_in = None;
+                self.session.statement_failed();
                 self.extended_error(wire, e).await
             }
         }

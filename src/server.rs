@@ -62,6 +62,8 @@ pub struct Server {
     pub registry: Registry,
     pub started_micros: i64,
     pub replication: RwLock<Option<Arc<dyn PrimaryReplication>>>,
+    /// The primary's WAL senders (set on first use; see `walsender`).
+    pub wal_senders: std::sync::OnceLock<Arc<crate::walsender::WalSenders>>,
     listen: Mutex<(String, u16)>,
     pub shutdown: tokio_util::sync::CancellationToken,
     pub metrics: crate::metrics::Metrics,
@@ -78,6 +80,7 @@ impl Server {
             registry: Registry::default(),
             started_micros: crate::pg::datetime::now_micros(),
             replication: RwLock::new(None),
+            wal_senders: std::sync::OnceLock::new(),
             listen: Mutex::new((host, port)),
             shutdown: tokio_util::sync::CancellationToken::new(),
             metrics: crate::metrics::Metrics::default(),

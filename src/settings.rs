@@ -111,8 +111,8 @@ pub static SETTINGS: &[Setting] = &[
     s("data_directory", "", Internal, Text, "File Locations", "Shows the server's data directory."),
     // Connections.
     s("listen_addresses", "127.0.0.1", Postmaster, Text, "Connections and Authentication", "Sets the host name or IP address(es) to listen to."),
-    s("port", "5432", Postmaster, Int { min: 1, max: 65535 }, "Connections and Authentication", "Sets the TCP port the server listens on."),
-    s("max_connections", "200", Postmaster, Int { min: 1, max: 100_000 }, "Connections and Authentication", "Sets the maximum number of concurrent connections."),
+    s("port", "5432", Postmaster, Int { min: 0, max: 65535 }, "Connections and Authentication", "Sets the TCP port the server listens on (0: any free port, see duetdb.pid)."),
+    s("max_connections", "300", Postmaster, Int { min: 1, max: 100_000 }, "Connections and Authentication", "Sets the maximum number of concurrent connections."),
     s("superuser_reserved_connections", "3", Postmaster, Int { min: 0, max: 100 }, "Connections and Authentication", "Sets the number of connection slots reserved for superusers."),
     s("authentication_method", "scram-sha-256", Sighup, Enum(AUTH), "Connections and Authentication", "How clients authenticate (duetdb: one method for all clients, like a one-line pg_hba.conf)."),
     s("password_encryption", "scram-sha-256", User, Enum(&["scram-sha-256"]), "Connections and Authentication", "Chooses the algorithm for encrypting passwords."),

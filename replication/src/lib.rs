@@ -1,1 +1,46 @@
-//! placeholder
+//! duetdb's replication: the primary's WAL streamed to standbys that keep the
+//! data as Arrow columns and answer queries through DataFusion.
+//!
+//! ```text
+//!   primary                                   standby
+//!   ───────                                   ───────
+//!   checkpoint (Parquet + manifest) ─BASE_BACKUP─► base: Arrow segments as of snapshot S
+//!   WAL frames (CRC'd, as on disk) ─START_REPLICATION (CopyBoth)─► apply: per committed txn
+//!        ▲                                           │ deletes → delete vectors,
+//!        └──── status 'r' (write/flush/apply LSN) ◄──┘ inserts → append delta
+//!                                                    ▼
+//!                                  publish: one immutable ColumnSnapshot per applied LSN
+//!                                                    ▼
+//!                                  DataFusion scans of that snapshot (pgwire, same server code)
+//! ```
+//!
+//! The modules: `messages` (what travels inside CopyData), `client` (a small
+//! PostgreSQL frontend for replication connections), `sender` (the primary's
+//! side: WAL frames from a start LSN, tailing the flushed LSN), `base_backup`
+//! (the checkpoint shipped as the standby's starting state), `apply` (WAL →
+//! committed transactions, the same rules as crash recovery), `columnar`
+//! (segments, deltas, delete vectors, snapshots), `table` (DataFusion's view of
+//! a snapshot table), `receiver` (the standby's loop: build, stream, reconnect).
+//!
+//! Invariants:
+//! - A snapshot holds whole transactions only: it is published between
+//!   transactions, at the end LSN of the last one applied.
+//! - Snapshots are immutable; apply builds the next one beside it (segments
+//!   shared, delete vectors copied on write), so queries never block apply and
+//!   apply never cancels queries.
+//! - The standby applies each transaction exactly once: base snapshot S plus
+//!   the WAL from S's redo point, skipping transactions S already contains;
+//!   after a broken connection it resumes at the end of the last complete
+//!   record it received, keeping transactions still in flight.
+
+pub mod apply;
+pub mod base_backup;
+pub mod client;
+pub mod columnar;
+pub mod messages;
+pub mod receiver;
+pub mod sender;
+pub mod table;
+
+pub use columnar::{ColumnSnapshot, ColumnStore};
+pub use receiver::{Standby, StandbyConfig};

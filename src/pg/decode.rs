@@ -86,16 +86,16 @@ pub fn parse_scalar(s: &str, t: &A, zone: &Zone) -> SqlResult<ScalarValue> {
             ScalarValue::Decimal128(Some(m), *p, *sc)
         }
         A::Binary | A::LargeBinary => ScalarValue::Binary(Some(parse_bytea(s).ok_or_else(|| bad("bytea"))?)),
-        A::Date32 => ScalarValue::Date32(Some(datetime::parse_date(s).ok_or_else(|| bad("date"))?)),
+        A::Date32 => ScalarValue::Date32(Some(datetime::parse_date(s).ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type date: \"{s}\"")))?)),
         A::Timestamp(_, None) => {
-            ScalarValue::TimestampMicrosecond(Some(datetime::parse_timestamp(s).ok_or_else(|| bad("timestamp"))?), None)
+            ScalarValue::TimestampMicrosecond(Some(datetime::parse_timestamp(s).ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type timestamp: \"{s}\"")))?), None)
         }
         A::Timestamp(_, Some(tz)) => ScalarValue::TimestampMicrosecond(
-            Some(datetime::parse_timestamptz(s, zone).ok_or_else(|| bad("timestamp with time zone"))?),
+            Some(datetime::parse_timestamptz(s, zone).ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type timestamp with time zone: \"{s}\"")))?),
             Some(tz.clone()),
         ),
         A::Time64(_) => {
-            let t = datetime::parse_time_of_day(s.trim()).ok_or_else(|| bad("time"))?;
+            let t = datetime::parse_time_of_day(s.trim()).ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type time: \"{s}\"")))?;
             ScalarValue::Time64Microsecond(Some(datetime::micros_of_time(t)))
         }
         A::List(f) => {
@@ -330,6 +330,11 @@ fn decode_binary_array(b: &[u8], target: &A) -> SqlResult<ScalarValue> {
     Ok(ScalarValue::List(ScalarValue::new_list_nullable(&values, f.data_type())))
 }
 
+/// Date/time input errors are 22007 (invalid_datetime_format) in PostgreSQL.
+fn bad_datetime(ty: &DataType, s: &str) -> SqlError {
+    SqlError::new("22007", format!("invalid input syntax for type {}: \"{s}\"", ty.pg_name()))
+}
+
 /// PostgreSQL's input function for a column type: the text becomes a value of
 /// exactly that type (used by COPY and for text assigned to typed columns).
 pub fn parse_value(s: &str, ty: &DataType, zone: &Zone) -> SqlResult<Value> {
@@ -351,9 +356,9 @@ pub fn parse_value(s: &str, ty: &DataType, zone: &Zone) -> SqlResult<Value> {
         }
         DataType::Text | DataType::Varchar(_) | DataType::Char(_) => ty.coerce(Value::Text(s.to_string()))?,
         DataType::Bytea => Value::Bytea(parse_bytea(s).ok_or_else(bad)?),
-        DataType::Date => Value::Date(datetime::parse_date(s).ok_or_else(bad)?),
-        DataType::Timestamp => Value::Timestamp(datetime::parse_timestamp(s).ok_or_else(bad)?),
-        DataType::TimestampTz => Value::TimestampTz(datetime::parse_timestamptz(s, zone).ok_or_else(bad)?),
+        DataType::Date => Value::Date(datetime::parse_date(s).ok_or_else(|| bad_datetime(ty, s))?),
+        DataType::Timestamp => Value::Timestamp(datetime::parse_timestamp(s).ok_or_else(|| bad_datetime(ty, s))?),
+        DataType::TimestampTz => Value::TimestampTz(datetime::parse_timestamptz(s, zone).ok_or_else(|| bad_datetime(ty, s))?),
     };
     Ok(v)
 }

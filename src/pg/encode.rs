@@ -316,6 +316,7 @@ pub fn cell_text(out: &mut String, array: &ArrayRef, i: usize, ty: PgType, style
         A::UInt8 => write!(out, "{}", prim!(array, UInt8Type, i)).unwrap(),
         A::UInt16 => write!(out, "{}", prim!(array, UInt16Type, i)).unwrap(),
         A::UInt32 => write!(out, "{}", prim!(array, UInt32Type, i)).unwrap(),
+        A::UInt64 if ty.oid == oid::PG_LSN => write!(out, "{}", duetdb_storage::Lsn(prim!(array, UInt64Type, i))).unwrap(),
         A::UInt64 => write!(out, "{}", prim!(array, UInt64Type, i)).unwrap(),
         A::Float16 => out.push_str(&format_f32(prim!(array, Float16Type, i).to_f32())),
         A::Float32 => out.push_str(&format_f32(prim!(array, Float32Type, i))),
@@ -524,10 +525,13 @@ fn cell_binary(b: &mut BytesMut, array: &ArrayRef, i: usize, ty: PgType, style: 
             b.put_u8(1);
             b.put_slice(str_of(array, i).unwrap_or("").as_bytes());
         }
-        oid::PG_LSN => {
-            let s = str_of(array, i).unwrap_or("0/0");
-            b.put_u64(s.parse::<duetdb_storage::Lsn>().map(|l| l.0).unwrap_or(0));
-        }
+        oid::PG_LSN => match array.data_type() {
+            A::UInt64 => b.put_u64(prim!(array, UInt64Type, i)),
+            _ => {
+                let s = str_of(array, i).unwrap_or("0/0");
+                b.put_u64(s.parse::<duetdb_storage::Lsn>().map(|l| l.0).unwrap_or(0));
+            }
+        },
         elem_array if oid::element_of(elem_array).is_some() => {
             let elem_oid = oid::element_of(elem_array).unwrap();
             let elems = list_of(array, i).unwrap_or_else(|| Arc::new(datafusion::arrow::array::NullArray::new(0)));

@@ -313,13 +313,8 @@ impl Session {
     }
 }
 
-fn copy_context(mut e: SqlError, table: &str, line: u64) -> SqlError {
-    let ctx = format!("COPY {table}, line {line}");
-    e.detail = Some(match e.detail {
-        Some(d) => format!("{d}\n{ctx}"),
-        None => ctx,
-    });
-    e
+fn copy_context(e: SqlError, table: &str, line: u64) -> SqlError {
+    e.with_context(format!("COPY {table}, line {line}"))
 }
 
 /// Position of the newline ending the first complete record in `buf`.

@@ -42,6 +42,11 @@ struct Changed {
 impl Session {
     /// INSERT / UPDATE / DELETE with READ COMMITTED restarts.
     pub async fn run_dml(&mut self, stmt: &Statement, params: &[ScalarValue], prepared: Option<&Prepared>) -> SqlResult<Outcome> {
+        if self.server().is_standby() {
+            let verb = stmt.to_string().split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            return Err(SqlError::new("25006", format!("cannot execute {verb} in a read-only transaction"))
+                .with_hint("This server is a standby; send writes to the primary."));
+        }
         let values: Vec<Value> = params.iter().map(|p| scalar_to_value(p).unwrap_or(Value::Null)).collect();
         loop {
             let view = self.begin_statement()?;

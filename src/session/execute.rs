@@ -322,6 +322,9 @@ impl Session {
     }
 
     async fn run_query(&mut self, q: &Query, stmt: &Statement, params: &[ScalarValue], prepared: Option<&Prepared>) -> SqlResult<Outcome> {
+        if self.server().is_standby() {
+            return self.run_standby_query(q, stmt, params).await;
+        }
         if query::locking(q) {
             return self.select_for_update(q, params).await;
         }
@@ -350,6 +353,28 @@ impl Session {
                 p
             }
         };
+        let fields = query::fields_of(plan.schema());
+        let bound = query::bind(&plan, params)?;
+        let stream = query::execute(&self.df, &bound).await?;
+        Ok(Outcome::Rows(RowStream::from_stream(fields, stream, Tag::Select)))
+    }
+
+    /// A query on a standby: after `recovery_target_lsn` (read-your-writes) is
+    /// replayed, planned afresh over this statement's column snapshot (a cached
+    /// plan would hold an old snapshot's tables).
+    async fn run_standby_query(&mut self, q: &Query, stmt: &Statement, params: &[ScalarValue]) -> SqlResult<Outcome> {
+        if query::locking(q) {
+            return Err(SqlError::new("25006", "cannot execute SELECT FOR UPDATE/SHARE in a read-only transaction")
+                .with_hint("This server is a standby; send writes to the primary."));
+        }
+        let target = self.setting("recovery_target_lsn");
+        if !target.trim().is_empty() {
+            let target: duetdb_storage::Lsn = target.trim().parse().map_err(|e: String| SqlError::new("22023", e))?;
+            let timeout = self.env.settings.lock().duration_ms("recovery_target_timeout");
+            self.wait_for_replay(target, timeout).await?;
+        }
+        self.begin_statement()?;
+        let plan = self.plan_sql(stmt).await?;
         let fields = query::fields_of(plan.schema());
         let bound = query::bind(&plan, params)?;
         let stream = query::execute(&self.df, &bound).await?;
@@ -493,7 +518,7 @@ impl Session {
                 Statement::Query(q) if !query::locking(q) => {
                     self.planning_view()?;
                     let plan = self.plan_sql(s).await?;
-                    hints = query::param_types(&plan)?;
+                    hints = merge_hints(query::cast_param_types(s), query::param_types(&plan)?);
                     fields = Some(query::fields_of(plan.schema()));
                     let view_catalog = self.env.slot.get().map(|v| v.catalog).ok();
                     let key = view_catalog.as_ref().map(catalog_key).unwrap_or(0);
@@ -510,7 +535,7 @@ impl Session {
                 Statement::Query(q) => {
                     self.planning_view()?;
                     let plan = self.plan_sql(&Statement::Query(Box::new(query::without_locks(q)))).await?;
-                    hints = query::param_types(&plan)?;
+                    hints = merge_hints(query::cast_param_types(s), query::param_types(&plan)?);
                     fields = Some(query::fields_of(plan.schema()));
                 }
                 Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
@@ -766,6 +791,12 @@ impl super::SessionEnv {
     pub fn transaction_start_micros(&self) -> i64 {
         self.txn_start.load(Ordering::Relaxed)
     }
+}
+
+/// Parameter types from `$n::type` casts win over what the planner inferred.
+fn merge_hints(casts: Vec<Option<A>>, planned: Vec<Option<A>>) -> Vec<Option<A>> {
+    let n = casts.len().max(planned.len());
+    (0..n).map(|i| casts.get(i).cloned().flatten().or_else(|| planned.get(i).cloned().flatten())).collect()
 }
 
 fn is_txn_control(stmt: &Stmt) -> bool {

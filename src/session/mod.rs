@@ -222,6 +222,18 @@ impl FunctionEnv for SessionEnv {
     fn server_addr(&self) -> (Option<String>, Option<i32>) {
         (Some(self.server.listen_host()), Some(self.server.port() as i32))
     }
+
+    fn interrupted(&self) -> Option<SqlError> {
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Some(SqlError::new("57014", "canceling statement due to user request"));
+        }
+        let timeout_ms = self.settings.lock().duration_ms("statement_timeout") as i64;
+        let started = self.stmt_start.load(Ordering::Relaxed);
+        if timeout_ms > 0 && started > 0 && crate::pg::datetime::now_micros() - started > timeout_ms * 1000 {
+            return Some(SqlError::new("57014", "canceling statement due to statement timeout"));
+        }
+        None
+    }
 }
 
 impl SessionEnv {
@@ -254,11 +266,13 @@ pub struct TxnState {
     pub savepoints: Vec<String>,
     pub isolation: Option<Isolation>,
     pub read_only: Option<bool>,
+    /// On a standby, a REPEATABLE READ transaction's one column snapshot.
+    pub standby_snapshot: Option<Arc<dyn crate::sql::provider::DataSource>>,
 }
 
 impl TxnState {
     fn new() -> TxnState {
-        TxnState { txn: None, explicit: false, failed: false, savepoints: Vec::new(), isolation: None, read_only: None }
+        TxnState { txn: None, explicit: false, failed: false, savepoints: Vec::new(), isolation: None, read_only: None, standby_snapshot: None }
     }
 }
 
@@ -360,6 +374,11 @@ impl Session {
             return Err(SqlError::aborted_transaction());
         }
         if self.txn.txn.is_none() {
+            if self.server().is_standby() {
+                // A standby has no engine transactions: statements read column
+                // snapshots (see begin_statement), and writes fail with 25006.
+                return Ok(());
+            }
             let engine = self.server().engine()?;
             let iso = self.txn.isolation.unwrap_or_else(|| self.default_isolation());
             let mut txn = engine.begin(iso);
@@ -378,16 +397,55 @@ impl Session {
 
     pub fn txn_mut(&mut self) -> SqlResult<&mut Transaction> {
         self.ensure_txn()?;
-        Ok(self.txn.txn.as_mut().unwrap())
+        match self.txn.txn.as_mut() {
+            Some(t) => Ok(t),
+            None => Err(SqlError::new("25006", "cannot execute this statement in a read-only transaction")
+                .with_hint("This server is a standby; send writes to the primary.")),
+        }
     }
 
     /// Begins a statement inside the transaction and publishes its read view.
     pub fn begin_statement(&mut self) -> SqlResult<ReadView> {
+        if let Some(standby) = self.server().standby() {
+            return self.begin_standby_statement(standby.as_ref());
+        }
         self.ensure_txn()?;
         let txn = self.txn.txn.as_mut().unwrap();
         txn.begin_statement()?;
         let view = txn.read_view();
         self.env.slot.set(view.clone());
+        self.env.stmt_start.store(crate::pg::datetime::now_micros(), Ordering::Relaxed);
+        Ok(view)
+    }
+
+    /// A standby statement reads one column snapshot: a new one per statement,
+    /// or, under REPEATABLE READ, the transaction's first one. The ReadView
+    /// carries only the snapshot's catalog (there are no row-store data).
+    fn begin_standby_statement(&mut self, standby: &dyn crate::server::StandbyRole) -> SqlResult<ReadView> {
+        if self.txn.failed {
+            return Err(SqlError::aborted_transaction());
+        }
+        let repeatable = self.txn.explicit
+            && matches!(self.txn.isolation.unwrap_or_else(|| self.default_isolation()), Isolation::RepeatableRead);
+        let source = match (&self.txn.standby_snapshot, repeatable) {
+            (Some(s), true) => s.clone(),
+            _ => {
+                let s = standby.snapshot();
+                if repeatable {
+                    self.txn.standby_snapshot = Some(s.clone());
+                }
+                s
+            }
+        };
+        let view = ReadView {
+            snapshot: Arc::new(duetdb_storage::Snapshot::all_committed(u64::MAX)),
+            me: 0,
+            cid: 0,
+            catalog: source.catalog(),
+            data: Arc::new(Default::default()),
+        };
+        self.env.slot.set(view.clone());
+        self.env.slot.set_source(Some(source));
         self.env.stmt_start.store(crate::pg::datetime::now_micros(), Ordering::Relaxed);
         Ok(view)
     }
@@ -401,6 +459,10 @@ impl Session {
             }
             txn.begin_statement()?;
             self.env.slot.set(txn.read_view());
+            return Ok(());
+        }
+        if let Some(standby) = self.server().standby() {
+            self.begin_standby_statement(standby.as_ref())?;
             return Ok(());
         }
         if let Ok(engine) = self.server().engine() {

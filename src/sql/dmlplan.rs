@@ -128,16 +128,18 @@ impl DmlPlan {
     pub fn param_types(&self) -> Vec<Option<A>> {
         let mut out: Vec<Option<A>> = Vec::new();
         let mut note = |ex: &Ex, col: Option<usize>, def: &TableDef| {
-            visit_params(ex, &mut |i, c| {
-                let c = c.or(col);
+            visit_params(ex, &mut |i, use_| {
                 if out.len() <= i {
                     out.resize(i + 1, None);
                 }
-                if out[i].is_none()
-                    && let Some(c) = c
-                {
-                    out[i] = Some(arrow_type(&def.columns[c].ty));
+                if out[i].is_some() {
+                    return;
                 }
+                out[i] = match use_ {
+                    ParamUse::Cast(ty) => Some(arrow_type(ty)),
+                    ParamUse::Column(c) => Some(arrow_type(&def.columns[c].ty)),
+                    ParamUse::Bare => col.map(|c| arrow_type(&def.columns[c].ty)),
+                };
             });
         };
         let def = self.def().clone();
@@ -179,14 +181,26 @@ fn key_params(filter: &Filter, def: &TableDef, note: &mut dyn FnMut(&Ex, Option<
     }
 }
 
-/// Calls `f(param index, column it is compared/assigned to)` for each `$n`.
-fn visit_params(e: &Ex, f: &mut dyn FnMut(usize, Option<usize>)) {
+/// How a `$n` is used, which decides its type: `$n::type` is that type,
+/// `col op $n` takes the column's, a bare `$n` the target column's.
+enum ParamUse<'a> {
+    Cast(&'a duetdb_storage::DataType),
+    Column(usize),
+    Bare,
+}
+
+/// Calls `f(param index, use)` for each `$n`.
+fn visit_params<'a>(e: &'a Ex, f: &mut dyn FnMut(usize, ParamUse<'a>)) {
     match e {
-        Ex::Param(i) => f(*i, None),
+        Ex::Param(i) => f(*i, ParamUse::Bare),
+        Ex::Cast(x, ty) if matches!(x.as_ref(), Ex::Param(_)) => {
+            let Ex::Param(i) = x.as_ref() else { unreachable!() };
+            f(*i, ParamUse::Cast(ty))
+        }
         Ex::Bin(_, a, b) => {
             // `col op $n`: the parameter takes the column's type.
             match (a.as_ref(), b.as_ref()) {
-                (Ex::Col(c), Ex::Param(i)) | (Ex::Param(i), Ex::Col(c)) => f(*i, Some(*c)),
+                (Ex::Col(c), Ex::Param(i)) | (Ex::Param(i), Ex::Col(c)) => f(*i, ParamUse::Column(*c)),
                 _ => {
                     visit_params(a, f);
                     visit_params(b, f);

@@ -58,6 +58,8 @@ pub trait FunctionEnv: Send + Sync {
     fn relation_size(&self, oid: u32) -> i64;
     fn client_addr(&self) -> Option<String>;
     fn server_addr(&self) -> (Option<String>, Option<i32>);
+    /// Why the running statement must stop now (cancel request, statement_timeout), if it must.
+    fn interrupted(&self) -> Option<SqlError>;
 }
 
 type Body = Arc<dyn Fn(&[ScalarValue]) -> Result<ScalarValue, SqlError> + Send + Sync>;
@@ -319,10 +321,27 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     f!("inet_server_port", Stable, A::Int32, None, |a, env| Ok(ScalarValue::Int32(env.server_addr().1)));
     f!("inet_client_addr", Stable, A::Utf8, None, |a, env| Ok(env.client_addr().map(text).unwrap_or(null_text())));
     f!("pg_sleep", Volatile, A::Utf8, Some(oid::VOID), |a, env| {
-        // Executed on a blocking-capable worker; cancellation interrupts the statement.
-        let secs = arg_f64(a, 0).unwrap_or(0.0).clamp(0.0, 3600.0);
-        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
-        Ok(text(""))
+        // Sleeps in short steps so a cancel request or statement_timeout ends it,
+        // and tells tokio this worker is blocked so other sessions move elsewhere.
+        let secs = arg_f64(a, 0).unwrap_or(0.0).clamp(0.0, 86_400.0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        loop {
+            if let Some(e) = env.interrupted() {
+                return Err(e);
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(text(""));
+            }
+            let step = left.min(std::time::Duration::from_millis(10));
+            if multi_thread {
+                tokio::task::block_in_place(|| std::thread::sleep(step));
+            } else {
+                std::thread::sleep(step);
+            }
+        }
     });
     f!("txid_current", Volatile, A::Int64, None, |a, env| Ok(ScalarValue::Int64(Some(env.transaction_id()))));
     f!("pg_current_xact_id", Volatile, A::Int64, Some(oid::INT8), |a, env| Ok(ScalarValue::Int64(Some(env.transaction_id()))));

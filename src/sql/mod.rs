@@ -2,6 +2,8 @@
 //! PostgreSQL clients see it.
 
 pub mod catalog_queries;
+pub mod checked_arith;
+pub mod lsn_text;
 pub mod colnames;
 pub mod dmlplan;
 pub mod expr;

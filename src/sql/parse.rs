@@ -507,18 +507,69 @@ pub fn rewrite(stmt: &mut Statement) {
     });
 }
 
+/// Set-returning functions where PostgreSQL and DataFusion differ:
+/// - `FROM pg_catalog.generate_series(…)`: table functions live unqualified;
+/// - `FROM generate_series(1, 3) g`: PostgreSQL names the single column of a
+///   scalar-returning function after the table alias (`SELECT g …`), so
+///   the alias gets that column name: `g(g)`;
+/// - `SELECT generate_series(1, 3)`: a set-returning call in a select list
+///   yields rows, which DataFusion spells `unnest(generate_series(…))`.
 fn strip_table_function_schema(stmt: &mut Statement) {
-    use datafusion::sql::sqlparser::ast::{TableFactor, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::ast::{Query, SelectItem, SetExpr, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut};
+    const SCALAR_SRFS: [&str; 2] = ["generate_series", "unnest"];
+    fn select_items(body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => {
+                for item in &mut select.projection {
+                    let (expr, unnamed) = match item {
+                        SelectItem::UnnamedExpr(e) => (e, true),
+                        SelectItem::ExprWithAlias { expr, .. } => (expr, false),
+                        _ => continue,
+                    };
+                    if let Expr::Function(f) = expr
+                        && names_function(f, "generate_series")
+                    {
+                        let wrapped = call("unnest", vec![expr.clone()]);
+                        *item = if unnamed {
+                            SelectItem::ExprWithAlias { expr: wrapped, alias: Ident::new("generate_series") }
+                        } else {
+                            match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
+                                SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias { expr: wrapped, alias },
+                                other => other,
+                            }
+                        };
+                    }
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                select_items(left);
+                select_items(right);
+            }
+            _ => {}
+        }
+    }
     struct Strip;
     impl VisitorMut for Strip {
         type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            select_items(&mut q.body);
+            ControlFlow::Continue(())
+        }
         fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
-            if let TableFactor::Table { name, args: Some(_), .. } = t
-                && name.0.len() == 2
-                && let ObjectNamePart::Identifier(schema) = &name.0[0]
-                && schema.value.eq_ignore_ascii_case("pg_catalog")
-            {
-                name.0.remove(0);
+            if let TableFactor::Table { name, args: Some(_), alias, .. } = t {
+                if name.0.len() == 2
+                    && let ObjectNamePart::Identifier(schema) = &name.0[0]
+                    && schema.value.eq_ignore_ascii_case("pg_catalog")
+                {
+                    name.0.remove(0);
+                }
+                if let Some(alias) = alias
+                    && alias.columns.is_empty()
+                    && let [ObjectNamePart::Identifier(f)] = name.0.as_slice()
+                    && SCALAR_SRFS.iter().any(|s| f.value.eq_ignore_ascii_case(s))
+                {
+                    alias.columns.push(TableAliasColumnDef { name: alias.name.clone(), data_type: None });
+                }
             }
             ControlFlow::Continue(())
         }
@@ -759,6 +810,10 @@ mod tests {
         assert_eq!(sql("SELECT pg_catalog.format_type(1, 2)"), "SELECT format_type(1, 2)");
         assert_eq!(sql("SELECT d ->> 'a'"), "SELECT json_get_text(d, 'a')");
         assert_eq!(sql("SELECT '0/16B3740'::pg_lsn"), "SELECT pg_lsn('0/16B3740')");
+        assert_eq!(sql("SELECT g FROM generate_series(1, 3) g"), "SELECT g FROM generate_series(1, 3) g (g)");
+        assert_eq!(sql("SELECT generate_series(1, 3)"), "SELECT unnest(generate_series(1, 3)) AS generate_series");
+        assert_eq!(sql("SELECT generate_series(1, 3) AS n"), "SELECT unnest(generate_series(1, 3)) AS n");
+        assert_eq!(sql("SELECT x FROM generate_series(1, 3) AS g (x)"), "SELECT x FROM generate_series(1, 3) AS g (x)");
         assert_eq!(sql("SELECT a::pg_catalog.text"), "SELECT a::TEXT");
         assert_eq!(sql("SELECT $1::int[]"), "SELECT pg_array_in($1, 'INT')");
         assert_eq!(sql("SELECT 'abc'::varchar(2)"), "SELECT pg_varchar('abc', 2)");

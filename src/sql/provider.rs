@@ -88,6 +88,7 @@ impl ViewSlot {
 
     pub fn clear(&self) {
         *self.view.write() = None;
+        *self.source.write() = None;
     }
 
     pub fn get(&self) -> DfResult<ReadView> {

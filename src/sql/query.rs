@@ -79,6 +79,8 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_config(config)
         .with_default_features()
         .with_catalog_list(Arc::new(CatalogList::new(database, slot)))
+        .with_analyzer_rule(Arc::new(crate::sql::checked_arith::CheckedIntegerArithmetic))
+        .with_analyzer_rule(Arc::new(crate::sql::lsn_text::LsnToText))
         .build();
     SessionContext::new_with_state(state)
 }
@@ -104,6 +106,42 @@ pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
         out[i - 1] = t;
     }
     Ok(out)
+}
+
+/// Types that `$n::type` casts give parameters ($1 → index 0), as PostgreSQL
+/// infers them; DataFusion infers placeholder types only from comparisons.
+pub fn cast_param_types(stmt: &Statement) -> Vec<Option<A>> {
+    use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, ValueWithSpan};
+    let arrow = |t: &datafusion::sql::sqlparser::ast::DataType| crate::sql::expr::sql_type(t).map(|t| duetdb_storage::arrow_conv::arrow_type(&t));
+    let mut out: Vec<Option<A>> = Vec::new();
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(stmt, |e| {
+        let (inner, ty) = match e {
+            Expr::Cast { expr, data_type, .. } => (expr.as_ref(), arrow(data_type)),
+            // `$1::int[]` became pg_array_in($1, 'INT') in the rewrite.
+            Expr::Function(f) if crate::sql::names::last(&f.name) == "pg_array_in" => {
+                let FunctionArguments::List(l) = &f.args else { return ControlFlow::<()>::Continue(()) };
+                let [FunctionArg::Unnamed(FunctionArgExpr::Expr(x)), FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(elem), .. })))] =
+                    l.args.as_slice()
+                else {
+                    return ControlFlow::<()>::Continue(());
+                };
+                let elem = Parser::new(&PostgreSqlDialect {}).try_with_sql(elem).ok().and_then(|mut p| p.parse_data_type().ok());
+                (x, elem.as_ref().and_then(arrow).map(|t| A::new_list(t, true)))
+            }
+            _ => return ControlFlow::<()>::Continue(()),
+        };
+        if let (Expr::Value(ValueWithSpan { value: Value::Placeholder(p), .. }), Some(ty)) = (inner, ty)
+            && let Some(i) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+            && i > 0
+        {
+            if out.len() < i {
+                out.resize(i, None);
+            }
+            out[i - 1].get_or_insert(ty);
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    out
 }
 
 /// Binds parameter values into a plan with placeholders.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListBuilder,
-    StringBuilder, TimestampMicrosecondBuilder, UInt32Builder,
+    StringBuilder, TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType as A, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -195,7 +195,9 @@ impl Ty {
     fn arrow(self) -> A {
         match self {
             Ty::Oid | Ty::Xid => A::UInt32,
-            Ty::Name | Ty::Text | Ty::Char | Ty::Regproc | Ty::Lsn | Ty::Regtype => A::Utf8,
+            Ty::Name | Ty::Text | Ty::Char | Ty::Regproc | Ty::Regtype => A::Utf8,
+            // pg_lsn is a tagged u64 everywhere (see sql::functions), so it compares as a number.
+            Ty::Lsn => A::UInt64,
             Ty::Bool => A::Boolean,
             Ty::I16 => A::Int16,
             Ty::I32 => A::Int32,
@@ -359,8 +361,18 @@ fn build_column<'a>(ty: Ty, cells: impl Iterator<Item = &'a Cell>) -> ArrayRef {
             }
             Arc::new(b.finish())
         }
-        Ty::Name | Ty::Text | Ty::Char | Ty::Regproc | Ty::Lsn | Ty::Regtype => {
+        Ty::Name | Ty::Text | Ty::Char | Ty::Regproc | Ty::Regtype => {
             prim!(StringBuilder::new(), Cell::Str(v) => v)
+        }
+        Ty::Lsn => {
+            let mut b = UInt64Builder::new();
+            for c in cells {
+                match c {
+                    Cell::Str(v) => b.append_option(v.parse::<duetdb_storage::Lsn>().ok().map(|l| l.0)),
+                    _ => b.append_null(),
+                }
+            }
+            Arc::new(b.finish())
         }
         Ty::TextArr => {
             let mut b = ListBuilder::new(StringBuilder::new());

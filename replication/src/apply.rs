@@ -1,0 +1,139 @@
+//! WAL frames → committed transactions → the column store.
+//!
+//! The rules are crash recovery's (`storage::recovery`): a transaction's
+//! changes are buffered until its Commit record and dropped at its Abort;
+//! SubAbort cuts a buffer back to a savepoint; transactions the base snapshot
+//! already contains are skipped. Each frame is checked before it is used:
+//!
+//! ```text
+//!   frame = header(crc, len, lsn, durable, kind) payload
+//!   lsn must equal the end of the previous frame (no gap, no overlap)
+//!   crc32c must match (what the primary wrote is what arrived)
+//! ```
+//!
+//! `received` is the end of the last complete frame: a broken connection
+//! resumes there with the in-flight buffers kept, so nothing is applied twice
+//! and nothing is missed.
+
+use std::collections::HashMap;
+
+use duetdb_storage::txn::Snapshot;
+use duetdb_storage::wal::record::{Change, HEADER_LEN, WalRecord, decode_payload, frame_crc_ok, parse_header};
+use duetdb_storage::{Lsn, TxnId};
+
+use crate::columnar::{ApplyError, ColumnStore};
+
+pub struct Applier {
+    /// The base backup's snapshot: transactions it sees are already loaded.
+    base: Snapshot,
+    pending: HashMap<TxnId, Vec<Change>>,
+    /// End of the last complete frame received.
+    pub received: Lsn,
+    /// Partial frame carried over from the previous XLogData message.
+    carry: Vec<u8>,
+    pub transactions: u64,
+    pub rows: u64,
+}
+
+impl Applier {
+    /// Starts at the base backup's redo point.
+    pub fn new(base: Snapshot, start: Lsn) -> Applier {
+        Applier { base, pending: HashMap::new(), received: start, carry: Vec::new(), transactions: 0, rows: 0 }
+    }
+
+    /// Transactions begun but not yet committed, as far as the stream has shown.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Forgets a partial frame (after a reconnect: the stream resumes at `received`).
+    pub fn reset_partial(&mut self) {
+        self.carry.clear();
+    }
+
+    /// Feeds the frames of one XLogData message that starts at `start`;
+    /// applies every transaction whose Commit is among them. Returns how many
+    /// transactions were applied.
+    pub fn feed(&mut self, start: Lsn, bytes: &[u8], store: &mut ColumnStore) -> Result<usize, ApplyError> {
+        let expected = Lsn(self.received.0 + self.carry.len() as u64);
+        if start != expected {
+            return Err(ApplyError::Invalid(format!("WAL stream jumped: expected data at {expected}, got {start}")));
+        }
+        let data: Vec<u8>;
+        let mut buf: &[u8] = if self.carry.is_empty() {
+            bytes
+        } else {
+            self.carry.extend_from_slice(bytes);
+            data = std::mem::take(&mut self.carry);
+            &data
+        };
+        let mut applied = 0;
+        while buf.len() >= HEADER_LEN {
+            let header: &[u8; HEADER_LEN] = buf[..HEADER_LEN].try_into().unwrap();
+            let h = parse_header(header);
+            if h.lsn != self.received {
+                return Err(ApplyError::Invalid(format!("WAL frame at {} where {} was expected", h.lsn, self.received)));
+            }
+            if h.len > duetdb_storage::wal::record::MAX_PAYLOAD {
+                return Err(ApplyError::Invalid(format!("WAL frame at {} claims {} bytes", h.lsn, h.len)));
+            }
+            if buf.len() < HEADER_LEN + h.len {
+                break;
+            }
+            let payload = &buf[HEADER_LEN..HEADER_LEN + h.len];
+            if !frame_crc_ok(header, payload) {
+                return Err(ApplyError::Invalid(format!("WAL frame at {} fails its CRC check", h.lsn)));
+            }
+            let record = decode_payload(h.kind, payload).map_err(|e| ApplyError::Invalid(format!("WAL record at {}: {e}", h.lsn)))?;
+            applied += self.record(record, h.lsn, store)?;
+            self.received = Lsn(h.lsn.0 + (HEADER_LEN + h.len) as u64);
+            buf = &buf[HEADER_LEN + h.len..];
+        }
+        self.carry = buf.to_vec();
+        Ok(applied)
+    }
+
+    fn record(&mut self, record: WalRecord, at: Lsn, store: &mut ColumnStore) -> Result<usize, ApplyError> {
+        match record {
+            WalRecord::Changes { txn, first_seq, changes } => {
+                if !self.base.sees(txn) {
+                    self.buffer(txn, first_seq, changes, at)?;
+                }
+            }
+            WalRecord::Commit { txn, first_seq, changes, .. } => {
+                if !self.base.sees(txn) {
+                    self.buffer(txn, first_seq, changes, at)?;
+                    let all = self.pending.remove(&txn).unwrap_or_default();
+                    self.rows += all.len() as u64;
+                    store.apply(all)?;
+                    self.transactions += 1;
+                    return Ok(1);
+                }
+            }
+            WalRecord::Abort { txn } => {
+                self.pending.remove(&txn);
+            }
+            WalRecord::SubAbort { txn, seq } => {
+                if let Some(b) = self.pending.get_mut(&txn) {
+                    b.truncate(seq as usize);
+                }
+            }
+            // Sequences and timelines matter to a promoted primary, not to the
+            // column store.
+            WalRecord::Sequence { .. } | WalRecord::Timeline { .. } => {}
+        }
+        Ok(0)
+    }
+
+    fn buffer(&mut self, txn: TxnId, first_seq: u64, changes: Vec<Change>, at: Lsn) -> Result<(), ApplyError> {
+        let buf = self.pending.entry(txn).or_default();
+        if buf.len() as u64 != first_seq {
+            return Err(ApplyError::Invalid(format!(
+                "WAL record at {at}: transaction {txn} continues at change {first_seq}, but {} were received",
+                buf.len()
+            )));
+        }
+        buf.extend(changes);
+        Ok(())
+    }
+}

@@ -1,0 +1,286 @@
+//! The standby's receiver: build from a base backup, stream, apply, report,
+//! reconnect.
+//!
+//! ```text
+//!   build:   BASE_BACKUP ─► Received ─► ColumnStore (as of the checkpoint's snapshot)
+//!   stream:  START_REPLICATION [SLOT s] PHYSICAL <received>
+//!            XLogData ─► Applier.feed ─► ColumnStore ─► publish (≤ every PUBLISH_EVERY)
+//!            status 'r' (write = received, flush = apply = published) after each
+//!            publish, every status interval, and when the primary asks
+//!   break:   backoff 100 ms … 5 s, reconnect, resume at `received`
+//!   WAL gone (slot invalidated, WAL removed): rebuild from a new base backup
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use duetdb_storage::Lsn;
+use duetdb_storage::checkpoint::Manifest;
+use parking_lot::{Mutex, RwLock};
+
+use crate::apply::Applier;
+use crate::base_backup::Received;
+use crate::client::{ClientError, ConnInfo, Reply, ReplicationClient};
+use crate::columnar::{ApplyError, ColumnStore, Published};
+use crate::messages::{BackupChunk, FromPrimary, StatusUpdate, pg_now};
+
+/// How long applied transactions may wait before they are published.
+const PUBLISH_EVERY: Duration = Duration::from_millis(2);
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Largest base backup file accepted (a checkpoint's Parquet file of one table).
+const MAX_BACKUP_FILE: u64 = 64 << 30;
+
+#[derive(Clone, Debug)]
+pub struct StandbyConfig {
+    pub conn: ConnInfo,
+    pub slot: Option<String>,
+    pub status_interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StandbyError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("applying WAL: {0}")]
+    Apply(#[from] ApplyError),
+    #[error("base backup: {0}")]
+    Backup(String),
+}
+
+impl StandbyError {
+    /// The primary no longer has the WAL this standby needs.
+    fn wal_gone(&self) -> bool {
+        matches!(self, StandbyError::Client(ClientError::Server { code, .. }) if code == "58P01" || code == "55000")
+    }
+}
+
+/// A running standby, as the server sees it.
+pub struct Standby {
+    config: StandbyConfig,
+    published: RwLock<Published>,
+    received: AtomicU64,
+    state: Mutex<String>,
+    pub transactions: AtomicU64,
+}
+
+impl Standby {
+    /// Builds the standby from a base backup; `run` then keeps it streaming.
+    pub async fn build(config: StandbyConfig) -> Result<(Arc<Standby>, ColumnStore, Applier), StandbyError> {
+        let (store, applier) = base_backup(&config).await?;
+        let standby = Arc::new(Standby {
+            published: RwLock::new(store.published()),
+            received: AtomicU64::new(applier.received.0),
+            state: Mutex::new("startup".into()),
+            transactions: AtomicU64::new(0),
+            config,
+        });
+        Ok((standby, store, applier))
+    }
+
+    pub fn published(&self) -> Published {
+        self.published.read().clone()
+    }
+
+    pub fn receive_lsn(&self) -> Lsn {
+        Lsn(self.received.load(Ordering::Acquire))
+    }
+
+    pub fn replay_lsn(&self) -> Lsn {
+        self.published.read().lsn()
+    }
+
+    /// "streaming", "catchup", "startup", "backoff: <reason>", "rebuilding".
+    pub fn state(&self) -> String {
+        self.state.lock().clone()
+    }
+
+    fn set_state(&self, s: impl Into<String>) {
+        *self.state.lock() = s.into();
+    }
+
+    /// Streams forever: reconnects after breaks, rebuilds when the WAL it
+    /// needs is gone. Returns only when `stop` is cancelled.
+    pub async fn run(self: Arc<Self>, mut store: ColumnStore, mut applier: Applier, stop: tokio_util::sync::CancellationToken) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let result = tokio::select! {
+                r = self.stream(&mut store, &mut applier) => r,
+                _ = stop.cancelled() => return,
+            };
+            let Err(e) = result else { continue };
+            if e.wal_gone() {
+                tracing::warn!(error = %e, "the primary no longer has the WAL this standby needs; rebuilding from a new base backup");
+                self.set_state("rebuilding");
+                match base_backup(&self.config).await {
+                    Ok((s, a)) => {
+                        store = s;
+                        applier = a;
+                        *self.published.write() = store.published();
+                        self.received.store(applier.received.0, Ordering::Release);
+                        backoff = BACKOFF_MIN;
+                        continue;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "rebuild failed; retrying"),
+                }
+            } else if matches!(e, StandbyError::Apply(_)) {
+                // A stream that does not apply is not retried into the same
+                // state: start over from a base backup.
+                tracing::error!(error = %e, "WAL stream does not apply; rebuilding from a new base backup");
+                if let Ok((s, a)) = base_backup(&self.config).await {
+                    store = s;
+                    applier = a;
+                    *self.published.write() = store.published();
+                    self.received.store(applier.received.0, Ordering::Release);
+                }
+            } else {
+                tracing::info!(error = %e, retry_in_ms = backoff.as_millis() as u64, "replication connection lost");
+            }
+            self.set_state(format!("backoff: {e}"));
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.cancelled() => return,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// One replication connection, until it breaks.
+    async fn stream(&self, store: &mut ColumnStore, applier: &mut Applier) -> Result<(), StandbyError> {
+        let mut client = ReplicationClient::connect(&self.config.conn).await?;
+        applier.reset_partial();
+        let start = applier.received;
+        let cmd = match &self.config.slot {
+            Some(s) => format!("START_REPLICATION SLOT {s} PHYSICAL {start}"),
+            None => format!("START_REPLICATION PHYSICAL {start}"),
+        };
+        client.query(&cmd).await?;
+        match client.next().await? {
+            Reply::CopyBoth => {}
+            other => return Err(ClientError::Protocol(format!("START_REPLICATION answered with {other:?}")).into()),
+        }
+        tracing::info!(%start, "streaming WAL from the primary");
+        self.set_state("catchup");
+        let mut primary_end = start;
+        let mut last_publish = Instant::now();
+        let mut last_status = Instant::now();
+        let mut unpublished = false;
+        loop {
+            let publish_at = tokio::time::Instant::from_std(last_publish + PUBLISH_EVERY);
+            let status_at = tokio::time::Instant::from_std(last_status + self.config.status_interval);
+            let mut reply_now = false;
+            tokio::select! {
+                msg = client.next() => {
+                    match msg? {
+                        Reply::CopyData(d) => match FromPrimary::decode(&d).map_err(|e| ClientError::Protocol(e.to_string()))? {
+                            FromPrimary::XLogData { start, end, frames, .. } => {
+                                let n = applier.feed(start, &frames, store)?;
+                                self.transactions.fetch_add(n as u64, Ordering::Relaxed);
+                                self.received.store(applier.received.0, Ordering::Release);
+                                primary_end = primary_end.max(end);
+                                unpublished = true;
+                            }
+                            FromPrimary::Keepalive { end, reply, .. } => {
+                                primary_end = primary_end.max(end);
+                                reply_now = reply;
+                            }
+                        },
+                        Reply::CopyDone => return Err(ClientError::Protocol("the primary ended the WAL stream".into()).into()),
+                        other => return Err(ClientError::Protocol(format!("unexpected {other:?} while streaming")).into()),
+                    }
+                }
+                _ = tokio::time::sleep_until(publish_at), if unpublished => {}
+                _ = tokio::time::sleep_until(status_at) => reply_now = true,
+            }
+            if unpublished && last_publish.elapsed() >= PUBLISH_EVERY {
+                store.publish(applier.received)?;
+                last_publish = Instant::now();
+                unpublished = false;
+                reply_now = true;
+            }
+            if applier.received >= primary_end {
+                self.set_state("streaming");
+            }
+            if reply_now {
+                let applied = store.published().lsn();
+                let status = StatusUpdate { write: applier.received, flush: applied, apply: applied, time: pg_now(), reply: false };
+                client.send_copy_data(&status.encode()).await?;
+                last_status = Instant::now();
+            }
+        }
+    }
+}
+
+/// Receives a base backup and builds a column store from it.
+async fn base_backup(config: &StandbyConfig) -> Result<(ColumnStore, Applier), StandbyError> {
+    let started = Instant::now();
+    let mut client = ReplicationClient::connect(&config.conn).await?;
+    let cmd = match &config.slot {
+        Some(s) => format!("BASE_BACKUP SLOT {s}"),
+        None => "BASE_BACKUP".to_string(),
+    };
+    client.query(&cmd).await?;
+    match client.next().await? {
+        Reply::CopyOut => {}
+        other => return Err(StandbyError::Backup(format!("BASE_BACKUP answered with {other:?}"))),
+    }
+    let mut manifest: Option<Manifest> = None;
+    let mut files: HashMap<String, bytes::Bytes> = HashMap::new();
+    let mut current: Option<(String, u64, Vec<u8>)> = None;
+    let mut ended = false;
+    loop {
+        match client.next().await? {
+            Reply::CopyData(d) => match BackupChunk::decode(&d).map_err(|e| StandbyError::Backup(e.to_string()))? {
+                BackupChunk::Manifest(json) => {
+                    manifest = Some(serde_json::from_slice(&json).map_err(|e| StandbyError::Backup(format!("manifest: {e}")))?);
+                }
+                BackupChunk::FileStart { name, size } => {
+                    if size > MAX_BACKUP_FILE {
+                        return Err(StandbyError::Backup(format!("file {name} of {size} bytes is too large")));
+                    }
+                    finish_file(&mut current, &mut files)?;
+                    current = Some((name, size, Vec::with_capacity(size as usize)));
+                }
+                BackupChunk::Data(bytes) => {
+                    let (name, size, buf) = current.as_mut().ok_or_else(|| StandbyError::Backup("data before a file header".into()))?;
+                    if buf.len() as u64 + bytes.len() as u64 > *size {
+                        return Err(StandbyError::Backup(format!("file {name} is longer than announced")));
+                    }
+                    buf.extend_from_slice(&bytes);
+                }
+                BackupChunk::End => {
+                    finish_file(&mut current, &mut files)?;
+                    ended = true;
+                }
+            },
+            Reply::CopyDone | Reply::Complete => {}
+            Reply::Ready => break,
+            other => return Err(StandbyError::Backup(format!("unexpected {other:?} in a base backup"))),
+        }
+    }
+    client.terminate().await;
+    let manifest = manifest.ok_or_else(|| StandbyError::Backup("no manifest received".into()))?;
+    if !ended {
+        return Err(StandbyError::Backup("the base backup stream ended early".into()));
+    }
+    let base = manifest.snapshot();
+    let redo = manifest.redo_lsn;
+    let (rows, nfiles) = (manifest.tables.iter().map(|t| t.rows).sum::<u64>(), files.len());
+    let store = tokio::task::spawn_blocking(move || Received { manifest, files }.into_store())
+        .await
+        .map_err(|e| StandbyError::Backup(format!("loading the base backup: {e}")))??;
+    tracing::info!(%redo, rows, files = nfiles, ms = started.elapsed().as_millis() as u64, "base backup loaded");
+    Ok((store, Applier::new(base, redo)))
+}
+
+fn finish_file(current: &mut Option<(String, u64, Vec<u8>)>, files: &mut HashMap<String, bytes::Bytes>) -> Result<(), StandbyError> {
+    if let Some((name, size, buf)) = current.take() {
+        if buf.len() as u64 != size {
+            return Err(StandbyError::Backup(format!("file {name}: {} of {size} bytes received", buf.len())));
+        }
+        files.insert(name, bytes::Bytes::from(buf));
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Side-by-side pgbench: duetdb vs Debian's PostgreSQL on this machine, same
+# client, same run, durable commits on both (fsync on, synchronous_commit on).
+# Prints TPS for tpcb-like (simple and -M prepared) and select-only, the
+# `pgbench -i` load time, memory, and the duetdb/PostgreSQL ratios.
+#
+#   bash scripts/bench_pgbench.sh                 # scale 10, 8 clients, 30 s per run
+#   SCALE=10 CLIENTS=8 SECONDS_PER_RUN=60 bash scripts/bench_pgbench.sh
+#
+# duetdb is the binary of the test build (dev profile: our code at opt-level 1,
+# dependencies at 2); BUILD=skip uses it as is.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/duetdb-target}"
+SCALE="${SCALE:-10}"
+CLIENTS="${CLIENTS:-8}"
+THREADS="${THREADS:-2}"
+T="${SECONDS_PER_RUN:-30}"
+PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+[ -x "$PGBIN/pgbench" ] || { echo "needs Debian's postgresql package (apt-get install postgresql-15)" >&2; exit 1; }
+[ "${BUILD:-}" = skip ] || cargo build --workspace --all-targets
+BIN="$CARGO_TARGET_DIR/debug/duetdb"
+
+WORK="$(mktemp -d /tmp/duetdb-bench.XXXXXX)"
+chmod 755 "$WORK"
+DPORT=$((20000 + RANDOM % 10000)); PPORT=$((DPORT + 1))
+cleanup() {
+  [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null || true
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# PostgreSQL: stock settings (durable), enough connections.
+mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
+runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg" -U postgres -A trust >/dev/null
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -o "-p $PPORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$WORK" \
+  -l "$WORK/pg.log" -w start >/dev/null
+
+"$BIN" init -D "$WORK/duet" -U postgres -A trust >/dev/null
+"$BIN" start -D "$WORK/duet" --port "$DPORT" --listen 127.0.0.1 >"$WORK/duet.log" 2>&1 &
+DPID=$!
+for _ in $(seq 1 300); do psql -h 127.0.0.1 -p "$DPORT" -U postgres -d postgres -Atqc 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
+
+tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1; }
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print(f'{a/b:.2f}x' if b else 'n/a')" "$1" "$2"; }
+run() { # port args… → tps
+  "$PGBIN/pgbench" -h 127.0.0.1 -p "$1" -U postgres "${@:2}" postgres 2>&1 | tee -a "$WORK/pgbench.out" | tps
+}
+load() { # port → seconds for pgbench -i (client-side COPY of pgbench_accounts)
+  local s e
+  s=$(date +%s.%N)
+  "$PGBIN/pgbench" -h 127.0.0.1 -p "$1" -U postgres -i -q -s "$SCALE" postgres >>"$WORK/pgbench.out" 2>&1
+  e=$(date +%s.%N)
+  python3 -c "print(f'{$e-$s:.2f}')"
+}
+invariant() { # port → "ok" when the four TPC-B sums agree
+  psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atqc \
+    "SELECT CASE WHEN (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(bbalance) FROM pgbench_branches)
+                  AND (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(tbalance) FROM pgbench_tellers)
+                  AND (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history)
+             THEN 'ok' ELSE 'BROKEN' END"
+}
+
+echo "scale $SCALE, $CLIENTS clients, $THREADS threads, ${T}s per run; PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}')"
+printf '%-28s %12s %12s %8s\n' "" duetdb postgresql ratio
+D_LOAD=$(load "$DPORT"); P_LOAD=$(load "$PPORT")
+printf '%-28s %11ss %11ss %8s\n' "pgbench -i (load)" "$D_LOAD" "$P_LOAD" "$(ratio "$P_LOAD" "$D_LOAD")"
+for mode in "tpcb simple:-c $CLIENTS -j $THREADS -T $T" "tpcb -M prepared:-c $CLIENTS -j $THREADS -T $T -M prepared" \
+            "select-only -S:-c $CLIENTS -j $THREADS -T $T -S -M prepared" "tpcb 1 client:-c 1 -j 1 -T $T"; do
+  name="${mode%%:*}"; args="${mode#*:}"
+  # shellcheck disable=SC2086
+  D=$(run "$DPORT" $args); P=$(run "$PPORT" $args)
+  printf '%-28s %12s %12s %8s\n' "$name TPS" "$D" "$P" "$(ratio "$D" "$P")"
+done
+echo "TPC-B invariant after the runs: duetdb $(invariant "$DPORT"), postgresql $(invariant "$PPORT")"
+D_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$DPID/status")
+P_SIZE=$(psql -h 127.0.0.1 -p "$PPORT" -U postgres -d postgres -Atqc "SELECT pg_database_size('postgres') / 1024")
+echo "memory: duetdb resident $((D_RSS / 1024)) MiB; PostgreSQL database size on disk $((P_SIZE / 1024)) MiB"

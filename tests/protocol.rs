@@ -1,0 +1,160 @@
+//! The wire protocol as drivers use it: simple and extended query, prepared
+//! statements, portals with row limits, parameter inference, transaction
+//! status in ReadyForQuery, and errors that leave the session usable.
+
+mod common;
+
+use common::*;
+use futures::StreamExt;
+
+#[tokio::test]
+async fn simple_query_runs_several_statements_in_one_message() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    let msgs = c
+        .simple_query("CREATE TABLE t (a int PRIMARY KEY, b text); INSERT INTO t VALUES (1, 'x'), (2, 'y'); SELECT b FROM t ORDER BY a")
+        .await
+        .unwrap();
+    let tags: Vec<String> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::CommandComplete(n) => Some(n.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tags, vec!["0", "2", "2"]);
+    assert_eq!(rows(&c, "SELECT b FROM t ORDER BY a").await, vec![vec![Some("x".into())], vec![Some("y".into())]]);
+    // An empty query is answered, not an error.
+    assert!(c.simple_query("").await.unwrap().is_empty() || c.simple_query(";").await.is_ok());
+}
+
+#[tokio::test]
+async fn extended_protocol_binds_parameters_and_infers_their_types() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE acc (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(12,2), opened date)").await.unwrap();
+    let ins = c.prepare("INSERT INTO acc VALUES ($1, $2, $3::text::numeric, $4)").await.unwrap();
+    assert_eq!(ins.params()[0], tokio_postgres::types::Type::INT8);
+    assert_eq!(ins.params()[1], tokio_postgres::types::Type::TEXT);
+    let d = chrono::NaiveDate::from_ymd_opt(2024, 5, 7).unwrap();
+    for i in 1..=5i64 {
+        c.execute(&ins, &[&i, &format!("user{i}"), &"10.50", &d]).await.unwrap();
+    }
+    let sel = c.prepare("SELECT owner, opened FROM acc WHERE id = $1").await.unwrap();
+    assert_eq!(sel.params(), &[tokio_postgres::types::Type::INT8]);
+    assert_eq!(sel.columns()[0].name(), "owner");
+    let row = c.query_one(&sel, &[&3i64]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "user3");
+    assert_eq!(row.get::<_, chrono::NaiveDate>(1), d);
+    // The same statement, executed many times, keeps working (cached plan).
+    for i in 1..=5i64 {
+        assert_eq!(c.query_one(&sel, &[&i]).await.unwrap().get::<_, String>(0), format!("user{i}"));
+    }
+    let n: i64 = c.query_one("SELECT count(*) FROM acc WHERE balance > $1::text::numeric", &[&"1"]).await.unwrap().get(0);
+    assert_eq!(n, 5);
+}
+
+#[tokio::test]
+async fn portals_return_rows_in_batches_of_the_requested_size() {
+    let s = TestServer::start();
+    let mut c = s.connect().await;
+    c.batch_execute("CREATE TABLE n (i int PRIMARY KEY); INSERT INTO n SELECT * FROM generate_series(1, 1000)").await.unwrap();
+    let txn = c.transaction().await.unwrap();
+    let stmt = txn.prepare("SELECT i FROM n ORDER BY i").await.unwrap();
+    let portal = txn.bind(&stmt, &[]).await.unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let batch = txn.query_portal(&portal, 128).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        assert!(batch.len() <= 128);
+        seen.extend(batch.iter().map(|r| r.get::<_, i32>(0)));
+    }
+    assert_eq!(seen, (1..=1000).collect::<Vec<_>>());
+    txn.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn sql_prepare_execute_and_describe_agree() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE p (id int PRIMARY KEY, v text); INSERT INTO p VALUES (7, 'seven')").await.unwrap();
+    c.batch_execute("PREPARE q(int) AS SELECT v FROM p WHERE id = $1").await.unwrap();
+    assert_eq!(one(&c, "EXECUTE q(7)").await, "seven");
+    // EXECUTE through the extended protocol describes the prepared statement's rows.
+    let stmt = c.prepare("EXECUTE q(7)").await.unwrap();
+    assert_eq!(stmt.columns().len(), 1);
+    assert_eq!(c.query_one(&stmt, &[]).await.unwrap().get::<_, String>(0), "seven");
+    assert_eq!(one(&c, "SELECT count(*) FROM pg_prepared_statements WHERE name = 'q'").await, "1");
+    c.batch_execute("DEALLOCATE q").await.unwrap();
+    expect_error(&c, "EXECUTE q(7)", "26000").await;
+}
+
+#[tokio::test]
+async fn errors_leave_the_connection_usable_and_report_transaction_state() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    expect_error(&c, "SELECT * FROM no_such_table", "42P01").await;
+    assert_eq!(one(&c, "SELECT 1").await, "1");
+    // In a block, an error fails the block until ROLLBACK: 25P02.
+    c.batch_execute("BEGIN").await.unwrap();
+    expect_error(&c, "SELECT 1/0", "22012").await;
+    expect_error(&c, "SELECT 1", "25P02").await;
+    c.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(one(&c, "SELECT 2").await, "2");
+    // An error in a prepared statement's execution also recovers at Sync.
+    let st = c.prepare("SELECT 10::int / $1::int").await.unwrap();
+    assert_eq!(code(&c.query_one(&st, &[&0i32]).await.unwrap_err()), "22012");
+    assert_eq!(c.query_one(&st, &[&5i32]).await.unwrap().get::<_, i32>(0), 2);
+}
+
+#[tokio::test]
+async fn syntax_errors_point_at_the_offending_token() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    let e = expect_error(&c, "SELECT 1; SELEC 2", "42601").await;
+    assert!(e.message().contains("SELEC"), "{}", e.message());
+    match e.position() {
+        Some(tokio_postgres::error::ErrorPosition::Original(p)) => assert_eq!(*p, 11),
+        other => panic!("no position: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn results_stream_instead_of_being_buffered() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE big (i bigint PRIMARY KEY, pad text)").await.unwrap();
+    c.batch_execute("INSERT INTO big SELECT i, repeat('x', 100) FROM generate_series(1, 200000) AS g(i)").await.unwrap();
+    let params: Vec<i64> = vec![];
+    let stream = c.query_raw("SELECT i, pad FROM big", params.iter()).await.unwrap();
+    futures::pin_mut!(stream);
+    let mut n = 0u64;
+    while let Some(row) = stream.next().await {
+        let row = row.unwrap();
+        assert_eq!(row.get::<_, &str>(1).len(), 100);
+        n += 1;
+    }
+    assert_eq!(n, 200_000);
+}
+
+#[tokio::test]
+async fn parameter_status_and_server_identity() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    assert!(one(&c, "SELECT version()").await.starts_with("PostgreSQL 15"));
+    assert_eq!(one(&c, "SHOW server_encoding").await, "UTF8");
+    assert_eq!(one(&c, "SELECT current_setting('integer_datetimes')").await, "on");
+    assert_eq!(one(&c, "SELECT current_database()").await, "postgres");
+    assert_eq!(one(&c, "SELECT current_user").await, SUPERUSER);
+    let lsn = one(&c, "SELECT pg_current_wal_lsn()").await;
+    assert!(lsn.contains('/'), "{lsn}");
+}
+
+#[tokio::test]
+async fn unknown_database_is_3d000() {
+    let s = TestServer::start();
+    let e = s.try_connect(&s.conn_string("nope")).await.err().expect("must fail");
+    assert_eq!(code(&e), "3D000");
+}

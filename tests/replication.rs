@@ -1,0 +1,236 @@
+//! Streaming replication into the columnar standby, end to end: real primary
+//! and standby processes on loopback, checked with tokio-postgres.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Waits until the standby has replayed what the primary has flushed now.
+async fn catch_up(primary: &tokio_postgres::Client, standby: &tokio_postgres::Client) -> String {
+    let lsn = one(primary, "SELECT pg_current_wal_lsn()::text").await;
+    standby.batch_execute(&format!("WAIT FOR LSN '{lsn}' WITH (TIMEOUT '30s')")).await.unwrap_or_else(|e| panic!("WAIT FOR LSN {lsn}: {e:?}"));
+    lsn
+}
+
+/// Every row of a table as text, in key order: compared across servers.
+async fn table_digest(c: &tokio_postgres::Client, table: &str, key: &str) -> Vec<Vec<Option<String>>> {
+    rows(c, &format!("SELECT * FROM {table} ORDER BY {key}")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standby_builds_streams_and_matches_the_primary() {
+    let primary = TestServer::start();
+    let p = primary.connect().await;
+    p.batch_execute(
+        "CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance numeric(12,2), opened date);
+         INSERT INTO accounts SELECT g, 'owner ' || g, g * 1.5, DATE '2024-01-01' + g FROM generate_series(1, 5000) g;
+         CREATE TABLE events (at timestamptz, kind varchar(10), payload bytea);
+         INSERT INTO events VALUES (now(), 'boot', '\\x0102');",
+    )
+    .await
+    .unwrap();
+
+    let standby = TestServer::start_standby(&primary, &[]);
+    let s = standby.connect().await;
+    assert_eq!(one(&s, "SELECT pg_is_in_recovery()").await, "t");
+    assert_eq!(one(&p, "SELECT pg_is_in_recovery()").await, "f");
+
+    // The base backup arrived.
+    catch_up(&p, &s).await;
+    assert_eq!(one(&s, "SELECT count(*) FROM accounts").await, "5000");
+
+    // Streaming: inserts, updates (delete + insert on the standby), deletes,
+    // a rolled-back transaction, a savepoint rolled back.
+    p.batch_execute(
+        "INSERT INTO accounts SELECT g, 'late ' || g, 0, NULL FROM generate_series(5001, 6000) g;
+         UPDATE accounts SET balance = balance + 100 WHERE id % 7 = 0;
+         DELETE FROM accounts WHERE id BETWEEN 100 AND 199;
+         BEGIN; INSERT INTO accounts VALUES (-1, 'never', 0, NULL); ROLLBACK;
+         BEGIN; INSERT INTO accounts VALUES (-2, 'kept', 0, NULL); SAVEPOINT a;
+                INSERT INTO accounts VALUES (-3, 'undone', 0, NULL); ROLLBACK TO a; COMMIT;",
+    )
+    .await
+    .unwrap();
+    catch_up(&p, &s).await;
+    assert_eq!(table_digest(&s, "accounts", "id").await, table_digest(&p, "accounts", "id").await);
+    assert_eq!(one(&s, "SELECT count(*) FROM accounts WHERE id < 0").await, "1");
+
+    // DDL while streaming: add/drop column, truncate, create and drop tables.
+    p.batch_execute(
+        "ALTER TABLE accounts ADD COLUMN tier int DEFAULT 3;
+         UPDATE accounts SET tier = 1 WHERE id <= 10;
+         ALTER TABLE accounts DROP COLUMN opened;
+         TRUNCATE events;
+         INSERT INTO events VALUES (now(), 'after', NULL);
+         CREATE TABLE later (k bigint PRIMARY KEY, v double precision);
+         INSERT INTO later SELECT g, g / 3.0 FROM generate_series(1, 100) g;
+         CREATE TABLE gone (x int); INSERT INTO gone VALUES (1); DROP TABLE gone;",
+    )
+    .await
+    .unwrap();
+    catch_up(&p, &s).await;
+    for (t, k) in [("accounts", "id"), ("events", "kind"), ("later", "k")] {
+        assert_eq!(table_digest(&s, t, k).await, table_digest(&p, t, k).await, "table {t}");
+    }
+    assert_eq!(one(&s, "SELECT sum(tier) FROM accounts").await, one(&p, "SELECT sum(tier) FROM accounts").await);
+    expect_error(&s, "SELECT * FROM gone", "42P01").await;
+    expect_error(&s, "SELECT opened FROM accounts", "42703").await;
+
+    // Analytics run on the standby through DataFusion.
+    let top = rows(&s, "SELECT tier, count(*), sum(balance) FROM accounts GROUP BY tier ORDER BY tier").await;
+    assert_eq!(top, rows(&p, "SELECT tier, count(*), sum(balance) FROM accounts GROUP BY tier ORDER BY tier").await);
+
+    // The primary sees the standby; LSNs compare as pg_lsn.
+    let stat = rows(&p, "SELECT state, sync_state, client_addr, replay_lsn >= '0/0'::pg_lsn FROM pg_stat_replication").await;
+    assert_eq!(stat.len(), 1, "{stat:?}");
+    assert_eq!(stat[0][0].as_deref(), Some("streaming"));
+    assert_eq!(stat[0][1].as_deref(), Some("async"));
+    assert_eq!(stat[0][2].as_deref(), Some("127.0.0.1"));
+    let diff = one(&s, "SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) >= 0").await;
+    assert_eq!(diff, "t");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_refuses_writes() {
+    let primary = TestServer::start();
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a')").await.unwrap();
+    let standby = TestServer::start_standby(&primary, &[]);
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    for sql in [
+        "INSERT INTO t VALUES (2, 'b')",
+        "UPDATE t SET v = 'z'",
+        "DELETE FROM t",
+        "CREATE TABLE u (x int)",
+        "DROP TABLE t",
+        "TRUNCATE t",
+        "SELECT * FROM t FOR UPDATE",
+        "SELECT nextval('nope')",
+    ] {
+        let e = s.batch_execute(sql).await.expect_err(sql);
+        let code = code(&e);
+        assert!(code == "25006" || (sql.contains("nextval") && code == "42P01"), "{sql}: {code} {e}");
+    }
+    // Reads still work, in transactions too, and the session is fine.
+    s.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").await.unwrap();
+    assert_eq!(one(&s, "SELECT v FROM t WHERE id = 1").await, "a");
+    s.batch_execute("COMMIT").await.unwrap();
+    let stmt = s.prepare("SELECT v FROM t WHERE id = $1").await.unwrap();
+    let r = s.query(&stmt, &[&1i32]).await.unwrap();
+    assert_eq!(r[0].get::<_, String>(0), "a");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeatable_read_on_the_standby_keeps_one_snapshot() {
+    let primary = TestServer::start();
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10)").await.unwrap();
+    let standby = TestServer::start_standby(&primary, &[]);
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    s.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ").await.unwrap();
+    assert_eq!(one(&s, "SELECT count(*) FROM t").await, "10");
+    p.batch_execute("INSERT INTO t SELECT generate_series(11, 20)").await.unwrap();
+    let s2 = standby.connect().await;
+    catch_up(&p, &s2).await;
+    assert_eq!(one(&s2, "SELECT count(*) FROM t").await, "20");
+    assert_eq!(one(&s, "SELECT count(*) FROM t").await, "10", "the transaction's snapshot moved");
+    s.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(one(&s, "SELECT count(*) FROM t").await, "20");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_your_writes_with_wait_for_lsn_and_recovery_target_lsn() {
+    let primary = TestServer::start();
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
+    let standby = TestServer::start_standby(&primary, &[]);
+    let s = standby.connect().await;
+    for i in 0..20 {
+        p.batch_execute(&format!("INSERT INTO t VALUES ({i})")).await.unwrap();
+        let lsn = one(&p, "SELECT pg_current_wal_lsn()").await;
+        s.batch_execute(&format!("SET recovery_target_lsn = '{lsn}'")).await.unwrap();
+        assert_eq!(one(&s, &format!("SELECT count(*) FROM t WHERE id = {i}")).await, "1", "write {i} not visible after its LSN");
+    }
+    s.batch_execute("RESET recovery_target_lsn").await.unwrap();
+    // A far-future LSN times out with a clear error, and the session goes on.
+    let e = expect_error(&s, "WAIT FOR LSN 'FF/0' WITH (TIMEOUT '200ms')", "57014").await;
+    assert!(e.message().contains("FF/0"), "{}", e.message());
+    assert_eq!(one(&s, "SELECT 1").await, "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_apply_commits_are_visible_on_the_standby_at_once() {
+    let primary = TestServer::start_with(Init {
+        settings: vec![("synchronous_standby_names".into(), "FIRST 1 (s1)".into())],
+        ..Init::default()
+    });
+    let p = primary.connect().await;
+    // As in PostgreSQL, a commit waits for the synchronous standby that is
+    // not there yet — unless this session asks only for a local flush.
+    p.batch_execute("SET synchronous_commit = local; CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
+    let standby = TestServer::start_standby(&primary, &[("application_name".into(), "s1".into())]);
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    // Wait until the primary counts it as synchronous.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while one(&p, "SELECT coalesce(max(sync_state), '') FROM pg_stat_replication").await != "sync" {
+        assert!(Instant::now() < deadline, "standby never became synchronous");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    p.batch_execute("SET synchronous_commit = remote_apply").await.unwrap();
+    for i in 0..30 {
+        p.batch_execute(&format!("INSERT INTO t VALUES ({i})")).await.unwrap();
+        assert_eq!(one(&s, &format!("SELECT count(*) FROM t WHERE id = {i}")).await, "1", "commit {i} not yet on the standby");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_connection_resumes_without_gap_or_duplicate() {
+    let primary = TestServer::start();
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, w int)").await.unwrap();
+    let standby = TestServer::start_standby(&primary, &[]);
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    let writer = {
+        let c = primary.connect().await;
+        tokio::spawn(async move {
+            for i in 0..600 {
+                // Multi-statement transactions, so some are in flight at each cut.
+                c.batch_execute(&format!("BEGIN; INSERT INTO t VALUES ({i}, 0); UPDATE t SET w = w + 1 WHERE id = {i}; COMMIT"))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        p.batch_execute("SELECT pg_terminate_backend(pid) FROM pg_stat_replication").await.unwrap();
+    }
+    writer.await.unwrap();
+    catch_up(&p, &s).await;
+    assert_eq!(table_digest(&s, "t", "id").await, table_digest(&p, "t", "id").await);
+    assert_eq!(one(&s, "SELECT count(*) FILTER (WHERE w <> 1) FROM t").await, "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_standby_comes_back_consistent() {
+    let primary = TestServer::start();
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 1000) g").await.unwrap();
+    let mut standby = TestServer::start_standby(&primary, &[]);
+    {
+        let s = standby.connect().await;
+        catch_up(&p, &s).await;
+    }
+    standby.kill9();
+    p.batch_execute("UPDATE t SET v = v * 2 WHERE id <= 500; DELETE FROM t WHERE id > 900").await.unwrap();
+    standby.launch(&[]);
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    assert_eq!(table_digest(&s, "t", "id").await, table_digest(&p, "t", "id").await);
+}

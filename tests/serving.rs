@@ -1,0 +1,182 @@
+//! Serving many clients: connection limits, cancellation, timeouts, and
+//! clients that misbehave (garbage, oversized messages, vanishing mid-query)
+//! without taking the server down or blocking anyone else.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[tokio::test]
+async fn two_hundred_concurrent_connections() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE hits (id int PRIMARY KEY, n int)").await.unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        clients.push(s.connect().await);
+    }
+    let mut tasks = Vec::new();
+    for (i, cl) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            cl.batch_execute(&format!("INSERT INTO hits VALUES ({i}, 1)")).await.unwrap();
+            cl
+        }));
+    }
+    let mut held = Vec::new();
+    for t in tasks {
+        held.push(t.await.unwrap());
+    }
+    assert_eq!(one(&c, "SELECT count(*) FROM hits").await, "200");
+    let active: i64 = one(&c, "SELECT count(*) FROM pg_stat_activity").await.parse().unwrap();
+    assert!(active >= 201, "pg_stat_activity shows {active}");
+}
+
+#[tokio::test]
+async fn max_connections_is_enforced_with_53300() {
+    let s = TestServer::start_with(Init {
+        settings: vec![("max_connections".into(), "5".into()), ("superuser_reserved_connections".into(), "0".into())],
+        ..Default::default()
+    });
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(s.connect().await);
+    }
+    let e = s.try_connect(&s.conn_string("postgres")).await.err().expect("sixth connection must be refused");
+    assert_eq!(code(&e), "53300");
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.try_connect(&s.conn_string("postgres")).await.expect("a slot was freed");
+}
+
+#[tokio::test]
+async fn cancel_request_and_statement_timeout_end_a_running_statement() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    let token = c.cancel_token();
+    let started = Instant::now();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    });
+    let e = c.batch_execute("SELECT pg_sleep(30)").await.unwrap_err();
+    canceller.await.unwrap();
+    assert_eq!(code(&e), "57014");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    c.batch_execute("SET statement_timeout = '200ms'").await.unwrap();
+    let e = c.batch_execute("SELECT pg_sleep(30)").await.unwrap_err();
+    assert_eq!(code(&e), "57014");
+    assert!(e.as_db_error().unwrap().message().contains("statement timeout"));
+    c.batch_execute("RESET statement_timeout").await.unwrap();
+    assert_eq!(one(&c, "SELECT 1").await, "1");
+}
+
+#[tokio::test]
+async fn idle_in_transaction_timeout_ends_the_session_and_rolls_back() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
+    let idle = s.connect().await;
+    idle.batch_execute("SET idle_in_transaction_session_timeout = '300ms'; BEGIN; INSERT INTO t VALUES (1)").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(idle.batch_execute("SELECT 1").await.is_err(), "the idle session must have been terminated");
+    assert_eq!(one(&c, "SELECT count(*) FROM t").await, "0");
+    // Its row lock is gone too.
+    c.batch_execute("INSERT INTO t VALUES (1)").await.unwrap();
+}
+
+/// The server is alive and serving.
+async fn still_serving(s: &TestServer) {
+    let c = s.connect().await;
+    assert_eq!(one(&c, "SELECT 42").await, "42");
+}
+
+#[tokio::test]
+async fn garbage_and_oversized_messages_close_only_that_connection() {
+    let s = TestServer::start();
+    let addr = ("127.0.0.1", s.port);
+    // Garbage instead of a startup packet.
+    let mut g = TcpStream::connect(addr).unwrap();
+    g.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    g.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1024];
+    let _ = g.read(&mut buf);
+    still_serving(&s).await;
+
+    // A startup packet claiming to be 2 GB long.
+    let mut g = TcpStream::connect(addr).unwrap();
+    g.write_all(&0x7fff_fff0u32.to_be_bytes()).unwrap();
+    g.write_all(&196608u32.to_be_bytes()).unwrap();
+    g.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = g.read(&mut buf);
+    still_serving(&s).await;
+
+    // After a good startup: an unknown message type, then a huge length.
+    for payload in [&b"Z\x00\x00\x00\x04"[..], &b"Q\x7f\xff\xff\xff"[..], &b"Q\x00\x00\x00\x02"[..]] {
+        let mut g = startup(s.port);
+        g.write_all(payload).unwrap();
+        g.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = g.read(&mut buf);
+        still_serving(&s).await;
+    }
+
+    // A client that vanishes halfway through a message blocks nobody.
+    let mut g = startup(s.port);
+    g.write_all(b"Q\x00\x00\x01\x00SELECT").unwrap();
+    drop(g);
+    still_serving(&s).await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_does_not_block_others() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE wide (id int PRIMARY KEY, pad text); INSERT INTO wide SELECT i, repeat('y', 1000) FROM generate_series(1, 20000) g(i)")
+        .await
+        .unwrap();
+    // Asks for 20 MB of rows and never reads them.
+    let mut g = startup(s.port);
+    let q = b"SELECT * FROM wide\0";
+    let mut msg = vec![b'Q'];
+    msg.extend_from_slice(&((q.len() + 4) as u32).to_be_bytes());
+    msg.extend_from_slice(q);
+    g.write_all(&msg).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(one(&c, "SELECT count(*) FROM wide WHERE id < 10").await, "9");
+    }
+    assert!(started.elapsed() < Duration::from_secs(20));
+    drop(g);
+    still_serving(&s).await;
+}
+
+/// A raw connection that completed a trust-auth startup.
+fn startup(port: u16) -> TcpStream {
+    let mut g = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut body = Vec::new();
+    body.extend_from_slice(&196608u32.to_be_bytes());
+    for (k, v) in [("user", SUPERUSER), ("database", "postgres")] {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut pkt = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    pkt.extend_from_slice(&body);
+    g.write_all(&pkt).unwrap();
+    // Read until ReadyForQuery ('Z').
+    g.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !seen.windows(6).any(|w| w[0] == b'Z' && w[1..5] == [0, 0, 0, 5]) {
+        let n = g.read(&mut buf).expect("startup response");
+        assert!(n > 0, "server closed during startup");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    g
+}
