@@ -257,6 +257,7 @@ pub fn register(ctx: &SessionContext, env: Arc<dyn FunctionEnv>) {
     for f in all(env) {
         ctx.register_udf(f);
     }
+    ctx.register_udf(crate::sql::interval_arith::interval_mul());
 }
 
 fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {

@@ -577,6 +577,17 @@ fn strip_table_function_schema(stmt: &mut Statement) {
     let _ = stmt.visit(&mut Strip);
 }
 
+/// An expression that is an interval by its syntax alone (the rewrite runs before typing).
+fn is_interval_expr(e: &Expr) -> bool {
+    match e {
+        Expr::Interval(_) => true,
+        Expr::Cast { data_type: SqlType::Interval { .. }, .. } => true,
+        Expr::Nested(inner) => is_interval_expr(inner),
+        Expr::Function(f) => names_function(f, "pg_interval_mul") || names_function(f, "make_interval"),
+        _ => false,
+    }
+}
+
 /// Rewrites one expression (and not its children; callers visit).
 pub fn rewrite_expr_public(e: &mut Expr) {
     rewrite_expr(e)
@@ -668,6 +679,26 @@ fn rewrite_expr(e: &mut Expr) {
                     let l = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
                     let r = std::mem::replace(right.as_mut(), Expr::value(Value::Null));
                     *e = call(f, vec![l, r]);
+                }
+                // `n * INTERVAL '1 minute'`, `INTERVAL '1 day' / 4` (see sql::interval_arith).
+                BinaryOperator::Multiply | BinaryOperator::Divide if is_interval_expr(left) || is_interval_expr(right) => {
+                    let divide = matches!(op, BinaryOperator::Divide);
+                    let l = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
+                    let r = std::mem::replace(right.as_mut(), Expr::value(Value::Null));
+                    let (interval, factor) = if is_interval_expr(&l) { (l, r) } else { (r, l) };
+                    if divide && !is_interval_expr(&interval) {
+                        return;
+                    }
+                    let factor = if divide {
+                        Expr::BinaryOp {
+                            left: Box::new(Expr::value(Value::Number("1.0".into(), false))),
+                            op: BinaryOperator::Divide,
+                            right: Box::new(factor),
+                        }
+                    } else {
+                        factor
+                    };
+                    *e = call("pg_interval_mul", vec![interval, factor]);
                 }
                 _ => {}
             }
@@ -810,6 +841,9 @@ mod tests {
         assert_eq!(sql("SELECT pg_catalog.format_type(1, 2)"), "SELECT format_type(1, 2)");
         assert_eq!(sql("SELECT d ->> 'a'"), "SELECT json_get_text(d, 'a')");
         assert_eq!(sql("SELECT '0/16B3740'::pg_lsn"), "SELECT pg_lsn('0/16B3740')");
+        assert_eq!(sql("SELECT 3 * INTERVAL '1 minute'"), "SELECT pg_interval_mul(INTERVAL '1 minute', 3)");
+        assert_eq!(sql("SELECT '1 day'::interval / 4"), "SELECT pg_interval_mul('1 day'::INTERVAL, 1.0 / 4)");
+        assert_eq!(sql("SELECT 3 / 4"), "SELECT 3 / 4");
         assert_eq!(sql("SELECT g FROM generate_series(1, 3) g"), "SELECT g FROM generate_series(1, 3) g (g)");
         assert_eq!(sql("SELECT generate_series(1, 3)"), "SELECT unnest(generate_series(1, 3)) AS generate_series");
         assert_eq!(sql("SELECT generate_series(1, 3) AS n"), "SELECT unnest(generate_series(1, 3)) AS n");
