@@ -23,6 +23,7 @@ BIN="$CARGO_TARGET_DIR/debug/duetdb"
 
 WORK="$(mktemp -d /tmp/duetdb-bench.XXXXXX)"
 chmod 755 "$WORK"
+chown postgres "$WORK" 2>/dev/null || true  # the PostgreSQL server writes its log here
 DPORT=$((20000 + RANDOM % 10000)); PPORT=$((DPORT + 1))
 cleanup() {
   [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null || true

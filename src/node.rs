@@ -170,10 +170,10 @@ impl Node {
         lock.set_port(addr.port())?;
         let mut settings = settings;
         settings.set_unchecked("port", &addr.port().to_string())?;
-        let config = crate::standby::standby_config(&settings, primary, passfile)?;
+        let config = crate::standby::standby_config(dir, &settings, primary, passfile)?;
         // The primary may not be up yet: keep trying, as a restarted standby would.
         let mut backoff = Duration::from_millis(100);
-        let (standby, store, applier) = loop {
+        let (standby, store, applier, local) = loop {
             match duetdb_replication::Standby::build(config.clone()).await {
                 Ok(x) => break x,
                 Err(e) => {
@@ -191,7 +191,7 @@ impl Node {
         let role = Arc::new(crate::standby::StandbyNode { standby: standby.clone() });
         let server = Server::new(dir.to_path_buf(), Role::Standby(role), settings.clone());
         server.set_listen(addr.ip().to_string(), addr.port());
-        tokio::spawn(standby.run(store, applier, server.shutdown.clone()));
+        tokio::spawn(standby.run(store, applier, local, server.shutdown.clone()));
         let tls = crate::tls::acceptor(dir, &settings)?;
         let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
         tracing::info!(%addr, dir = %dir.display(), primary = %config.conn.host, "standby ready for connections");

@@ -168,7 +168,8 @@ pub static SETTINGS: &[Setting] = &[
     s("primary_slot_name", "", Sighup, Text, "Replication", "Standby: the replication slot to use on the primary."),
     s("hot_standby", "on", Postmaster, Bool, "Replication", "Allows queries on a standby."),
     s("wal_receiver_status_interval", "1000", Sighup, Duration, "Replication", "How often a standby reports its progress to the primary."),
-    s("columnar_location", "", Postmaster, Text, "Replication", "Standby: directory or object store URL for its Parquet segments (default: the data directory)."),
+    s("columnar_location", "", Postmaster, Text, "Replication", "Standby: directory or object store URL for its Parquet segments (default: DIR/columnar)."),
+    s("columnar_persist_interval", "10000", Sighup, Duration, "Replication", "Standby: how often the column store is persisted as Parquet (a restart replays the local WAL after it)."),
     s("recovery_target_lsn", "", User, Text, "Replication", "Standby read-your-writes: every query waits until replay reaches this LSN."),
     s("recovery_target_timeout", "30000", User, Duration, "Replication", "How long a query waits for recovery_target_lsn / WAIT FOR LSN before failing."),
     // Observability.

@@ -80,7 +80,12 @@ impl DataSource for SnapshotSource {
 /// How the standby reaches its primary: `--primary` or `primary_conninfo`,
 /// the user from PGUSER (default `duet`), the password from PGPASSWORD or
 /// the first line of `passfile`.
-pub fn standby_config(settings: &Values, primary: Option<&str>, passfile: Option<&std::path::Path>) -> SqlResult<StandbyConfig> {
+pub fn standby_config(
+    dir: &std::path::Path,
+    settings: &Values,
+    primary: Option<&str>,
+    passfile: Option<&std::path::Path>,
+) -> SqlResult<StandbyConfig> {
     let primary = match primary {
         Some(p) => p.to_string(),
         None => settings.get_or_default("primary_conninfo").to_string(),
@@ -103,5 +108,16 @@ pub fn standby_config(settings: &Values, primary: Option<&str>, passfile: Option
         "" => None,
         s => Some(s.to_string()),
     };
-    Ok(StandbyConfig { conn, slot, status_interval: Duration::from_millis(settings.duration_ms("wal_receiver_status_interval").max(10)) })
+    let columnar_location = match settings.get_or_default("columnar_location") {
+        "" => None,
+        l => Some(l.to_string()),
+    };
+    Ok(StandbyConfig {
+        conn,
+        slot,
+        status_interval: Duration::from_millis(settings.duration_ms("wal_receiver_status_interval").max(10)),
+        state_dir: Some(dir.to_path_buf()),
+        columnar_location,
+        persist_interval: Duration::from_millis(settings.duration_ms("columnar_persist_interval").max(10)),
+    })
 }

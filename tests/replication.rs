@@ -222,15 +222,41 @@ async fn a_killed_standby_comes_back_consistent() {
     let primary = TestServer::start();
     let p = primary.connect().await;
     p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 1000) g").await.unwrap();
-    let mut standby = TestServer::start_standby(&primary, &[]);
+    let fast_persist = [("columnar_persist_interval".to_string(), "50ms".to_string())];
+    let mut standby = TestServer::start_standby(&primary, &fast_persist);
     {
         let s = standby.connect().await;
         catch_up(&p, &s).await;
     }
+    // Kill it while transactions stream in, some open across each persist.
+    let writer = {
+        let c = primary.connect().await;
+        tokio::spawn(async move {
+            for i in 0..400 {
+                c.batch_execute(&format!(
+                    "BEGIN; INSERT INTO t VALUES ({}, 0); UPDATE t SET v = v + 1 WHERE id = {}; COMMIT",
+                    2000 + i,
+                    1 + i % 1000
+                ))
+                .await
+                .unwrap();
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(standby.dir.join("columnar/manifest.json").exists(), "no snapshot persisted:\n{}", standby.log_text());
     standby.kill9();
-    p.batch_execute("UPDATE t SET v = v * 2 WHERE id <= 500; DELETE FROM t WHERE id > 900").await.unwrap();
-    standby.launch(&[]);
+    p.batch_execute("UPDATE t SET v = v * 2 WHERE id <= 500; DELETE FROM t WHERE id > 900 AND id < 1000").await.unwrap();
+    standby.launch(&fast_persist);
+    writer.await.unwrap();
     let s = standby.connect().await;
     catch_up(&p, &s).await;
     assert_eq!(table_digest(&s, "t", "id").await, table_digest(&p, "t", "id").await);
+    // It resumed from its own Parquet snapshot and local WAL: no second base backup.
+    let log = standby.log_text();
+    assert!(log.contains("standby resumed from its persisted state"), "{log}");
+    assert_eq!(log.matches("base backup loaded").count(), 1, "{log}");
+    // The persisted snapshot is plain Parquet: every segment file reads back.
+    let files: Vec<_> = std::fs::read_dir(standby.dir.join("columnar/segments")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(!files.is_empty());
 }

@@ -14,19 +14,29 @@
 //! `received` is the end of the last complete frame: a broken connection
 //! resumes there with the in-flight buffers kept, so nothing is applied twice
 //! and nothing is missed.
+//!
+//! A restarted standby resumes from a persisted snapshot (`persist`) at
+//! applied LSN P: it replays from the first record of the oldest transaction
+//! open at P, and before P keeps only the records of transactions open at P —
+//! all others were applied before the snapshot.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use duetdb_storage::txn::Snapshot;
 use duetdb_storage::wal::record::{Change, HEADER_LEN, WalRecord, decode_payload, frame_crc_ok, parse_header};
 use duetdb_storage::{Lsn, TxnId};
 
 use crate::columnar::{ApplyError, ColumnStore};
+use crate::persist::ResumePoint;
 
 pub struct Applier {
     /// The base backup's snapshot: transactions it sees are already loaded.
     base: Snapshot,
-    pending: HashMap<TxnId, Vec<Change>>,
+    /// Open transactions: the LSN of their first record, their changes so far.
+    pending: HashMap<TxnId, (Lsn, Vec<Change>)>,
+    /// After a restart: records before `replay_from.0` count only for the
+    /// transactions in `replay_from.1` (see the module comment).
+    replay_from: Option<(Lsn, HashSet<TxnId>)>,
     /// End of the last complete frame received.
     pub received: Lsn,
     /// Partial frame carried over from the previous XLogData message.
@@ -38,7 +48,36 @@ pub struct Applier {
 impl Applier {
     /// Starts at the base backup's redo point.
     pub fn new(base: Snapshot, start: Lsn) -> Applier {
-        Applier { base, pending: HashMap::new(), received: start, carry: Vec::new(), transactions: 0, rows: 0 }
+        Applier { base, pending: HashMap::new(), replay_from: None, received: start, carry: Vec::new(), transactions: 0, rows: 0 }
+    }
+
+    /// Continues after a persisted snapshot (its store holds everything
+    /// applied up to `point.lsn`).
+    pub fn resume(point: &ResumePoint) -> Applier {
+        let mut a = Applier::new(point.base(), point.resume);
+        if point.resume < point.lsn {
+            a.replay_from = Some((point.lsn, point.in_flight.iter().copied().collect()));
+        }
+        a
+    }
+
+    /// Where a restart would continue if the store were persisted as of
+    /// `received` now.
+    pub fn resume_point(&self) -> ResumePoint {
+        let resume = self.pending.values().map(|(first, _)| *first).min().unwrap_or(self.received).min(self.received);
+        ResumePoint {
+            lsn: self.received,
+            resume,
+            in_flight: self.pending.keys().copied().collect(),
+            base_xmin: self.base.xmin,
+            base_xmax: self.base.xmax,
+            base_active: self.base.active.to_vec(),
+        }
+    }
+
+    /// Bytes of a partial frame held back (the local WAL holds them too).
+    pub fn partial_len(&self) -> usize {
+        self.carry.len()
     }
 
     /// Transactions begun but not yet committed, as far as the stream has shown.
@@ -94,6 +133,23 @@ impl Applier {
     }
 
     fn record(&mut self, record: WalRecord, at: Lsn, store: &mut ColumnStore) -> Result<usize, ApplyError> {
+        if let Some((until, open)) = &self.replay_from {
+            if at >= *until {
+                self.replay_from = None;
+            } else {
+                let txn = match &record {
+                    WalRecord::Changes { txn, .. }
+                    | WalRecord::Commit { txn, .. }
+                    | WalRecord::Abort { txn }
+                    | WalRecord::SubAbort { txn, .. } => Some(*txn),
+                    _ => None,
+                };
+                if !txn.is_some_and(|t| open.contains(&t)) {
+                    return Ok(0);
+                }
+                debug_assert!(!matches!(record, WalRecord::Commit { .. } | WalRecord::Abort { .. }), "open at the snapshot, so it ends after it");
+            }
+        }
         match record {
             WalRecord::Changes { txn, first_seq, changes } => {
                 if !self.base.sees(txn) {
@@ -103,7 +159,7 @@ impl Applier {
             WalRecord::Commit { txn, first_seq, changes, .. } => {
                 if !self.base.sees(txn) {
                     self.buffer(txn, first_seq, changes, at)?;
-                    let all = self.pending.remove(&txn).unwrap_or_default();
+                    let all = self.pending.remove(&txn).map(|(_, c)| c).unwrap_or_default();
                     self.rows += all.len() as u64;
                     store.apply(all)?;
                     self.transactions += 1;
@@ -114,7 +170,7 @@ impl Applier {
                 self.pending.remove(&txn);
             }
             WalRecord::SubAbort { txn, seq } => {
-                if let Some(b) = self.pending.get_mut(&txn) {
+                if let Some((_, b)) = self.pending.get_mut(&txn) {
                     b.truncate(seq as usize);
                 }
             }
@@ -126,7 +182,7 @@ impl Applier {
     }
 
     fn buffer(&mut self, txn: TxnId, first_seq: u64, changes: Vec<Change>, at: Lsn) -> Result<(), ApplyError> {
-        let buf = self.pending.entry(txn).or_default();
+        let (_, buf) = self.pending.entry(txn).or_insert_with(|| (at, Vec::new()));
         if buf.len() as u64 != first_seq {
             return Err(ApplyError::Invalid(format!(
                 "WAL record at {at}: transaction {txn} continues at change {first_seq}, but {} were received",

@@ -190,7 +190,10 @@ fn physical_schema(def: &TableDef) -> datafusion::arrow::datatypes::SchemaRef {
     use datafusion::arrow::datatypes::{DataType as A, Field, Schema};
     let mut fields = vec![Field::new("__rowid", A::UInt64, false)];
     for (i, c) in def.columns.iter().enumerate() {
-        fields.push(Field::new(format!("c{i}"), arrow_type(&c.ty), true));
+        // Column names make the persisted Parquet readable on its own; reads
+        // here go by position (`col_of`), so a later rename changes nothing.
+        let name = if c.dropped { format!("__dropped_{i}") } else { c.name.clone() };
+        fields.push(Field::new(name, arrow_type(&c.ty), true));
     }
     Arc::new(Schema::new(fields))
 }
@@ -223,7 +226,7 @@ impl TableState {
     }
 
     /// Adds a segment whose rows are all new (base backup, sealed delta, merge).
-    fn add_segment(&mut self, segment: Segment, live: Option<BooleanBufferBuilder>) {
+    fn add_segment(&mut self, segment: Arc<Segment>, live: Option<BooleanBufferBuilder>) {
         let slot = self.segments.len() as u32;
         assert!(slot < DELTA, "segment slots exhausted");
         let ids = segment.rowids().clone();
@@ -233,7 +236,7 @@ impl TableState {
                 self.set_loc(id, slot, i as u32);
             }
         }
-        self.segments.push(Some(WorkSegment::new(Arc::new(segment), live)));
+        self.segments.push(Some(WorkSegment::new(segment, live)));
         self.changed = true;
     }
 
@@ -285,7 +288,7 @@ impl TableState {
             }
             b
         });
-        self.add_segment(Segment { batch, col_of }, live);
+        self.add_segment(Arc::new(Segment { batch, col_of }), live);
     }
 
     /// Merges small segments into one, and rewrites mostly-dead ones.
@@ -337,7 +340,7 @@ impl TableState {
             .collect::<Result<Vec<_>, _>>()?;
         let batch = RecordBatch::try_new(physical_schema(&def), arrays)?;
         let col_of = (0..ncols).map(|i| Some(i + 1)).collect();
-        self.add_segment(Segment { batch, col_of }, None);
+        self.add_segment(Arc::new(Segment { batch, col_of }), None);
         Ok(())
     }
 
@@ -393,7 +396,22 @@ impl ColumnStore {
             return Err(ApplyError::Invalid(format!("base backup batch for table {table} has {} columns", batch.num_columns())));
         }
         t.rows += batch.num_rows();
-        t.add_segment(Segment { batch, col_of }, None);
+        t.add_segment(Arc::new(Segment { batch, col_of }), None);
+        Ok(())
+    }
+
+    /// Adds a segment read back from a persisted snapshot (`persist`), with
+    /// its live mask.
+    pub fn restore_segment(&mut self, table: u32, segment: Arc<Segment>, live: Option<BooleanBufferBuilder>) -> Result<(), ApplyError> {
+        let t = self.tables.get_mut(&table).ok_or(ApplyError::UnknownTable(table))?;
+        if segment.col_of.len() != t.def.columns.len() || segment.batch.num_columns() == 0 {
+            return Err(ApplyError::Invalid(format!("persisted segment of table {table} does not match its columns")));
+        }
+        if live.as_ref().is_some_and(|b| b.len() != segment.rows()) {
+            return Err(ApplyError::Invalid(format!("persisted live mask of table {table} does not match its segment")));
+        }
+        t.rows += live.as_ref().map(|b| (0..b.len()).filter(|&i| b.get_bit(i)).count()).unwrap_or(segment.rows());
+        t.add_segment(segment, live);
         Ok(())
     }
 

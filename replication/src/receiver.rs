@@ -10,6 +10,14 @@
 //!   break:   backoff 100 ms … 5 s, reconnect, resume at `received`
 //!   WAL gone (slot invalidated, WAL removed): rebuild from a new base backup
 //! ```
+//!
+//! With a state directory (every real standby), received WAL is also appended
+//! to a local copy (`local_wal`) and synced before each status report, so the
+//! flush LSN it reports is durable; every `persist_interval` the published
+//! snapshot is written as Parquet (`persist`), off the apply path. A restart
+//! loads the newest persisted snapshot, replays the local WAL after it, and
+//! streams from there — no rebuild. Anything unreadable falls back to a new
+//! base backup, with a log line saying why.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +32,9 @@ use crate::apply::Applier;
 use crate::base_backup::Received;
 use crate::client::{ClientError, ConnInfo, Reply, ReplicationClient};
 use crate::columnar::{ApplyError, ColumnStore, Published};
+use crate::local_wal::LocalWal;
 use crate::messages::{BackupChunk, FromPrimary, StatusUpdate, pg_now};
+use crate::persist::Persister;
 
 /// How long applied transactions may wait before they are published.
 const PUBLISH_EVERY: Duration = Duration::from_millis(2);
@@ -38,6 +48,22 @@ pub struct StandbyConfig {
     pub conn: ConnInfo,
     pub slot: Option<String>,
     pub status_interval: Duration,
+    /// Where the local WAL and (by default) the persisted snapshots live;
+    /// None keeps everything in memory (a restart rebuilds).
+    pub state_dir: Option<std::path::PathBuf>,
+    /// Where persisted snapshots go: a directory or an object_store URL
+    /// (default `<state_dir>/columnar`).
+    pub columnar_location: Option<String>,
+    pub persist_interval: Duration,
+}
+
+/// The standby's durable state: its WAL copy and the snapshot writer.
+pub struct LocalState {
+    wal_dir: std::path::PathBuf,
+    wal: LocalWal,
+    /// Held by a running persist (one at a time); a rebuild takes it too.
+    persister: Arc<tokio::sync::Mutex<Persister>>,
+    last_persist: Option<Instant>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +74,8 @@ pub enum StandbyError {
     Apply(#[from] ApplyError),
     #[error("base backup: {0}")]
     Backup(String),
+    #[error("standby state: {0}")]
+    Local(String),
 }
 
 impl StandbyError {
@@ -64,20 +92,44 @@ pub struct Standby {
     received: AtomicU64,
     state: Mutex<String>,
     pub transactions: AtomicU64,
+    /// Applied LSN of the newest persisted snapshot (0: none).
+    pub persisted: Arc<AtomicU64>,
 }
 
 impl Standby {
-    /// Builds the standby from a base backup; `run` then keeps it streaming.
-    pub async fn build(config: StandbyConfig) -> Result<(Arc<Standby>, ColumnStore, Applier), StandbyError> {
-        let (store, applier) = base_backup(&config).await?;
+    /// Builds the standby — from its persisted state when it has one, else
+    /// from a base backup; `run` then keeps it streaming.
+    pub async fn build(config: StandbyConfig) -> Result<(Arc<Standby>, ColumnStore, Applier, Option<LocalState>), StandbyError> {
+        let restored = match &config.state_dir {
+            Some(_) => match restore(&config).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "persisted standby state is unusable; rebuilding from a base backup");
+                    None
+                }
+            },
+            None => None,
+        };
+        let (store, applier, local) = match restored {
+            Some(x) => x,
+            None => {
+                let (store, applier) = base_backup(&config).await?;
+                let local = match &config.state_dir {
+                    Some(_) => Some(fresh_local_state(&config, applier.received).await?),
+                    None => None,
+                };
+                (store, applier, local)
+            }
+        };
         let standby = Arc::new(Standby {
             published: RwLock::new(store.published()),
             received: AtomicU64::new(applier.received.0),
             state: Mutex::new("startup".into()),
             transactions: AtomicU64::new(0),
+            persisted: Arc::new(AtomicU64::new(0)),
             config,
         });
-        Ok((standby, store, applier))
+        Ok((standby, store, applier, local))
     }
 
     pub fn published(&self) -> Published {
@@ -103,18 +155,35 @@ impl Standby {
 
     /// Streams forever: reconnects after breaks, rebuilds when the WAL it
     /// needs is gone. Returns only when `stop` is cancelled.
-    pub async fn run(self: Arc<Self>, mut store: ColumnStore, mut applier: Applier, stop: tokio_util::sync::CancellationToken) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut store: ColumnStore,
+        mut applier: Applier,
+        mut local: Option<LocalState>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
         let mut backoff = BACKOFF_MIN;
         loop {
             let result = tokio::select! {
-                r = self.stream(&mut store, &mut applier) => r,
+                r = self.stream(&mut store, &mut applier, &mut local) => r,
                 _ = stop.cancelled() => return,
             };
             let Err(e) = result else { continue };
-            if e.wal_gone() {
+            let rebuild = if e.wal_gone() {
                 tracing::warn!(error = %e, "the primary no longer has the WAL this standby needs; rebuilding from a new base backup");
+                true
+            } else if matches!(e, StandbyError::Apply(_) | StandbyError::Local(_)) {
+                // A stream that does not apply is not retried into the same
+                // state: start over from a base backup.
+                tracing::error!(error = %e, "WAL stream does not apply; rebuilding from a new base backup");
+                true
+            } else {
+                tracing::info!(error = %e, retry_in_ms = backoff.as_millis() as u64, "replication connection lost");
+                false
+            };
+            if rebuild {
                 self.set_state("rebuilding");
-                match base_backup(&self.config).await {
+                match self.rebuild(&mut local).await {
                     Ok((s, a)) => {
                         store = s;
                         applier = a;
@@ -125,18 +194,6 @@ impl Standby {
                     }
                     Err(e) => tracing::warn!(error = %e, "rebuild failed; retrying"),
                 }
-            } else if matches!(e, StandbyError::Apply(_)) {
-                // A stream that does not apply is not retried into the same
-                // state: start over from a base backup.
-                tracing::error!(error = %e, "WAL stream does not apply; rebuilding from a new base backup");
-                if let Ok((s, a)) = base_backup(&self.config).await {
-                    store = s;
-                    applier = a;
-                    *self.published.write() = store.published();
-                    self.received.store(applier.received.0, Ordering::Release);
-                }
-            } else {
-                tracing::info!(error = %e, retry_in_ms = backoff.as_millis() as u64, "replication connection lost");
             }
             self.set_state(format!("backoff: {e}"));
             tokio::select! {
@@ -147,11 +204,66 @@ impl Standby {
         }
     }
 
+    async fn rebuild(&self, local: &mut Option<LocalState>) -> Result<(ColumnStore, Applier), StandbyError> {
+        let (store, applier) = base_backup(&self.config).await?;
+        if let Some(l) = local.as_mut() {
+            // Waits for a running persist, then forgets the old state.
+            let mut p = l.persister.lock().await;
+            p.clear().await.map_err(|e| StandbyError::Local(e.to_string()))?;
+            l.wal = LocalWal::create(&l.wal_dir, applier.received).map_err(|e| StandbyError::Local(e.to_string()))?;
+            l.last_persist = None;
+            self.persisted.store(0, Ordering::Release);
+        }
+        Ok((store, applier))
+    }
+
+    /// Hands the snapshot just published to a background persist, when one
+    /// is due and none is running.
+    fn maybe_persist(&self, store: &ColumnStore, applier: &Applier, local: &mut LocalState) -> Result<(), StandbyError> {
+        if local.last_persist.is_some_and(|t| t.elapsed() < self.config.persist_interval) || applier.partial_len() != 0 {
+            return Ok(());
+        }
+        let snap = store.snapshot();
+        let point = applier.resume_point();
+        if snap.lsn != point.lsn {
+            // Applied but not yet published: the next publish persists.
+            return Ok(());
+        }
+        let Ok(mut guard) = local.persister.clone().try_lock_owned() else { return Ok(()) };
+        // A new local WAL file from here, so files before the resume point can go.
+        local.wal.rotate().map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+        local.last_persist = Some(Instant::now());
+        let wal_dir = local.wal_dir.clone();
+        let persisted = self.persisted.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let resume = point.resume;
+            match guard.persist(&snap, point).await {
+                Ok(info) => {
+                    persisted.store(info.lsn.0, Ordering::Release);
+                    let removed = LocalWal::remove_before(&wal_dir, resume).unwrap_or(0);
+                    tracing::debug!(lsn = %info.lsn, segments = info.segments_written, bytes = info.bytes_written,
+                        files_removed = info.files_removed, wal_files_removed = removed, ms = started.elapsed().as_millis() as u64,
+                        "column snapshot persisted");
+                }
+                Err(e) => tracing::warn!(error = %e, "persisting the column snapshot failed; will retry"),
+            }
+        });
+        Ok(())
+    }
+
     /// One replication connection, until it breaks.
-    async fn stream(&self, store: &mut ColumnStore, applier: &mut Applier) -> Result<(), StandbyError> {
+    async fn stream(&self, store: &mut ColumnStore, applier: &mut Applier, local: &mut Option<LocalState>) -> Result<(), StandbyError> {
         let mut client = ReplicationClient::connect(&self.config.conn).await?;
         applier.reset_partial();
         let start = applier.received;
+        if let Some(l) = local.as_mut() {
+            // A partial frame from the last connection is sent again.
+            l.wal.truncate_to(start).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+            if l.wal.end() != start {
+                return Err(StandbyError::Local(format!("local WAL ends at {}, the stream resumes at {start}", l.wal.end())));
+            }
+        }
         let cmd = match &self.config.slot {
             Some(s) => format!("START_REPLICATION SLOT {s} PHYSICAL {start}"),
             None => format!("START_REPLICATION PHYSICAL {start}"),
@@ -176,6 +288,9 @@ impl Standby {
                     match msg? {
                         Reply::CopyData(d) => match FromPrimary::decode(&d).map_err(|e| ClientError::Protocol(e.to_string()))? {
                             FromPrimary::XLogData { start, end, frames, .. } => {
+                                if let Some(l) = local.as_mut() {
+                                    l.wal.append(start, &frames).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+                                }
                                 let n = applier.feed(start, &frames, store)?;
                                 self.transactions.fetch_add(n as u64, Ordering::Relaxed);
                                 self.received.store(applier.received.0, Ordering::Release);
@@ -199,18 +314,82 @@ impl Standby {
                 last_publish = Instant::now();
                 unpublished = false;
                 reply_now = true;
+                if let Some(l) = local.as_mut() {
+                    self.maybe_persist(store, applier, l)?;
+                }
             }
             if applier.received >= primary_end {
                 self.set_state("streaming");
             }
+            if reply_now && !unpublished
+                && let Some(l) = local.as_mut()
+            {
+                self.maybe_persist(store, applier, l)?;
+            }
             if reply_now {
                 let applied = store.published().lsn();
-                let status = StatusUpdate { write: applier.received, flush: applied, apply: applied, time: pg_now(), reply: false };
+                // Flushed = durable here: the synced local WAL (complete frames only).
+                let flush = match local.as_mut() {
+                    Some(l) => l.wal.sync().map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?.min(applier.received),
+                    None => applied,
+                };
+                let status = StatusUpdate { write: applier.received, flush, apply: applied, time: pg_now(), reply: false };
                 client.send_copy_data(&status.encode()).await?;
                 last_status = Instant::now();
             }
         }
     }
+}
+
+/// The persisted snapshot plus the local WAL after it, or None when there is
+/// no snapshot.
+async fn restore(config: &StandbyConfig) -> Result<Option<(ColumnStore, Applier, Option<LocalState>)>, StandbyError> {
+    let started = Instant::now();
+    let dir = config.state_dir.as_ref().expect("restore needs a state dir");
+    let loc = columnar_location(config)?;
+    let Some((mut store, point, persister)) = Persister::load(loc).await.map_err(|e| StandbyError::Local(e.to_string()))? else {
+        return Ok(None);
+    };
+    let wal_dir = dir.join("standby_wal");
+    let (mut wal, bytes) =
+        LocalWal::open_for_replay(&wal_dir, point.resume).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+    let mut applier = Applier::resume(&point);
+    let n = applier.feed(point.resume, &bytes, &mut store)?;
+    // A torn tail (the crash cut a frame) is cut here and streamed again.
+    applier.reset_partial();
+    wal.truncate_to(applier.received).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+    if applier.received < point.lsn {
+        return Err(StandbyError::Local(format!(
+            "local WAL ends at {}, before the persisted snapshot at {}",
+            applier.received, point.lsn
+        )));
+    }
+    store.publish(applier.received)?;
+    tracing::info!(snapshot = %point.lsn, replayed_to = %applier.received, transactions = n,
+        ms = started.elapsed().as_millis() as u64, "standby resumed from its persisted state");
+    let local = LocalState { wal_dir, wal, persister: Arc::new(tokio::sync::Mutex::new(persister)), last_persist: Some(Instant::now()) };
+    Ok(Some((store, applier, Some(local))))
+}
+
+fn columnar_location(config: &StandbyConfig) -> Result<duetdb_storage::store::Location, StandbyError> {
+    let dir = config.state_dir.as_ref().expect("a state dir");
+    let r = match &config.columnar_location {
+        Some(spec) => duetdb_storage::store::Location::open(spec),
+        None => duetdb_storage::store::Location::local(&dir.join("columnar")),
+    };
+    r.map_err(|e| StandbyError::Local(format!("columnar location: {e}")))
+}
+
+/// Empty local state for a standby just built from a base backup at `start`.
+async fn fresh_local_state(config: &StandbyConfig, start: Lsn) -> Result<LocalState, StandbyError> {
+    let dir = config.state_dir.as_ref().expect("a state dir");
+    let mut persister = Persister::new(columnar_location(config)?);
+    persister.clear().await.map_err(|e| StandbyError::Local(e.to_string()))?;
+    let wal_dir = dir.join("standby_wal");
+    let wal = LocalWal::create(&wal_dir, start).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+    // last_persist None: the first publish persists, so a restart soon after
+    // the build need not build again.
+    Ok(LocalState { wal_dir, wal, persister: Arc::new(tokio::sync::Mutex::new(persister)), last_persist: None })
 }
 
 /// Receives a base backup and builds a column store from it.
