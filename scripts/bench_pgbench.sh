@@ -29,6 +29,7 @@ cleanup() {
   [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null || true
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
   wait 2>/dev/null || true
+  cp "$WORK/pgbench.out" /tmp/duetdb-bench-pgbench.log 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -56,26 +57,34 @@ load() { # port → seconds for pgbench -i (client-side COPY of pgbench_accounts
   e=$(date +%s.%N)
   python3 -c "print(f'{$e-$s:.2f}')"
 }
-invariant() { # port → "ok" when the four TPC-B sums agree
+invariant() { # port → "sums a=b=t=h, history N rows" (TPC-B: the four sums agree)
   psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atqc \
-    "SELECT CASE WHEN (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(bbalance) FROM pgbench_branches)
-                  AND (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(tbalance) FROM pgbench_tellers)
-                  AND (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT coalesce(sum(delta), 0) FROM pgbench_history)
-             THEN 'ok' ELSE 'BROKEN' END"
+    "SELECT 'abalance ' || (SELECT sum(abalance) FROM pgbench_accounts) || ', bbalance ' || (SELECT sum(bbalance) FROM pgbench_branches)
+            || ', tbalance ' || (SELECT sum(tbalance) FROM pgbench_tellers) || ', delta ' || (SELECT coalesce(sum(delta), 0) FROM pgbench_history)
+            || ', history rows ' || (SELECT count(*) FROM pgbench_history)"
+}
+processed() { # → transactions pgbench reported in the last run of the log
+  sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' | tail -1
 }
 
 echo "scale $SCALE, $CLIENTS clients, $THREADS threads, ${T}s per run; PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}')"
 printf '%-28s %12s %12s %8s\n' "" duetdb postgresql ratio
 D_LOAD=$(load "$DPORT"); P_LOAD=$(load "$PPORT")
 printf '%-28s %11ss %11ss %8s\n' "pgbench -i (load)" "$D_LOAD" "$P_LOAD" "$(ratio "$P_LOAD" "$D_LOAD")"
+D_TXNS=0; P_TXNS=0
 for mode in "tpcb simple:-c $CLIENTS -j $THREADS -T $T" "tpcb -M prepared:-c $CLIENTS -j $THREADS -T $T -M prepared" \
             "select-only -S:-c $CLIENTS -j $THREADS -T $T -S -M prepared" "tpcb 1 client:-c 1 -j 1 -T $T"; do
   name="${mode%%:*}"; args="${mode#*:}"
   # shellcheck disable=SC2086
-  D=$(run "$DPORT" $args); P=$(run "$PPORT" $args)
-  printf '%-28s %12s %12s %8s\n' "$name TPS" "$D" "$P" "$(ratio "$D" "$P")"
+  D=$(run "$DPORT" $args); DN=$(processed < "$WORK/pgbench.out")
+  # shellcheck disable=SC2086
+  P=$(run "$PPORT" $args); PN=$(processed < "$WORK/pgbench.out")
+  case "$name" in tpcb*) D_TXNS=$((D_TXNS + DN)); P_TXNS=$((P_TXNS + PN));; esac
+  printf '%-28s %12.0f %12.0f %8s\n' "$name TPS" "$D" "$P" "$(ratio "$D" "$P")"
 done
-echo "TPC-B invariant after the runs: duetdb $(invariant "$DPORT"), postgresql $(invariant "$PPORT")"
+echo "after the runs (tpcb transactions pgbench reported: duetdb $D_TXNS, postgresql $P_TXNS):"
+echo "  duetdb:     $(invariant "$DPORT")"
+echo "  postgresql: $(invariant "$PPORT")"
 D_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$DPID/status")
 P_SIZE=$(psql -h 127.0.0.1 -p "$PPORT" -U postgres -d postgres -Atqc "SELECT pg_database_size('postgres') / 1024")
 echo "memory: duetdb resident $((D_RSS / 1024)) MiB; PostgreSQL database size on disk $((P_SIZE / 1024)) MiB"

@@ -39,7 +39,7 @@
 //! touches, creates or rebuilds storage and indexes, validates (unique keys,
 //! NOT NULL) and logs the catalog. DDL transactions run one at a time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -47,7 +47,7 @@ use std::sync::atomic::Ordering;
 use crate::catalog::{Catalog, RelFileNode, SequenceDef, TableDef};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::index::{Index, insert_if_absent, insert_in};
+use crate::index::{Index, Key, insert_if_absent, insert_in};
 use crate::keycode;
 use crate::lock::TableLockMode;
 use crate::lsn::Lsn;
@@ -906,32 +906,43 @@ impl Transaction {
     fn build_index(&self, data: &TableData, def: &TableDef, index: &Index) -> Result<()> {
         let layout = def.layout();
         let (types, missing) = (&layout.types, &layout.missing);
-        let mut live_keys: HashSet<Vec<u8>> = HashSet::new();
-        let mut tree = index.write();
+        let mut entries: Vec<(Key, RowId)> = Vec::new();
+        // Latest live keys of a unique index: (key, row, chunk, slot), checked after one sort.
+        let mut live: Vec<(Key, RowId)> = Vec::new();
         for (ci, chunk) in data.chunks().iter().enumerate() {
             let slots = chunk.slots.read();
             for (si, chain) in slots.iter().enumerate() {
                 let rowid = ((ci as u64) << crate::table::CHUNK_BITS) + si as u64;
-                for v in chain {
-                    let (key, _) = index.key_of(&types, &missing, &v.row);
-                    insert_in(&mut tree, &key, rowid);
-                }
-                // Latest state: the newest version unless its deletion committed or is ours.
-                if let Some(v) = chain.last() {
-                    let gone = (v.deleted_committed() || (v.xmax == self.id() && !v.lock_only()))
-                        || (v.xmin != self.id() && !v.xmin_committed());
-                    if !gone && index.unique {
-                        let (key, has_null) = index.key_of(&types, &missing, &v.row);
-                        if !has_null && !live_keys.insert(key) {
-                            return Err(Error::UniqueViolation {
-                                constraint: index.name.clone(),
-                                detail: key_detail(def, &index.columns, &v.row, "is duplicated"),
-                            });
+                let n = chain.len();
+                for (vi, v) in chain.iter().enumerate() {
+                    let (key, has_null) = index.key_of(types, missing, &v.row);
+                    let key = Key::new(&key);
+                    // Latest state: the newest version unless its deletion committed or is ours.
+                    if index.unique && vi + 1 == n && !has_null {
+                        let gone = (v.deleted_committed() || (v.xmax == self.id() && !v.lock_only()))
+                            || (v.xmin != self.id() && !v.xmin_committed());
+                        if !gone {
+                            live.push((key.clone(), rowid));
                         }
                     }
+                    entries.push((key, rowid));
                 }
             }
         }
+        if index.unique {
+            live.sort_unstable();
+            if let Some(w) = live.windows(2).find(|w| w[0].0 == w[1].0) {
+                let rowid = w[1].1;
+                let chunk = &data.chunks()[(rowid >> crate::table::CHUNK_BITS) as usize];
+                let slots = chunk.slots.read();
+                let row = &slots[(rowid & ((1 << crate::table::CHUNK_BITS) - 1)) as usize].last().expect("a live row").row;
+                return Err(Error::UniqueViolation {
+                    constraint: index.name.clone(),
+                    detail: key_detail(def, &index.columns, row, "is duplicated"),
+                });
+            }
+        }
+        index.write().bulk_load(entries);
         Ok(())
     }
 
