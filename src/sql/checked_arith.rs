@@ -15,14 +15,12 @@
 //! Row-store DML evaluates its own expressions (`sql::expr`), which already
 //! check.
 
-use std::sync::Arc;
 
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::DataType as A;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DataFusionError, Result as DfResult};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
@@ -45,22 +43,9 @@ impl AnalyzerRule for CheckedIntegerArithmetic {
     /// Runs after type coercion and before the optimizer, whose constant
     /// folding would otherwise compute `2147483647::int + 1` with wrapping.
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
-        Ok(plan.transform_up_with_subqueries(rewrite_node)?.data)
-    }
-}
-
-fn rewrite_node(plan: LogicalPlan) -> DfResult<Transformed<LogicalPlan>> {
-    // Expressions of a node are typed against its input (a join's against both sides).
-    let schema = match plan.inputs().as_slice() {
-        [one] => Arc::clone(one.schema()),
-        _ => Arc::clone(plan.schema()),
-    };
-    let names = NamePreserver::new(&plan);
-    plan.map_expressions(|expr| {
-        let saved = names.save(&expr);
-        let rewritten = expr.transform_up(|e| match e {
+        crate::sql::expr_rules::rewrite_exprs(plan, |e, schema| match e {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) if matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply) => {
-                let (lt, rt) = (left.get_type(schema.as_ref())?, right.get_type(schema.as_ref())?);
+                let (lt, rt) = (left.get_type(schema)?, right.get_type(schema)?);
                 if is_integer(&lt) && lt == rt {
                     let f = match op {
                         Operator::Plus => Op::Add,
@@ -72,13 +57,12 @@ fn rewrite_node(plan: LogicalPlan) -> DfResult<Transformed<LogicalPlan>> {
                     Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })))
                 }
             }
-            Expr::Negative(x) if x.get_type(schema.as_ref()).is_ok_and(|t| is_integer(&t)) => {
+            Expr::Negative(x) if x.get_type(schema).is_ok_and(|t| is_integer(&t)) => {
                 Ok(Transformed::yes(checked(Op::Neg).call(vec![*x])))
             }
             e => Ok(Transformed::no(e)),
-        })?;
-        Ok(rewritten.update_data(|e| saved.restore(e)))
-    })
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,10 +16,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, StringBuilder, UInt64Array};
 use datafusion::arrow::datatypes::DataType as A;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::expr::{Cast, TryCast};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
@@ -42,35 +41,23 @@ impl AnalyzerRule for LsnToText {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
-        Ok(plan.transform_up_with_subqueries(rewrite_node)?.data)
+        crate::sql::expr_rules::rewrite_exprs(plan, |e, schema| {
+            let is_lsn = |e: &Expr| {
+                e.to_field(schema).is_ok_and(|(_, f)| {
+                    f.data_type() == &A::UInt64 && f.metadata().get(META_OID).is_some_and(|o| o == &oid::PG_LSN.to_string())
+                })
+            };
+            match e {
+                Expr::Cast(Cast { expr, field }) if is_text(field.data_type()) && is_lsn(&expr) => {
+                    Ok(Transformed::yes(lsn_out().call(vec![*expr])))
+                }
+                Expr::TryCast(TryCast { expr, field }) if is_text(field.data_type()) && is_lsn(&expr) => {
+                    Ok(Transformed::yes(lsn_out().call(vec![*expr])))
+                }
+                e => Ok(Transformed::no(e)),
+            }
+        })
     }
-}
-
-fn rewrite_node(plan: LogicalPlan) -> DfResult<Transformed<LogicalPlan>> {
-    let schema = match plan.inputs().as_slice() {
-        [one] => Arc::clone(one.schema()),
-        _ => Arc::clone(plan.schema()),
-    };
-    let names = NamePreserver::new(&plan);
-    plan.map_expressions(|expr| {
-        let saved = names.save(&expr);
-        let is_lsn = |e: &Expr| {
-            e.to_field(schema.as_ref()).is_ok_and(|(_, f)| {
-                f.data_type() == &A::UInt64
-                    && f.metadata().get(META_OID).is_some_and(|o| o == &oid::PG_LSN.to_string())
-            })
-        };
-        let rewritten = expr.transform_up(|e| match e {
-            Expr::Cast(Cast { expr, field }) if is_text(field.data_type()) && is_lsn(&expr) => {
-                Ok(Transformed::yes(lsn_out().call(vec![*expr])))
-            }
-            Expr::TryCast(TryCast { expr, field }) if is_text(field.data_type()) && is_lsn(&expr) => {
-                Ok(Transformed::yes(lsn_out().call(vec![*expr])))
-            }
-            e => Ok(Transformed::no(e)),
-        })?;
-        Ok(rewritten.update_data(|e| saved.restore(e)))
-    })
 }
 
 fn lsn_out() -> ScalarUDF {

@@ -3,6 +3,7 @@
 
 pub mod catalog_queries;
 pub mod checked_arith;
+pub mod expr_rules;
 pub mod interval_arith;
 pub mod lsn_text;
 pub mod colnames;
