@@ -38,9 +38,8 @@ impl ConfigFile {
 
     pub fn load(dir: &Path) -> SqlResult<ConfigFile> {
         let path = Self::path_in(dir);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            SqlError::new("58P01", format!("could not read configuration file \"{}\": {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| SqlError::new("58P01", format!("could not read configuration file \"{}\": {e}", path.display())))?;
         Ok(ConfigFile { path, lines: text.lines().map(str::to_string).collect() })
     }
 
@@ -80,12 +79,9 @@ impl ConfigFile {
     /// that name the line.
     pub fn apply(&self, values: &mut Values) -> SqlResult<()> {
         for e in self.entries() {
-            values.set_unchecked(&e.name, &e.value).map_err(|err| {
-                SqlError::new(
-                    "F0000",
-                    format!("{} line {}: {}", self.path.display(), e.line + 1, err.message),
-                )
-            })?;
+            values
+                .set_unchecked(&e.name, &e.value)
+                .map_err(|err| SqlError::new("F0000", format!("{} line {}: {}", self.path.display(), e.line + 1, err.message)))?;
         }
         Ok(())
     }
@@ -122,9 +118,10 @@ impl ConfigFile {
             };
             return;
         }
-        let template = self.lines.iter().position(|l| {
-            l.trim_start().strip_prefix('#').and_then(parse_line).is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
-        });
+        let template = self
+            .lines
+            .iter()
+            .position(|l| l.trim_start().strip_prefix('#').and_then(parse_line).is_some_and(|(n, _)| n.eq_ignore_ascii_case(name)));
         match template {
             Some(i) => {
                 let comment = self.lines[i][1..].find('#').map(|p| self.lines[i][1 + p..].to_string());

@@ -158,9 +158,7 @@ impl From<duetdb_storage::Error> for SqlError {
         err.detail = detail;
         use duetdb_storage::Error as E;
         match &e {
-            E::UniqueViolation { constraint, .. } | E::ForeignKeyViolation { constraint, .. } => {
-                err.constraint = Some(constraint.clone())
-            }
+            E::UniqueViolation { constraint, .. } | E::ForeignKeyViolation { constraint, .. } => err.constraint = Some(constraint.clone()),
             E::CheckViolation { constraint, table } => {
                 err.constraint = Some(constraint.clone());
                 err.table = Some(table.clone());
@@ -251,7 +249,9 @@ fn classify_message(msg: &str, default: &'static str) -> SqlError {
     let lower = m.to_ascii_lowercase();
     if lower.contains("divide by zero") || lower.contains("division by zero") {
         SqlError::new("22012", "division by zero")
-    } else if lower.contains("table") && (lower.contains("not found") || lower.contains("doesn't exist") || lower.contains("does not exist")) {
+    } else if lower.contains("table")
+        && (lower.contains("not found") || lower.contains("doesn't exist") || lower.contains("does not exist"))
+    {
         SqlError::new("42P01", table_message(&m))
     } else if lower.contains("no field named") || lower.contains("column") && lower.contains("not found") {
         SqlError::new("42703", column_message(&m))
@@ -259,7 +259,11 @@ fn classify_message(msg: &str, default: &'static str) -> SqlError {
         SqlError::new("42883", m)
     } else if lower.contains("overflow") || lower.contains("out of range") {
         SqlError::new("22003", m)
-    } else if lower.contains("cannot cast") || lower.contains("cast error") || lower.contains("cannot parse") || lower.contains("invalid input") {
+    } else if lower.contains("cannot cast")
+        || lower.contains("cast error")
+        || lower.contains("cannot parse")
+        || lower.contains("invalid input")
+    {
         SqlError::new("22P02", m)
     } else if lower.contains("coerce") || lower.contains("does not support") && lower.contains("type") || lower.contains("no operator") {
         SqlError::new("42804", m)
@@ -313,11 +317,7 @@ fn column_message(m: &str) -> String {
     // "No field named foo. Valid fields are …" → column "foo" does not exist
     if let Some(rest) = m.split("No field named ").nth(1) {
         let name = rest.split(['.', ' ']).next().unwrap_or(rest).trim_matches('"');
-        let name = if rest.starts_with('"') {
-            rest[1..].split('"').next().unwrap_or(name)
-        } else {
-            name
-        };
+        let name = if rest.starts_with('"') { rest[1..].split('"').next().unwrap_or(name) } else { name };
         return format!("column \"{name}\" does not exist");
     }
     clean(m)
@@ -333,7 +333,8 @@ mod tests {
         assert_eq!((e.code, e.message.as_str()), ("42P01", "relation \"nope\" does not exist"));
         let e: SqlError = DataFusionError::Execution("Divide by zero error".into()).into();
         assert_eq!(e.code, "22012");
-        let e: SqlError = duetdb_storage::Error::UniqueViolation { constraint: "t_pkey".into(), detail: "Key (id)=(1) already exists.".into() }.into();
+        let e: SqlError =
+            duetdb_storage::Error::UniqueViolation { constraint: "t_pkey".into(), detail: "Key (id)=(1) already exists.".into() }.into();
         assert_eq!(e.code, "23505");
         assert_eq!(e.detail.as_deref(), Some("Key (id)=(1) already exists."));
     }

@@ -36,12 +36,35 @@ impl Metrics {
     /// Renders the counters in Prometheus text exposition format.
     pub fn render(&self, out: &mut String) {
         let c = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        let _ = writeln!(out, "# HELP duetdb_commits_total Transactions committed.\n# TYPE duetdb_commits_total counter\nduetdb_commits_total {}", c(&self.commits));
-        let _ = writeln!(out, "# HELP duetdb_rollbacks_total Transactions rolled back.\n# TYPE duetdb_rollbacks_total counter\nduetdb_rollbacks_total {}", c(&self.rollbacks));
-        let _ = writeln!(out, "# HELP duetdb_statements_total Statements executed.\n# TYPE duetdb_statements_total counter\nduetdb_statements_total {}", c(&self.statements));
-        let _ = writeln!(out, "# HELP duetdb_errors_total Statements that failed.\n# TYPE duetdb_errors_total counter\nduetdb_errors_total {}", c(&self.errors));
-        let _ = writeln!(out, "# HELP duetdb_connections_total Connections accepted.\n# TYPE duetdb_connections_total counter\nduetdb_connections_total {}", c(&self.connections_total));
-        let _ = writeln!(out, "# HELP duetdb_commit_latency_seconds Commit latency (durable, including synchronous replication).\n# TYPE duetdb_commit_latency_seconds histogram");
+        let _ = writeln!(
+            out,
+            "# HELP duetdb_commits_total Transactions committed.\n# TYPE duetdb_commits_total counter\nduetdb_commits_total {}",
+            c(&self.commits)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP duetdb_rollbacks_total Transactions rolled back.\n# TYPE duetdb_rollbacks_total counter\nduetdb_rollbacks_total {}",
+            c(&self.rollbacks)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP duetdb_statements_total Statements executed.\n# TYPE duetdb_statements_total counter\nduetdb_statements_total {}",
+            c(&self.statements)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP duetdb_errors_total Statements that failed.\n# TYPE duetdb_errors_total counter\nduetdb_errors_total {}",
+            c(&self.errors)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP duetdb_connections_total Connections accepted.\n# TYPE duetdb_connections_total counter\nduetdb_connections_total {}",
+            c(&self.connections_total)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP duetdb_commit_latency_seconds Commit latency (durable, including synchronous replication).\n# TYPE duetdb_commit_latency_seconds histogram"
+        );
         let mut cum = 0;
         for (i, b) in COMMIT_BUCKETS.iter().enumerate() {
             cum += c(&self.commit_buckets[i]);

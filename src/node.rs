@@ -177,7 +177,9 @@ impl Node {
             match duetdb_replication::Standby::build(config.clone()).await {
                 Ok(x) => break x,
                 Err(e) => {
-                    if let duetdb_replication::receiver::StandbyError::Client(duetdb_replication::client::ClientError::Server { code, .. }) = &e
+                    if let duetdb_replication::receiver::StandbyError::Client(duetdb_replication::client::ClientError::Server {
+                        code, ..
+                    }) = &e
                         && (code == "28P01" || code == "28000" || code == "42501")
                     {
                         return Err(SqlError::new("28000", format!("standby cannot connect to the primary: {e}")));

@@ -31,11 +31,11 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use futures::{SinkExt, StreamExt};
 use pgwire::api::auth::sasl::scram::{ScramSecret, ScramServerAuth};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyInResponse, CopyOutResponse};
 use pgwire::messages::data::{FieldDescription, NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{BindComplete, CloseComplete, ParseComplete, PortalSuspended};
 use pgwire::messages::response::{CommandComplete, EmptyQueryResponse, NoticeResponse, ReadyForQuery, SslResponse, TransactionStatus};
 use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus, SecretKey};
-use pgwire::messages::copy::{CopyData, CopyDone, CopyInResponse, CopyOutResponse};
 use pgwire::messages::{DecodeContext, PgWireBackendMessage, PgWireFrontendMessage, ProtocolVersion, SslNegotiationMetaMessage};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -195,23 +195,21 @@ async fn startup(
     let startup = loop {
         let Some(msg) = wire.next().await else { return Ok(None) };
         match msg? {
-            PgWireFrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresSsl(_)) => {
-                match &tls {
-                    Some(acceptor) if !matches!(wire.get_ref(), Stream::Tls(_)) => {
-                        wire.send(PgWireBackendMessage::SslResponse(SslResponse::Accept)).await?;
-                        let parts = wire.into_parts();
-                        if !parts.read_buf.is_empty() {
-                            return Err(io::Error::new(io::ErrorKind::InvalidData, "data after SSLRequest before the TLS handshake"));
-                        }
-                        let Stream::Plain(tcp) = parts.io else { unreachable!() };
-                        let tls_stream = acceptor.accept(tcp).await?;
-                        let mut codec = parts.codec;
-                        codec.ctx.awaiting_frontend_ssl = false;
-                        wire = Framed::new(Stream::Tls(Box::new(tls_stream)), codec);
+            PgWireFrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresSsl(_)) => match &tls {
+                Some(acceptor) if !matches!(wire.get_ref(), Stream::Tls(_)) => {
+                    wire.send(PgWireBackendMessage::SslResponse(SslResponse::Accept)).await?;
+                    let parts = wire.into_parts();
+                    if !parts.read_buf.is_empty() {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, "data after SSLRequest before the TLS handshake"));
                     }
-                    _ => wire.send(PgWireBackendMessage::SslResponse(SslResponse::Refuse)).await?,
+                    let Stream::Plain(tcp) = parts.io else { unreachable!() };
+                    let tls_stream = acceptor.accept(tcp).await?;
+                    let mut codec = parts.codec;
+                    codec.ctx.awaiting_frontend_ssl = false;
+                    wire = Framed::new(Stream::Tls(Box::new(tls_stream)), codec);
                 }
-            }
+                _ => wire.send(PgWireBackendMessage::SslResponse(SslResponse::Refuse)).await?,
+            },
             PgWireFrontendMessage::SslNegotiation(SslNegotiationMetaMessage::PostgresGss(_)) => {
                 wire.send(PgWireBackendMessage::GssEncResponse(pgwire::messages::response::GssEncResponse::Refuse)).await?;
             }
@@ -234,7 +232,8 @@ async fn startup(
     let params = &startup.parameters;
     let user = params.get("user").cloned().unwrap_or_default();
     let database = params.get("database").cloned().unwrap_or_else(|| user.clone());
-    let replication = params.get("replication").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "on" | "1" | "yes" | "database"));
+    let replication =
+        params.get("replication").is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "on" | "1" | "yes" | "database"));
     let fatal = |code: &'static str, msg: String| SqlError::fatal(code, msg);
     if user.is_empty() {
         send_error(&mut wire, &fatal("28000", "no PostgreSQL user name specified in startup packet".into())).await?;
@@ -242,7 +241,11 @@ async fn startup(
         return Ok(None);
     }
     if startup.protocol_number_major != 3 {
-        send_error(&mut wire, &fatal("0A000", format!("unsupported frontend protocol {}.{}", startup.protocol_number_major, startup.protocol_number_minor))).await?;
+        send_error(
+            &mut wire,
+            &fatal("0A000", format!("unsupported frontend protocol {}.{}", startup.protocol_number_major, startup.protocol_number_minor)),
+        )
+        .await?;
         wire.flush().await?;
         return Ok(None);
     }
@@ -342,8 +345,7 @@ async fn startup(
         )))
         .await?;
     }
-    wire.feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(guard.conn.pid, SecretKey::I32(guard.conn.secret))))
-        .await?;
+    wire.feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(guard.conn.pid, SecretKey::I32(guard.conn.secret)))).await?;
     wire.feed(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(TransactionStatus::Idle))).await?;
     wire.flush().await?;
     tracing::debug!(%peer, %user, %database, pid = guard.conn.pid, replication, "connection authorized");
@@ -425,7 +427,14 @@ impl Connection {
                 let s = self.session.env.settings.lock();
                 if idle_in_txn { s.duration_ms("idle_in_transaction_session_timeout") } else { s.duration_ms("idle_session_timeout") }
             };
-            server.registry.set_state(self.conn.pid, if idle_in_txn { if self.session.status() == b'E' { "idle in transaction (aborted)" } else { "idle in transaction" } } else { "idle" });
+            server.registry.set_state(
+                self.conn.pid,
+                if idle_in_txn {
+                    if self.session.status() == b'E' { "idle in transaction (aborted)" } else { "idle in transaction" }
+                } else {
+                    "idle"
+                },
+            );
             let next = tokio::select! {
                 m = wire.next() => m,
                 _ = server.shutdown.cancelled() => {
@@ -472,7 +481,8 @@ impl Connection {
                 PgWireFrontendMessage::Bind(b) => {
                     let portal = b.portal_name.clone().unwrap_or_default();
                     let stmt = b.statement_name.clone().unwrap_or_default();
-                    match self.session.bind_message(&portal, &stmt, &b.parameter_format_codes, &b.parameters, &b.result_column_format_codes) {
+                    match self.session.bind_message(&portal, &stmt, &b.parameter_format_codes, &b.parameters, &b.result_column_format_codes)
+                    {
                         Ok(()) => send(wire, PgWireBackendMessage::BindComplete(BindComplete::new())).await?,
                         Err(e) => self.extended_error(wire, e).await?,
                     }
@@ -563,7 +573,8 @@ impl Connection {
             wire.feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name, value))).await?;
         }
         for n in std::mem::take(&mut self.session.notices) {
-            let mut fields = vec![(b'S', n.severity.to_string()), (b'V', n.severity.to_string()), (b'C', n.code.to_string()), (b'M', n.message.clone())];
+            let mut fields =
+                vec![(b'S', n.severity.to_string()), (b'V', n.severity.to_string()), (b'C', n.code.to_string()), (b'M', n.message.clone())];
             if let Some(h) = &n.hint {
                 fields.push((b'H', h.clone()));
             }
@@ -710,7 +721,8 @@ impl Connection {
                 }
                 Outcome::CopyIn(ci) => {
                     let fmt = if ci.csv { 0 } else { 0 };
-                    wire.send(PgWireBackendMessage::CopyInResponse(CopyInResponse::new(fmt, ci.columns as i16, vec![0; ci.columns]))).await?;
+                    wire.send(PgWireBackendMessage::CopyInResponse(CopyInResponse::new(fmt, ci.columns as i16, vec![0; ci.columns])))
+                        .await?;
                     loop {
                         let Some(msg) = wire.next().await else {
                             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client vanished during COPY"));

@@ -42,7 +42,10 @@ impl Context {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Bool,
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// Milliseconds; accepts units (`5s`, `100ms`, `1min`).
     Duration,
     /// Bytes; accepts units (`16MB`, `1GB`).
@@ -110,43 +113,190 @@ pub static SETTINGS: &[Setting] = &[
     s("max_identifier_length", "63", Internal, Text, "Preset Options", "Shows the maximum identifier length."),
     s("data_directory", "", Internal, Text, "File Locations", "Shows the server's data directory."),
     // Connections.
-    s("listen_addresses", "127.0.0.1", Postmaster, Text, "Connections and Authentication", "Sets the host name or IP address(es) to listen to."),
-    s("port", "5432", Postmaster, Int { min: 0, max: 65535 }, "Connections and Authentication", "Sets the TCP port the server listens on (0: any free port, see duetdb.pid)."),
-    s("max_connections", "300", Postmaster, Int { min: 1, max: 100_000 }, "Connections and Authentication", "Sets the maximum number of concurrent connections."),
-    s("superuser_reserved_connections", "3", Postmaster, Int { min: 0, max: 100 }, "Connections and Authentication", "Sets the number of connection slots reserved for superusers."),
-    s("authentication_method", "scram-sha-256", Sighup, Enum(AUTH), "Connections and Authentication", "How clients authenticate (duetdb: one method for all clients, like a one-line pg_hba.conf)."),
-    s("password_encryption", "scram-sha-256", User, Enum(&["scram-sha-256"]), "Connections and Authentication", "Chooses the algorithm for encrypting passwords."),
+    s(
+        "listen_addresses",
+        "127.0.0.1",
+        Postmaster,
+        Text,
+        "Connections and Authentication",
+        "Sets the host name or IP address(es) to listen to.",
+    ),
+    s(
+        "port",
+        "5432",
+        Postmaster,
+        Int { min: 0, max: 65535 },
+        "Connections and Authentication",
+        "Sets the TCP port the server listens on (0: any free port, see duetdb.pid).",
+    ),
+    s(
+        "max_connections",
+        "300",
+        Postmaster,
+        Int { min: 1, max: 100_000 },
+        "Connections and Authentication",
+        "Sets the maximum number of concurrent connections.",
+    ),
+    s(
+        "superuser_reserved_connections",
+        "3",
+        Postmaster,
+        Int { min: 0, max: 100 },
+        "Connections and Authentication",
+        "Sets the number of connection slots reserved for superusers.",
+    ),
+    s(
+        "authentication_method",
+        "scram-sha-256",
+        Sighup,
+        Enum(AUTH),
+        "Connections and Authentication",
+        "How clients authenticate (duetdb: one method for all clients, like a one-line pg_hba.conf).",
+    ),
+    s(
+        "password_encryption",
+        "scram-sha-256",
+        User,
+        Enum(&["scram-sha-256"]),
+        "Connections and Authentication",
+        "Chooses the algorithm for encrypting passwords.",
+    ),
     s("ssl", "off", Postmaster, Bool, "Connections and Authentication", "Enables SSL connections."),
     s("ssl_cert_file", "server.crt", Postmaster, Text, "Connections and Authentication", "Location of the SSL server certificate file."),
     s("ssl_key_file", "server.key", Postmaster, Text, "Connections and Authentication", "Location of the SSL server private key file."),
-    s("authentication_timeout", "60000", Sighup, Duration, "Connections and Authentication", "Sets the maximum allowed time to complete client authentication."),
+    s(
+        "authentication_timeout",
+        "60000",
+        Sighup,
+        Duration,
+        "Connections and Authentication",
+        "Sets the maximum allowed time to complete client authentication.",
+    ),
     // Client defaults.
     r("application_name", "", User, Text, "Reporting and Logging", "Sets the application name to be reported in statistics and logs."),
-    r("client_encoding", "UTF8", User, Enum(&["UTF8", "utf8", "unicode", "UNICODE"]), "Client Connection Defaults", "Sets the client's character set encoding."),
+    r(
+        "client_encoding",
+        "UTF8",
+        User,
+        Enum(&["UTF8", "utf8", "unicode", "UNICODE"]),
+        "Client Connection Defaults",
+        "Sets the client's character set encoding.",
+    ),
     r("DateStyle", "ISO, MDY", User, Text, "Client Connection Defaults", "Sets the display format for date and time values."),
     r("IntervalStyle", "postgres", User, Enum(&["postgres"]), "Client Connection Defaults", "Sets the display format for interval values."),
     r("TimeZone", "UTC", User, Text, "Client Connection Defaults", "Sets the time zone for displaying and interpreting time stamps."),
-    r("standard_conforming_strings", "on", User, Bool, "Version and Platform Compatibility", "Causes '...' strings to treat backslashes literally."),
+    r(
+        "standard_conforming_strings",
+        "on",
+        User,
+        Bool,
+        "Version and Platform Compatibility",
+        "Causes '...' strings to treat backslashes literally.",
+    ),
     r("is_superuser", "off", Internal, Bool, "Preset Options", "Shows whether the current user is a superuser."),
     r("session_authorization", "", Internal, Text, "Preset Options", "Sets the session user name."),
-    s("search_path", "\"$user\", public", User, Text, "Client Connection Defaults", "Sets the schema search order for names that are not schema-qualified."),
-    s("extra_float_digits", "1", User, Int { min: -15, max: 3 }, "Client Connection Defaults", "Sets the number of digits displayed for floating-point values."),
+    s(
+        "search_path",
+        "\"$user\", public",
+        User,
+        Text,
+        "Client Connection Defaults",
+        "Sets the schema search order for names that are not schema-qualified.",
+    ),
+    s(
+        "extra_float_digits",
+        "1",
+        User,
+        Int { min: -15, max: 3 },
+        "Client Connection Defaults",
+        "Sets the number of digits displayed for floating-point values.",
+    ),
     s("bytea_output", "hex", User, Enum(&["hex"]), "Client Connection Defaults", "Sets the output format for bytea."),
-    s("client_min_messages", "notice", User, Enum(MESSAGE_LEVELS), "Client Connection Defaults", "Sets the message levels that are sent to the client."),
+    s(
+        "client_min_messages",
+        "notice",
+        User,
+        Enum(MESSAGE_LEVELS),
+        "Client Connection Defaults",
+        "Sets the message levels that are sent to the client.",
+    ),
     s("lc_messages", "C", Superuser, Text, "Client Connection Defaults", "Sets the language in which messages are displayed."),
     s("lc_monetary", "C", User, Text, "Client Connection Defaults", "Sets the locale for formatting monetary amounts."),
     s("lc_numeric", "C", User, Text, "Client Connection Defaults", "Sets the locale for formatting numbers."),
     s("lc_time", "C", User, Text, "Client Connection Defaults", "Sets the locale for formatting date and time values."),
-    s("default_table_access_method", "heap", User, Enum(&["heap"]), "Client Connection Defaults", "Sets the default table access method for new tables."),
-    s("default_text_search_config", "pg_catalog.simple", User, Text, "Client Connection Defaults", "Sets default text search configuration."),
+    s(
+        "default_table_access_method",
+        "heap",
+        User,
+        Enum(&["heap"]),
+        "Client Connection Defaults",
+        "Sets the default table access method for new tables.",
+    ),
+    s(
+        "default_text_search_config",
+        "pg_catalog.simple",
+        User,
+        Text,
+        "Client Connection Defaults",
+        "Sets default text search configuration.",
+    ),
     s("row_security", "on", User, Bool, "Client Connection Defaults", "Enable row security."),
-    s("statement_timeout", "0", User, Duration, "Client Connection Defaults", "Sets the maximum allowed duration of any statement (0 = none)."),
-    s("lock_timeout", "0", User, Duration, "Client Connection Defaults", "Sets the maximum allowed duration of any wait for a lock (0 = none)."),
-    s("idle_in_transaction_session_timeout", "0", User, Duration, "Client Connection Defaults", "Sets the maximum allowed idle time between queries, when in a transaction (0 = none)."),
-    s("idle_session_timeout", "0", User, Duration, "Client Connection Defaults", "Sets the maximum allowed idle time between queries, when not in a transaction."),
-    s("default_transaction_isolation", "read committed", User, Enum(ISOLATION), "Client Connection Defaults", "Sets the transaction isolation level of each new transaction."),
-    s("transaction_isolation", "read committed", User, Enum(ISOLATION), "Client Connection Defaults", "Sets the current transaction's isolation level."),
-    s("default_transaction_read_only", "off", User, Bool, "Client Connection Defaults", "Sets the default read-only status of new transactions."),
+    s(
+        "statement_timeout",
+        "0",
+        User,
+        Duration,
+        "Client Connection Defaults",
+        "Sets the maximum allowed duration of any statement (0 = none).",
+    ),
+    s(
+        "lock_timeout",
+        "0",
+        User,
+        Duration,
+        "Client Connection Defaults",
+        "Sets the maximum allowed duration of any wait for a lock (0 = none).",
+    ),
+    s(
+        "idle_in_transaction_session_timeout",
+        "0",
+        User,
+        Duration,
+        "Client Connection Defaults",
+        "Sets the maximum allowed idle time between queries, when in a transaction (0 = none).",
+    ),
+    s(
+        "idle_session_timeout",
+        "0",
+        User,
+        Duration,
+        "Client Connection Defaults",
+        "Sets the maximum allowed idle time between queries, when not in a transaction.",
+    ),
+    s(
+        "default_transaction_isolation",
+        "read committed",
+        User,
+        Enum(ISOLATION),
+        "Client Connection Defaults",
+        "Sets the transaction isolation level of each new transaction.",
+    ),
+    s(
+        "transaction_isolation",
+        "read committed",
+        User,
+        Enum(ISOLATION),
+        "Client Connection Defaults",
+        "Sets the current transaction's isolation level.",
+    ),
+    s(
+        "default_transaction_read_only",
+        "off",
+        User,
+        Bool,
+        "Client Connection Defaults",
+        "Sets the default read-only status of new transactions.",
+    ),
     s("transaction_read_only", "off", User, Bool, "Client Connection Defaults", "Sets the current transaction's read-only status."),
     s("work_mem", "4194304", User, Size, "Resource Usage", "Sets the maximum memory to be used for query workspaces."),
     s("maintenance_work_mem", "67108864", User, Size, "Resource Usage", "Sets the maximum memory to be used for maintenance operations."),
@@ -158,24 +308,87 @@ pub static SETTINGS: &[Setting] = &[
     s("wal_segment_size", "16777216", Postmaster, Size, "Write-Ahead Log", "Target size of a WAL segment file."),
     s("max_wal_size", "1073741824", Sighup, Size, "Write-Ahead Log", "WAL volume that triggers a checkpoint."),
     s("checkpoint_timeout", "300000", Sighup, Duration, "Write-Ahead Log", "Sets the maximum time between automatic checkpoints."),
-    s("checkpoint_location", "", Postmaster, Text, "Write-Ahead Log", "Directory or object store URL for checkpoints (default: the data directory)."),
+    s(
+        "checkpoint_location",
+        "",
+        Postmaster,
+        Text,
+        "Write-Ahead Log",
+        "Directory or object store URL for checkpoints (default: the data directory).",
+    ),
     // Replication.
-    s("max_wal_senders", "10", Postmaster, Int { min: 0, max: 1000 }, "Replication", "Sets the maximum number of simultaneously running WAL sender processes."),
-    s("max_slot_wal_keep_size", "0", Sighup, Size, "Replication", "WAL a replication slot may hold back before it is invalidated (0 = unlimited)."),
-    s("synchronous_standby_names", "", Sighup, Text, "Replication", "Standbys that acknowledge commits: 'FIRST n (a, b)', 'ANY n (a, b)' or a list."),
-    s("most_available_sync", "off", Sighup, Bool, "Replication", "openGauss: when no synchronous standby is connected, commit without waiting instead of blocking."),
+    s(
+        "max_wal_senders",
+        "10",
+        Postmaster,
+        Int { min: 0, max: 1000 },
+        "Replication",
+        "Sets the maximum number of simultaneously running WAL sender processes.",
+    ),
+    s(
+        "max_slot_wal_keep_size",
+        "0",
+        Sighup,
+        Size,
+        "Replication",
+        "WAL a replication slot may hold back before it is invalidated (0 = unlimited).",
+    ),
+    s(
+        "synchronous_standby_names",
+        "",
+        Sighup,
+        Text,
+        "Replication",
+        "Standbys that acknowledge commits: 'FIRST n (a, b)', 'ANY n (a, b)' or a list.",
+    ),
+    s(
+        "most_available_sync",
+        "off",
+        Sighup,
+        Bool,
+        "Replication",
+        "openGauss: when no synchronous standby is connected, commit without waiting instead of blocking.",
+    ),
     s("primary_conninfo", "", Sighup, Text, "Replication", "Standby: how to reach the primary (host:port)."),
     s("primary_slot_name", "", Sighup, Text, "Replication", "Standby: the replication slot to use on the primary."),
     s("hot_standby", "on", Postmaster, Bool, "Replication", "Allows queries on a standby."),
     s("wal_receiver_status_interval", "1000", Sighup, Duration, "Replication", "How often a standby reports its progress to the primary."),
-    s("columnar_location", "", Postmaster, Text, "Replication", "Standby: directory or object store URL for its Parquet segments (default: DIR/columnar)."),
-    s("columnar_persist_interval", "10000", Sighup, Duration, "Replication", "Standby: how often the column store is persisted as Parquet (a restart replays the local WAL after it)."),
+    s(
+        "columnar_location",
+        "",
+        Postmaster,
+        Text,
+        "Replication",
+        "Standby: directory or object store URL for its Parquet segments (default: DIR/columnar).",
+    ),
+    s(
+        "columnar_persist_interval",
+        "10000",
+        Sighup,
+        Duration,
+        "Replication",
+        "Standby: how often the column store is persisted as Parquet (a restart replays the local WAL after it).",
+    ),
     s("recovery_target_lsn", "", User, Text, "Replication", "Standby read-your-writes: every query waits until replay reaches this LSN."),
-    s("recovery_target_timeout", "30000", User, Duration, "Replication", "How long a query waits for recovery_target_lsn / WAIT FOR LSN before failing."),
+    s(
+        "recovery_target_timeout",
+        "30000",
+        User,
+        Duration,
+        "Replication",
+        "How long a query waits for recovery_target_lsn / WAIT FOR LSN before failing.",
+    ),
     // Observability.
     s("log_level", "info", Sighup, Enum(LOG_LEVELS), "Reporting and Logging", "Server log verbosity (RUST_LOG overrides)."),
     s("log_format", "text", Postmaster, Enum(LOG_FORMATS), "Reporting and Logging", "Server log format."),
-    s("metrics_port", "0", Postmaster, Int { min: 0, max: 65535 }, "Reporting and Logging", "Port for the Prometheus metrics endpoint (0 = off)."),
+    s(
+        "metrics_port",
+        "0",
+        Postmaster,
+        Int { min: 0, max: 65535 },
+        "Reporting and Logging",
+        "Port for the Prometheus metrics endpoint (0 = off).",
+    ),
     s("cluster_name", "", Postmaster, Text, "Reporting and Logging", "Name of this server in logs and monitoring."),
 ];
 
@@ -186,9 +399,7 @@ pub fn find(name: &str) -> Option<&'static Setting> {
 /// Validates `value` for `setting` and returns its canonical text.
 pub fn normalize(setting: &Setting, value: &str) -> SqlResult<String> {
     let v = value.trim();
-    let invalid = || {
-        SqlError::new("22023", format!("invalid value for parameter \"{}\": \"{}\"", setting.name, value))
-    };
+    let invalid = || SqlError::new("22023", format!("invalid value for parameter \"{}\": \"{}\"", setting.name, value));
     Ok(match setting.kind {
         Bool => match crate::pg::decode::parse_bool(v) {
             Some(true) => "on".into(),
@@ -224,9 +435,8 @@ pub fn normalize(setting: &Setting, value: &str) -> SqlResult<String> {
         }
         Text => match setting.name {
             "TimeZone" => {
-                let z = crate::pg::datetime::Zone::parse(v).ok_or_else(|| {
-                    SqlError::new("22023", format!("invalid value for parameter \"TimeZone\": \"{v}\""))
-                })?;
+                let z = crate::pg::datetime::Zone::parse(v)
+                    .ok_or_else(|| SqlError::new("22023", format!("invalid value for parameter \"TimeZone\": \"{v}\"")))?;
                 match z {
                     crate::pg::datetime::Zone::Named(_) => v.to_string(),
                     z => z.name(),
@@ -313,10 +523,7 @@ impl Values {
         match s.context {
             Internal => return Err(SqlError::new("55P02", format!("parameter \"{}\" cannot be changed", s.name))),
             Postmaster => {
-                return Err(SqlError::new(
-                    "55P02",
-                    format!("parameter \"{}\" cannot be changed without restarting the server", s.name),
-                ));
+                return Err(SqlError::new("55P02", format!("parameter \"{}\" cannot be changed without restarting the server", s.name)));
             }
             Sighup => return Err(SqlError::new("55P02", format!("parameter \"{}\" cannot be changed now", s.name))),
             Superuser if !superuser => {

@@ -63,7 +63,11 @@ pub enum Handled {
 pub fn is_replication_command(sp: &Special) -> bool {
     matches!(
         sp,
-        Special::IdentifySystem | Special::StartReplication { .. } | Special::BaseBackup { .. } | Special::CreateSlot { .. } | Special::DropSlot { .. }
+        Special::IdentifySystem
+            | Special::StartReplication { .. }
+            | Special::BaseBackup { .. }
+            | Special::CreateSlot { .. }
+            | Special::DropSlot { .. }
     )
 }
 
@@ -202,7 +206,13 @@ impl SyncSpec {
         listed.sort_by_key(|(p, s)| (*p, s.pid));
         let mut out = HashMap::new();
         for (i, (p, s)) in listed.iter().enumerate() {
-            let state = if self.quorum { "quorum" } else if i < self.count { "sync" } else { "potential" };
+            let state = if self.quorum {
+                "quorum"
+            } else if i < self.count {
+                "sync"
+            } else {
+                "potential"
+            };
             out.insert(s.pid, (*p, state));
         }
         out
@@ -289,8 +299,7 @@ impl PrimaryReplication for WalSenders {
     fn slots(&self) -> Vec<SlotRow> {
         let Some(server) = self.server.upgrade() else { return Vec::new() };
         let Ok(engine) = server.engine() else { return Vec::new() };
-        let active: HashMap<String, i32> =
-            self.connected().iter().filter_map(|s| s.slot.clone().map(|n| (n, s.pid))).collect();
+        let active: HashMap<String, i32> = self.connected().iter().filter_map(|s| s.slot.clone().map(|n| (n, s.pid))).collect();
         engine
             .slots
             .list()
@@ -315,7 +324,8 @@ fn text_rows(cols: &[&str], rows: Vec<Vec<Value>>, tag: &str) -> Outcome {
 /// identifier): derived from the data directory's creation.
 fn system_identifier(server: &Server) -> u64 {
     let meta = std::fs::metadata(server.data_dir.join(crate::config::FILE_NAME)).ok();
-    let created = meta.and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_micros() as u64);
+    let created =
+        meta.and_then(|m| m.modified().ok()).and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_micros() as u64);
     created.unwrap_or(0)
 }
 
@@ -374,7 +384,11 @@ pub async fn command(server: &Arc<Server>, conn: &Arc<Conn>, wire: &mut crate::p
 }
 
 /// BASE_BACKUP: a fresh checkpoint, shipped as manifest + files over CopyOut.
-async fn base_backup_cmd(engine: &Arc<duetdb_storage::Engine>, wire: &mut crate::protocol::Wire, slot: Option<String>) -> io::Result<SqlResult<()>> {
+async fn base_backup_cmd(
+    engine: &Arc<duetdb_storage::Engine>,
+    wire: &mut crate::protocol::Wire,
+    slot: Option<String>,
+) -> io::Result<SqlResult<()>> {
     let (lsn, manifest) = match base_backup::take(engine).await {
         Ok(x) => x,
         Err(e) => return Ok(Err(SqlError::from(e))),
@@ -490,8 +504,11 @@ async fn stream(
         if let Some(name) = &slot
             && engine.slots.get(name).is_some_and(|s| s.invalidated)
         {
-            return Ok(Err(SqlError::new("55000", format!("replication slot \"{name}\" was invalidated: it held back more WAL than max_slot_wal_keep_size"))
-                .with_hint("Rebuild the standby from a new base backup.")));
+            return Ok(Err(SqlError::new(
+                "55000",
+                format!("replication slot \"{name}\" was invalidated: it held back more WAL than max_slot_wal_keep_size"),
+            )
+            .with_hint("Rebuild the standby from a new base backup.")));
         }
         let keepalive_due = last_send.elapsed() >= KEEPALIVE;
         if keepalive_due {

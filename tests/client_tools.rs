@@ -21,7 +21,14 @@ async fn psql_meta_commands_describe_tables() {
     assert!(out.contains("child") && out.contains("parent") && out.contains("table"), "{out}");
     let (ok, out, err) = s.psql(&["-c", "\\d child"]);
     assert!(ok, "{err}");
-    for want in ["Table \"public.child\"", "parent_id", "bigint", "\"child_pkey\" PRIMARY KEY, btree (id)", "\"child_note\" btree (note)", "FOREIGN KEY (parent_id) REFERENCES parent(id)"] {
+    for want in [
+        "Table \"public.child\"",
+        "parent_id",
+        "bigint",
+        "\"child_pkey\" PRIMARY KEY, btree (id)",
+        "\"child_note\" btree (note)",
+        "FOREIGN KEY (parent_id) REFERENCES parent(id)",
+    ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
     let (ok, out, err) = s.psql(&["-c", "\\d+ parent"]);

@@ -31,10 +31,7 @@ async fn copy_in_text_and_csv_then_copy_out() {
     let out = c.copy_out("COPY (SELECT id, name, price, note FROM items ORDER BY id) TO STDOUT").await.unwrap();
     let chunks: Vec<Bytes> = out.map(|r| r.unwrap()).collect().await;
     let text: String = chunks.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
-    assert_eq!(
-        text,
-        "1\twidget\t9.99\t\\N\n2\ttab\\there\t0.50\tline\\nbreak\n3\ta, b\t1.00\tmulti\\nline\n4\tplain\t2.50\t\\N\n"
-    );
+    assert_eq!(text, "1\twidget\t9.99\t\\N\n2\ttab\\there\t0.50\tline\\nbreak\n3\ta, b\t1.00\tmulti\\nline\n4\tplain\t2.50\t\\N\n");
     let out = c.copy_out("COPY items TO STDOUT WITH (FORMAT csv, HEADER)").await.unwrap();
     let chunks: Vec<Bytes> = out.map(|r| r.unwrap()).collect().await;
     let text: String = chunks.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();

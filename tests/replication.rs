@@ -10,7 +10,10 @@ use common::*;
 /// Waits until the standby has replayed what the primary has flushed now.
 async fn catch_up(primary: &tokio_postgres::Client, standby: &tokio_postgres::Client) -> String {
     let lsn = one(primary, "SELECT pg_current_wal_lsn()::text").await;
-    standby.batch_execute(&format!("WAIT FOR LSN '{lsn}' WITH (TIMEOUT '30s')")).await.unwrap_or_else(|e| panic!("WAIT FOR LSN {lsn}: {e:?}"));
+    standby
+        .batch_execute(&format!("WAIT FOR LSN '{lsn}' WITH (TIMEOUT '30s')"))
+        .await
+        .unwrap_or_else(|e| panic!("WAIT FOR LSN {lsn}: {e:?}"));
     lsn
 }
 
@@ -164,10 +167,8 @@ async fn read_your_writes_with_wait_for_lsn_and_recovery_target_lsn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_apply_commits_are_visible_on_the_standby_at_once() {
-    let primary = TestServer::start_with(Init {
-        settings: vec![("synchronous_standby_names".into(), "FIRST 1 (s1)".into())],
-        ..Init::default()
-    });
+    let primary =
+        TestServer::start_with(Init { settings: vec![("synchronous_standby_names".into(), "FIRST 1 (s1)".into())], ..Init::default() });
     let p = primary.connect().await;
     // As in PostgreSQL, a commit waits for the synchronous standby that is
     // not there yet — unless this session asks only for a local flush.

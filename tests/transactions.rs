@@ -9,9 +9,7 @@ use common::*;
 
 async fn setup(s: &TestServer) -> tokio_postgres::Client {
     let c = s.connect().await;
-    c.batch_execute("CREATE TABLE acct (id int PRIMARY KEY, bal int NOT NULL); INSERT INTO acct VALUES (1, 100), (2, 100)")
-        .await
-        .unwrap();
+    c.batch_execute("CREATE TABLE acct (id int PRIMARY KEY, bal int NOT NULL); INSERT INTO acct VALUES (1, 100), (2, 100)").await.unwrap();
     c
 }
 

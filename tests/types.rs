@@ -36,7 +36,22 @@ async fn binary_format_round_trips_every_type() {
     let bytes: Vec<u8> = vec![0, 1, 2, 255, b'\\', b'\''];
     c.execute(
         "INSERT INTO every_type VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7, $8, $9, $10, $11, $12, $13, $14)",
-        &[&1i32, &-32768i16, &i64::MAX, &1.5f32, &-2.25e300f64, &"-123456789.125", &true, &"héllo ☃", &"short", &"ab", &date, &ts, &tstz, &bytes],
+        &[
+            &1i32,
+            &-32768i16,
+            &i64::MAX,
+            &1.5f32,
+            &-2.25e300f64,
+            &"-123456789.125",
+            &true,
+            &"héllo ☃",
+            &"short",
+            &"ab",
+            &date,
+            &ts,
+            &tstz,
+            &bytes,
+        ],
     )
     .await
     .unwrap();
@@ -47,8 +62,20 @@ async fn binary_format_round_trips_every_type() {
     assert_eq!(
         types,
         vec![
-            Type::INT4, Type::INT2, Type::INT8, Type::FLOAT4, Type::FLOAT8, Type::NUMERIC, Type::BOOL, Type::TEXT,
-            Type::VARCHAR, Type::BPCHAR, Type::DATE, Type::TIMESTAMP, Type::TIMESTAMPTZ, Type::BYTEA
+            Type::INT4,
+            Type::INT2,
+            Type::INT8,
+            Type::FLOAT4,
+            Type::FLOAT8,
+            Type::NUMERIC,
+            Type::BOOL,
+            Type::TEXT,
+            Type::VARCHAR,
+            Type::BPCHAR,
+            Type::DATE,
+            Type::TIMESTAMP,
+            Type::TIMESTAMPTZ,
+            Type::BYTEA
         ]
     );
     assert_eq!(row.get::<_, i16>(1), -32768);
@@ -106,8 +133,20 @@ async fn text_format_matches_postgres_output() {
     assert_eq!(
         got,
         vec![
-            "1", "7", "9007199254740993", "0.1", "1e-07", "3.500", "f", "it's", "v", "c   ", "2024-05-07",
-            "2024-05-07 01:02:03.5", "2024-05-06 23:02:03+00", "\\xdeadbeef"
+            "1",
+            "7",
+            "9007199254740993",
+            "0.1",
+            "1e-07",
+            "3.500",
+            "f",
+            "it's",
+            "v",
+            "c   ",
+            "2024-05-07",
+            "2024-05-07 01:02:03.5",
+            "2024-05-06 23:02:03+00",
+            "\\xdeadbeef"
         ]
     );
     // Time zone of the session applies to timestamptz output.

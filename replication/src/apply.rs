@@ -147,7 +147,10 @@ impl Applier {
                 if !txn.is_some_and(|t| open.contains(&t)) {
                     return Ok(0);
                 }
-                debug_assert!(!matches!(record, WalRecord::Commit { .. } | WalRecord::Abort { .. }), "open at the snapshot, so it ends after it");
+                debug_assert!(
+                    !matches!(record, WalRecord::Commit { .. } | WalRecord::Abort { .. }),
+                    "open at the snapshot, so it ends after it"
+                );
             }
         }
         match record {

@@ -252,10 +252,7 @@ impl ReplicationClient {
 }
 
 fn no_password(info: &ConnInfo) -> ClientError {
-    ClientError::Protocol(format!(
-        "the primary asks for a password for user \"{}\": set PGPASSWORD or --passfile",
-        info.user
-    ))
+    ClientError::Protocol(format!("the primary asks for a password for user \"{}\": set PGPASSWORD or --passfile", info.user))
 }
 
 fn fallible_next<I: fallible_iterator::FallibleIterator<Error = std::io::Error>>(it: &mut I) -> Result<Option<I::Item>, ClientError> {

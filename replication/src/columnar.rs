@@ -28,10 +28,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use datafusion::arrow::array::BooleanBufferBuilder;
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt64Array, new_null_array};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::{concat, filter};
-use datafusion::arrow::array::BooleanBufferBuilder;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use duetdb_storage::arrow_conv::{BatchBuilder, arrow_type};
@@ -334,10 +334,8 @@ impl TableState {
         if parts[0].is_empty() {
             return Ok(());
         }
-        let arrays = parts
-            .iter()
-            .map(|p| concat(&p.iter().map(|a| a.as_ref()).collect::<Vec<&dyn Array>>()))
-            .collect::<Result<Vec<_>, _>>()?;
+        let arrays =
+            parts.iter().map(|p| concat(&p.iter().map(|a| a.as_ref()).collect::<Vec<&dyn Array>>())).collect::<Result<Vec<_>, _>>()?;
         let batch = RecordBatch::try_new(physical_schema(&def), arrays)?;
         let col_of = (0..ncols).map(|i| Some(i + 1)).collect();
         self.add_segment(Arc::new(Segment { batch, col_of }), None);

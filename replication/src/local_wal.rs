@@ -78,9 +78,10 @@ impl LocalWal {
     /// `truncate_to` cuts what replay could not use.
     pub fn open_for_replay(dir: &Path, from: Lsn) -> io::Result<(LocalWal, Vec<u8>)> {
         let files = list(dir)?;
-        let first = files.iter().rposition(|s| *s <= from).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("no local WAL file covers {from}"))
-        })?;
+        let first = files
+            .iter()
+            .rposition(|s| *s <= from)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no local WAL file covers {from}")))?;
         let mut bytes = Vec::new();
         let mut expect = from;
         for (i, &s) in files.iter().enumerate().skip(first) {

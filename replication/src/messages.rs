@@ -35,8 +35,17 @@ pub fn pg_time_to_unix(t: i64) -> i64 {
 #[derive(Clone, Debug, PartialEq)]
 pub enum FromPrimary {
     /// WAL frames starting at `start`; `end` is the primary's flushed LSN.
-    XLogData { start: Lsn, end: Lsn, time: i64, frames: Vec<u8> },
-    Keepalive { end: Lsn, time: i64, reply: bool },
+    XLogData {
+        start: Lsn,
+        end: Lsn,
+        time: i64,
+        frames: Vec<u8>,
+    },
+    Keepalive {
+        end: Lsn,
+        time: i64,
+        reply: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -150,7 +159,10 @@ impl BackupChunk {
         match b.first() {
             Some(b'M') => Ok(BackupChunk::Manifest(b[1..].to_vec())),
             Some(b'F') => {
-                let len = b.get(1..5).map(|s| u32::from_be_bytes(s.try_into().unwrap()) as usize).ok_or_else(|| Malformed("short file header".into()))?;
+                let len = b
+                    .get(1..5)
+                    .map(|s| u32::from_be_bytes(s.try_into().unwrap()) as usize)
+                    .ok_or_else(|| Malformed("short file header".into()))?;
                 let name = b.get(5..5 + len).ok_or_else(|| Malformed("short file name".into()))?;
                 let name = String::from_utf8(name.to_vec()).map_err(|_| Malformed("file name is not UTF-8".into()))?;
                 if name.contains('/') || name.contains("..") || name.is_empty() {
@@ -177,7 +189,12 @@ mod tests {
         assert_eq!(FromPrimary::decode(&k.encode()).unwrap(), k);
         let s = StatusUpdate { write: Lsn(1), flush: Lsn(2), apply: Lsn(3), time: 4, reply: false };
         assert_eq!(StatusUpdate::decode(&s.encode()).unwrap(), s);
-        for c in [BackupChunk::Manifest(b"{}".to_vec()), BackupChunk::FileStart { name: "1.parquet".into(), size: 9 }, BackupChunk::Data(vec![0; 3]), BackupChunk::End] {
+        for c in [
+            BackupChunk::Manifest(b"{}".to_vec()),
+            BackupChunk::FileStart { name: "1.parquet".into(), size: 9 },
+            BackupChunk::Data(vec![0; 3]),
+            BackupChunk::End,
+        ] {
             assert_eq!(BackupChunk::decode(&c.encode()).unwrap(), c);
         }
     }

@@ -160,10 +160,7 @@ fn live_mask(rows: usize, deleted: &[(u32, u32)]) -> Result<Option<BooleanBuffer
 }
 
 fn encode(batch: &RecordBatch) -> Result<Vec<u8>, PersistError> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(1 << 20))
-        .build();
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(1 << 20)).build();
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2);
     let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
     w.write(batch)?;
@@ -223,10 +220,7 @@ impl Persister {
             resume,
             catalog: (*snap.catalog).clone(),
             tables,
-            created_at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_micros() as i64)
-                .unwrap_or(0),
+            created_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0),
         };
         let json = serde_json::to_vec(&manifest).map_err(|e| PersistError::Manifest(e.to_string()))?;
         self.loc.store.put(&self.loc.path(&[MANIFEST]), Bytes::from(json).into()).await?;

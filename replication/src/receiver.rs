@@ -30,7 +30,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::apply::Applier;
 use crate::base_backup::Received;
-use crate::client::{ClientError, ConnInfo, Reply, ReplicationClient};
+use crate::client::{ClientError, ConnInfo, ReplicationClient, Reply};
 use crate::columnar::{ApplyError, ColumnStore, Published};
 use crate::local_wal::LocalWal;
 use crate::messages::{BackupChunk, FromPrimary, StatusUpdate, pg_now};
@@ -321,7 +321,8 @@ impl Standby {
             if applier.received >= primary_end {
                 self.set_state("streaming");
             }
-            if reply_now && !unpublished
+            if reply_now
+                && !unpublished
                 && let Some(l) = local.as_mut()
             {
                 self.maybe_persist(store, applier, l)?;
@@ -351,18 +352,14 @@ async fn restore(config: &StandbyConfig) -> Result<Option<(ColumnStore, Applier,
         return Ok(None);
     };
     let wal_dir = dir.join("standby_wal");
-    let (mut wal, bytes) =
-        LocalWal::open_for_replay(&wal_dir, point.resume).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+    let (mut wal, bytes) = LocalWal::open_for_replay(&wal_dir, point.resume).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
     let mut applier = Applier::resume(&point);
     let n = applier.feed(point.resume, &bytes, &mut store)?;
     // A torn tail (the crash cut a frame) is cut here and streamed again.
     applier.reset_partial();
     wal.truncate_to(applier.received).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
     if applier.received < point.lsn {
-        return Err(StandbyError::Local(format!(
-            "local WAL ends at {}, before the persisted snapshot at {}",
-            applier.received, point.lsn
-        )));
+        return Err(StandbyError::Local(format!("local WAL ends at {}, before the persisted snapshot at {}", applier.received, point.lsn)));
     }
     store.publish(applier.received)?;
     tracing::info!(snapshot = %point.lsn, replayed_to = %applier.received, transactions = n,

@@ -31,9 +31,7 @@ impl Zone {
         if let Some(secs) = parse_offset(t) {
             return Some(if secs == 0 { Zone::Utc } else { Zone::Fixed(secs) });
         }
-        t.parse::<Tz>().ok().or_else(|| {
-            chrono_tz::TZ_VARIANTS.iter().find(|z| z.name().eq_ignore_ascii_case(t)).copied()
-        }).map(Zone::Named)
+        t.parse::<Tz>().ok().or_else(|| chrono_tz::TZ_VARIANTS.iter().find(|z| z.name().eq_ignore_ascii_case(t)).copied()).map(Zone::Named)
     }
 
     pub fn name(&self) -> String {
@@ -106,7 +104,13 @@ pub fn format_date(days: i32) -> String {
     match NaiveDate::from_num_days_from_ce_opt(days + 719_163) {
         Some(d) if d.year() > 0 => format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day()),
         Some(d) => format!("{:04}-{:02}-{:02} BC", 1 - d.year(), d.month(), d.day()),
-        None => if days > 0 { "infinity".into() } else { "-infinity".into() },
+        None => {
+            if days > 0 {
+                "infinity".into()
+            } else {
+                "-infinity".into()
+            }
+        }
     }
 }
 
@@ -172,9 +176,7 @@ pub fn parse_date(s: &str) -> Option<i32> {
     }
     // A timestamp string is acceptable input for a date: keep the date part.
     let date_part = t.split([' ', 'T']).next()?;
-    let d = NaiveDate::parse_from_str(date_part, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(date_part, "%Y%m%d"))
-        .ok()?;
+    let d = NaiveDate::parse_from_str(date_part, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(date_part, "%Y%m%d")).ok()?;
     Some(d.num_days_from_ce() - 719_163)
 }
 

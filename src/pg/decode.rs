@@ -29,8 +29,16 @@ pub fn arrow_type_for_oid(o: u32) -> Option<A> {
         oid::FLOAT4 => A::Float32,
         oid::FLOAT8 => A::Float64,
         oid::NUMERIC => A::Decimal128(38, 10),
-        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::CHAR | oid::UUID | oid::JSON | oid::JSONB
-        | oid::UNKNOWN | oid::PG_LSN => A::Utf8,
+        oid::TEXT
+        | oid::VARCHAR
+        | oid::BPCHAR
+        | oid::NAME
+        | oid::CHAR
+        | oid::UUID
+        | oid::JSON
+        | oid::JSONB
+        | oid::UNKNOWN
+        | oid::PG_LSN => A::Utf8,
         oid::BYTEA => A::Binary,
         oid::DATE => A::Date32,
         oid::TIMESTAMP => A::Timestamp(TimeUnit::Microsecond, None),
@@ -54,8 +62,7 @@ pub fn decode_param(bytes: Option<&[u8]>, fmt: Format, o: u32, hint: Option<&A>,
     let Some(bytes) = bytes else { return ScalarValue::try_from(&target).map_err(|e| SqlError::internal(e.to_string())) };
     match fmt {
         Format::Text => {
-            let s = std::str::from_utf8(bytes)
-                .map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?;
+            let s = std::str::from_utf8(bytes).map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?;
             parse_scalar(s, &target, zone)
         }
         Format::Binary => decode_binary(bytes, o, &target),
@@ -86,16 +93,26 @@ pub fn parse_scalar(s: &str, t: &A, zone: &Zone) -> SqlResult<ScalarValue> {
             ScalarValue::Decimal128(Some(m), *p, *sc)
         }
         A::Binary | A::LargeBinary => ScalarValue::Binary(Some(parse_bytea(s).ok_or_else(|| bad("bytea"))?)),
-        A::Date32 => ScalarValue::Date32(Some(datetime::parse_date(s).ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type date: \"{s}\"")))?)),
-        A::Timestamp(_, None) => {
-            ScalarValue::TimestampMicrosecond(Some(datetime::parse_timestamp(s).ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type timestamp: \"{s}\"")))?), None)
-        }
+        A::Date32 => ScalarValue::Date32(Some(
+            datetime::parse_date(s).ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type date: \"{s}\"")))?,
+        )),
+        A::Timestamp(_, None) => ScalarValue::TimestampMicrosecond(
+            Some(
+                datetime::parse_timestamp(s)
+                    .ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type timestamp: \"{s}\"")))?,
+            ),
+            None,
+        ),
         A::Timestamp(_, Some(tz)) => ScalarValue::TimestampMicrosecond(
-            Some(datetime::parse_timestamptz(s, zone).ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type timestamp with time zone: \"{s}\"")))?),
+            Some(
+                datetime::parse_timestamptz(s, zone)
+                    .ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type timestamp with time zone: \"{s}\"")))?,
+            ),
             Some(tz.clone()),
         ),
         A::Time64(_) => {
-            let t = datetime::parse_time_of_day(s.trim()).ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type time: \"{s}\"")))?;
+            let t = datetime::parse_time_of_day(s.trim())
+                .ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type time: \"{s}\"")))?;
             ScalarValue::Time64Microsecond(Some(datetime::micros_of_time(t)))
         }
         A::List(f) => {
@@ -142,10 +159,7 @@ pub fn parse_bytea(s: &str) -> Option<Vec<u8>> {
         if hex.len() % 2 != 0 {
             return None;
         }
-        return hex
-            .chunks(2)
-            .map(|c| u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok())
-            .collect();
+        return hex.chunks(2).map(|c| u8::from_str_radix(std::str::from_utf8(c).ok()?, 16).ok()).collect();
     }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -298,9 +312,7 @@ fn decode_binary(b: &[u8], o: u32, target: &A) -> SqlResult<ScalarValue> {
 
 fn decode_binary_array(b: &[u8], target: &A) -> SqlResult<ScalarValue> {
     let bad = || SqlError::protocol("incorrect binary data format in array parameter");
-    let rd_i32 = |at: usize| -> SqlResult<i32> {
-        b.get(at..at + 4).map(|x| i32::from_be_bytes(x.try_into().unwrap())).ok_or_else(bad)
-    };
+    let rd_i32 = |at: usize| -> SqlResult<i32> { b.get(at..at + 4).map(|x| i32::from_be_bytes(x.try_into().unwrap())).ok_or_else(bad) };
     let ndim = rd_i32(0)?;
     let elem_oid = rd_i32(8)? as u32;
     let A::List(f) = target else { return Err(bad()) };
@@ -343,9 +355,9 @@ pub fn parse_value(s: &str, ty: &DataType, zone: &Zone) -> SqlResult<Value> {
         DataType::Bool => Value::Bool(parse_bool(s).ok_or_else(bad)?),
         DataType::Int16 | DataType::Int32 | DataType::Int64 => {
             let i: i128 = s.trim().parse().map_err(|_| bad())?;
-            let v = Value::Int64(i64::try_from(i).map_err(|_| {
-                SqlError::new("22003", format!("value \"{s}\" is out of range for type {}", ty.pg_name()))
-            })?);
+            let v = Value::Int64(
+                i64::try_from(i).map_err(|_| SqlError::new("22003", format!("value \"{s}\" is out of range for type {}", ty.pg_name())))?,
+            );
             ty.coerce(v)?
         }
         DataType::Float32 => Value::Float32(parse_float(s).ok_or_else(bad)? as f32),

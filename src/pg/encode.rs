@@ -8,16 +8,15 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray};
-use datafusion::arrow::datatypes::{
-    DataType as A, Date32Type, Date64Type, Decimal128Type, Decimal256Type, Float16Type, Float32Type, Float64Type,
-    Int8Type, Int16Type, Int32Type, Int64Type, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit,
-    IntervalYearMonthType, Time32MillisecondType, Time32SecondType, Time64MicrosecondType, Time64NanosecondType,
-    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
-    UInt8Type, UInt16Type, UInt32Type, UInt64Type,
-};
-use datafusion::arrow::datatypes::Field;
 use bytes::{BufMut, BytesMut};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::Field;
+use datafusion::arrow::datatypes::{
+    DataType as A, Date32Type, Date64Type, Decimal128Type, Decimal256Type, Float16Type, Float32Type, Float64Type, Int8Type, Int16Type,
+    Int32Type, Int64Type, IntervalDayTimeType, IntervalMonthDayNanoType, IntervalUnit, IntervalYearMonthType, Time32MillisecondType,
+    Time32SecondType, Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
 use duetdb_storage::{DataType, Value};
 
 use super::datetime::{self, PG_EPOCH_DAYS, PG_EPOCH_MICROS, Zone};
@@ -418,9 +417,8 @@ fn dictionary_value_type(t: &A) -> A {
 
 /// Array element quoting: `{a,"b c","x\"y",NULL-as-text}`.
 fn push_array_elem(out: &mut String, s: &str) {
-    let needs = s.is_empty()
-        || s.eq_ignore_ascii_case("null")
-        || s.chars().any(|c| matches!(c, ',' | '{' | '}' | '"' | '\\' | ' ' | '\t' | '\n'));
+    let needs =
+        s.is_empty() || s.eq_ignore_ascii_case("null") || s.chars().any(|c| matches!(c, ',' | '{' | '}' | '"' | '\\' | ' ' | '\t' | '\n'));
     if !needs {
         out.push_str(s);
         return;
@@ -436,11 +434,7 @@ fn push_array_elem(out: &mut String, s: &str) {
 }
 
 pub fn decimal_text(v: i128, scale: i8) -> String {
-    if scale >= 0 {
-        duetdb_storage::types::format_decimal(v, scale as u8)
-    } else {
-        format!("{}{}", v, "0".repeat((-scale) as usize))
-    }
+    if scale >= 0 { duetdb_storage::types::format_decimal(v, scale as u8) } else { format!("{}{}", v, "0".repeat((-scale) as usize)) }
 }
 
 fn decimal256_text(digits: &str, scale: i8) -> String {
@@ -478,9 +472,7 @@ fn cell_binary(b: &mut BytesMut, array: &ArrayRef, i: usize, ty: PgType, style: 
         oid::INT2 => b.put_i16(int_value().unwrap_or(0) as i16),
         oid::INT4 => b.put_i32(int_value().unwrap_or(0) as i32),
         oid::INT8 => b.put_i64(int_value().unwrap_or(0) as i64),
-        oid::OID | oid::REGCLASS | oid::REGTYPE | oid::REGNAMESPACE | oid::XID => {
-            b.put_u32(int_value().unwrap_or(0) as u32)
-        }
+        oid::OID | oid::REGCLASS | oid::REGTYPE | oid::REGNAMESPACE | oid::XID => b.put_u32(int_value().unwrap_or(0) as u32),
         oid::FLOAT4 => b.put_f32(match t {
             A::Float16 => prim!(array, Float16Type, i).to_f32(),
             A::Float32 => prim!(array, Float32Type, i),

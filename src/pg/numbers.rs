@@ -31,11 +31,7 @@ fn format_float(f: f64, max_exp: i32, sci: impl Fn(f64) -> String, plain: impl F
     let s = sci(f);
     let (mant, exp) = s.split_once('e').unwrap();
     let exp: i32 = exp.parse().unwrap();
-    if exp < -4 || exp >= max_exp {
-        format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
-    } else {
-        plain(f)
-    }
+    if exp < -4 || exp >= max_exp { format!("{mant}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs()) } else { plain(f) }
 }
 
 /// Writes a decimal (mantissa at `scale`) in PostgreSQL's binary numeric form.

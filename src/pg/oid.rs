@@ -80,31 +80,33 @@ pub const TYPES: &[(u32, &str, i16, u32, char)] = &[
 ];
 
 pub fn type_name(oid: u32) -> Option<&'static str> {
-    TYPES.iter().find(|t| t.0 == oid).map(|t| t.1).or_else(|| element_of(oid).and_then(|e| {
-        TYPES.iter().find(|t| t.0 == e).map(|t| match t.1 {
-            "bool" => "_bool",
-            "bytea" => "_bytea",
-            "int2" => "_int2",
-            "int4" => "_int4",
-            "int8" => "_int8",
-            "text" => "_text",
-            "varchar" => "_varchar",
-            "bpchar" => "_bpchar",
-            "float4" => "_float4",
-            "float8" => "_float8",
-            "numeric" => "_numeric",
-            "date" => "_date",
-            "timestamp" => "_timestamp",
-            "timestamptz" => "_timestamptz",
-            "uuid" => "_uuid",
-            "jsonb" => "_jsonb",
-            "json" => "_json",
-            "oid" => "_oid",
-            "name" => "_name",
-            "char" => "_char",
-            _ => "_unknown",
+    TYPES.iter().find(|t| t.0 == oid).map(|t| t.1).or_else(|| {
+        element_of(oid).and_then(|e| {
+            TYPES.iter().find(|t| t.0 == e).map(|t| match t.1 {
+                "bool" => "_bool",
+                "bytea" => "_bytea",
+                "int2" => "_int2",
+                "int4" => "_int4",
+                "int8" => "_int8",
+                "text" => "_text",
+                "varchar" => "_varchar",
+                "bpchar" => "_bpchar",
+                "float4" => "_float4",
+                "float8" => "_float8",
+                "numeric" => "_numeric",
+                "date" => "_date",
+                "timestamp" => "_timestamp",
+                "timestamptz" => "_timestamptz",
+                "uuid" => "_uuid",
+                "jsonb" => "_jsonb",
+                "json" => "_json",
+                "oid" => "_oid",
+                "name" => "_name",
+                "char" => "_char",
+                _ => "_unknown",
+            })
         })
-    }))
+    })
 }
 
 pub fn type_len(oid: u32) -> i16 {

@@ -103,7 +103,13 @@ fn options(stmt_options: &[CopyOption], legacy: &[CopyLegacyOption]) -> SqlResul
         }
     }
     Ok(if csv {
-        CopyFormat::Csv { delimiter: delimiter.unwrap_or(','), null: null.unwrap_or_default(), quote, escape: escape.unwrap_or(quote), header }
+        CopyFormat::Csv {
+            delimiter: delimiter.unwrap_or(','),
+            null: null.unwrap_or_default(),
+            quote,
+            escape: escape.unwrap_or(quote),
+            header,
+        }
     } else {
         if header {
             return Err(SqlError::unsupported("COPY HEADER in text format"));
@@ -269,13 +275,23 @@ impl Session {
                     let ex = super::dml::compile_default(d).ok_or_else(|| SqlError::unsupported(format!("DEFAULT {d}")))?;
                     let env = self.env.clone();
                     let mut next = move |n: &str| crate::sql::functions::FunctionEnv::nextval(env.as_ref(), n);
-                    let mut e = crate::sql::expr::Env { row: &[], params: &[], now: self.env.transaction_start_micros(), zone: &zone, nextval: &mut next };
+                    let mut e = crate::sql::expr::Env {
+                        row: &[],
+                        params: &[],
+                        now: self.env.transaction_start_micros(),
+                        zone: &zone,
+                        nextval: &mut next,
+                    };
                     crate::sql::expr::assign(crate::sql::expr::eval_typed(&ex, &mut e, Some(&c.ty))?, &c.ty, &zone)?
                 }
             });
         }
         if def.columns.iter().any(|c| c.default.as_deref().is_some_and(|d| d.contains("nextval(")))
-            && def.columns.iter().enumerate().any(|(i, c)| !given.contains(&i) && c.default.as_deref().is_some_and(|d| d.contains("nextval(")))
+            && def
+                .columns
+                .iter()
+                .enumerate()
+                .any(|(i, c)| !given.contains(&i) && c.default.as_deref().is_some_and(|d| d.contains("nextval(")))
         {
             return Err(SqlError::unsupported("COPY into a table with a serial column not listed in the COPY")
                 .with_hint("List the columns to load, or include the serial column."));

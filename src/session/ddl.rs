@@ -11,9 +11,9 @@
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
-    AlterColumnOperation, AlterRoleOperation, AlterTableOperation, ColumnDef as SqlColumnDef, ColumnOption,
-    CreateTableOptions, DataType as SqlType, Expr, ObjectName, ObjectType, Password, ReferentialAction, RoleOption,
-    SequenceOptions, SqlOption, Statement, TableConstraint,
+    AlterColumnOperation, AlterRoleOperation, AlterTableOperation, ColumnDef as SqlColumnDef, ColumnOption, CreateTableOptions,
+    DataType as SqlType, Expr, ObjectName, ObjectType, Password, ReferentialAction, RoleOption, SequenceOptions, SqlOption, Statement,
+    TableConstraint,
 };
 use duetdb_storage::catalog::{
     Catalog, CheckDef, ColumnDef, FkAction, ForeignKeyDef, IndexDef, RoleDef, SequenceDef, TableDef, ViewColumn, ViewDef,
@@ -168,10 +168,8 @@ impl Session {
                 // Tables referencing truncated ones must be truncated too (CASCADE) or it fails.
                 let mut i = 0;
                 while i < ids.len() {
-                    let refs: Vec<(u32, String, String)> = cat
-                        .referencing(ids[i])
-                        .map(|(t, fk)| (t.id, t.name.clone(), fk.name.clone()))
-                        .collect();
+                    let refs: Vec<(u32, String, String)> =
+                        cat.referencing(ids[i]).map(|(t, fk)| (t.id, t.name.clone(), fk.name.clone())).collect();
                     for (rid, rname, fkname) in refs {
                         if ids.contains(&rid) {
                             continue;
@@ -191,7 +189,8 @@ impl Session {
                     let mut t = (*cat.tables[&id]).clone();
                     t.relfilenode = cat.alloc_relfilenode();
                     if restart {
-                        let seqs: Vec<Arc<SequenceDef>> = cat.sequences.values().filter(|s| s.owned_by.is_some_and(|(tid, _)| tid == id)).cloned().collect();
+                        let seqs: Vec<Arc<SequenceDef>> =
+                            cat.sequences.values().filter(|s| s.owned_by.is_some_and(|(tid, _)| tid == id)).cloned().collect();
                         for s in seqs {
                             self.env.setval_internal(&s, s.start, false)?;
                         }
@@ -265,7 +264,9 @@ impl Session {
             }
             Statement::CreateSchema { schema_name, if_not_exists, .. } => {
                 let name = names::ident(match schema_name {
-                    datafusion::sql::sqlparser::ast::SchemaName::Simple(n) => n.0.last().and_then(|p| p.as_ident()).ok_or_else(|| SqlError::syntax("bad schema name"))?,
+                    datafusion::sql::sqlparser::ast::SchemaName::Simple(n) => {
+                        n.0.last().and_then(|p| p.as_ident()).ok_or_else(|| SqlError::syntax("bad schema name"))?
+                    }
                     datafusion::sql::sqlparser::ast::SchemaName::UnnamedAuthorization(i) => i,
                     datafusion::sql::sqlparser::ast::SchemaName::NamedAuthorization(n, _) => {
                         n.0.last().and_then(|p| p.as_ident()).ok_or_else(|| SqlError::syntax("bad schema name"))?
@@ -355,7 +356,14 @@ impl Session {
     }
 
     /// CREATE TABLE … AS query: the query's columns become the table.
-    async fn create_table_as(&mut self, mut cat: Catalog, schema: &str, name: &str, q: &datafusion::sql::sqlparser::ast::Query, columns: &[SqlColumnDef]) -> SqlResult<Outcome> {
+    async fn create_table_as(
+        &mut self,
+        mut cat: Catalog,
+        schema: &str,
+        name: &str,
+        q: &datafusion::sql::sqlparser::ast::Query,
+        columns: &[SqlColumnDef],
+    ) -> SqlResult<Outcome> {
         let stmt = Statement::Query(Box::new(q.clone()));
         let plan = self.plan_sql(&stmt).await?;
         let mut cols = Vec::new();
@@ -465,7 +473,18 @@ fn new_sequence(cat: &mut Catalog, schema: &str, name: &str, ty: DataType) -> Se
         DataType::Int32 => i32::MAX as i64,
         _ => i64::MAX,
     };
-    SequenceDef { id: cat.alloc_oid(), schema: schema.into(), name: name.into(), ty, start: 1, increment: 1, min: 1, max, cycle: false, owned_by: None }
+    SequenceDef {
+        id: cat.alloc_oid(),
+        schema: schema.into(),
+        name: name.into(),
+        ty,
+        start: 1,
+        increment: 1,
+        min: 1,
+        max,
+        cycle: false,
+        owned_by: None,
+    }
 }
 
 fn const_i64(e: &Expr) -> SqlResult<i64> {
@@ -527,7 +546,8 @@ fn column_type(t: &SqlType) -> SqlResult<(DataType, bool)> {
             _ => {}
         }
     }
-    let ty = expr::sql_type(t).ok_or_else(|| SqlError::new("42704", format!("type \"{}\" is not supported", t.to_string().to_lowercase())))?;
+    let ty =
+        expr::sql_type(t).ok_or_else(|| SqlError::new("42704", format!("type \"{}\" is not supported", t.to_string().to_lowercase())))?;
     if let DataType::Numeric { precision, scale, .. } = ty {
         if precision == 0 || precision > duetdb_storage::types::MAX_NUMERIC_PRECISION {
             return Err(SqlError::unsupported(format!("NUMERIC precision {precision} (1 to 38 is supported)")));
@@ -560,7 +580,10 @@ fn arrow_column_type(t: &datafusion::arrow::datatypes::DataType) -> SqlResult<Da
 
 fn options(opts: &CreateTableOptions) -> Vec<(String, String)> {
     match opts {
-        CreateTableOptions::With(v) | CreateTableOptions::Options(v) | CreateTableOptions::Plain(v) | CreateTableOptions::TableProperties(v) => v
+        CreateTableOptions::With(v)
+        | CreateTableOptions::Options(v)
+        | CreateTableOptions::Plain(v)
+        | CreateTableOptions::TableProperties(v) => v
             .iter()
             .filter_map(|o| match o {
                 SqlOption::KeyValue { key, value } => Some((names::ident(key), value.to_string().trim_matches('\'').to_string())),
@@ -777,10 +800,13 @@ fn add_constraint(cat: &mut Catalog, t: &mut TableDef, c: &TableConstraint, colu
                 let int = |x: &DataType| matches!(x, DataType::Int16 | DataType::Int32 | DataType::Int64);
                 let text = |x: &DataType| matches!(x, DataType::Text | DataType::Varchar(_) | DataType::Char(_));
                 if ta != tb && !(int(ta) && int(tb)) && !(text(ta) && text(tb)) {
-                    return Err(SqlError::new("42804", format!(
-                        "foreign key constraint cannot be implemented: key columns \"{}\" and \"{}\" are of incompatible types: {ta} and {tb}",
-                        t.columns[*a].name, parent.columns[*b].name
-                    )));
+                    return Err(SqlError::new(
+                        "42804",
+                        format!(
+                            "foreign key constraint cannot be implemented: key columns \"{}\" and \"{}\" are of incompatible types: {ta} and {tb}",
+                            t.columns[*a].name, parent.columns[*b].name
+                        ),
+                    ));
                 }
             }
             let name = match &fk.name {
@@ -828,7 +854,13 @@ fn add_constraint(cat: &mut Catalog, t: &mut TableDef, c: &TableConstraint, colu
     Ok(())
 }
 
-fn alter_table(cat: &mut Catalog, t: &mut TableDef, op: &AlterTableOperation, backfill: &mut Vec<usize>, notices: &mut Vec<SqlError>) -> SqlResult<()> {
+fn alter_table(
+    cat: &mut Catalog,
+    t: &mut TableDef,
+    op: &AlterTableOperation,
+    backfill: &mut Vec<usize>,
+    notices: &mut Vec<SqlError>,
+) -> SqlResult<()> {
     let notice = |notices: &mut Vec<SqlError>, m: String| {
         let mut n = SqlError::new("00000", m);
         n.severity = "NOTICE";
@@ -853,7 +885,8 @@ fn alter_table(cat: &mut Catalog, t: &mut TableDef, op: &AlterTableOperation, ba
                 } else if let Some(ex) = super::dml::compile_default(&d) {
                     let mut never = |_: &str| -> SqlResult<i64> { Err(SqlError::internal("nextval")) };
                     let zone = crate::pg::datetime::Zone::Utc;
-                    let mut env = expr::Env { row: &[], params: &[], now: crate::pg::datetime::now_micros(), zone: &zone, nextval: &mut never };
+                    let mut env =
+                        expr::Env { row: &[], params: &[], now: crate::pg::datetime::now_micros(), zone: &zone, nextval: &mut never };
                     let v = expr::eval_typed(&ex, &mut env, Some(&t.columns[pos].ty))?;
                     let v = expr::assign(v, &t.columns[pos].ty, &zone)?;
                     t.columns[pos].missing = (!v.is_null()).then_some(v);
@@ -879,8 +912,11 @@ fn alter_table(cat: &mut Catalog, t: &mut TableDef, op: &AlterTableOperation, ba
                 let cascade = matches!(drop_behavior, Some(datafusion::sql::sqlparser::ast::DropBehavior::Cascade));
                 let referenced = cat.referencing(t.id).any(|(_, fk)| fk.ref_columns.contains(&c));
                 if referenced && !cascade {
-                    return Err(SqlError::new("2BP01", format!("cannot drop column {n} of table {} because other objects depend on it", t.name))
-                        .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+                    return Err(SqlError::new(
+                        "2BP01",
+                        format!("cannot drop column {n} of table {} because other objects depend on it", t.name),
+                    )
+                    .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
                 }
                 if referenced {
                     drop_referencing_fks(cat, t.id, Some(c));
@@ -905,8 +941,11 @@ fn alter_table(cat: &mut Catalog, t: &mut TableDef, op: &AlterTableOperation, ba
                 let cols = i.columns.clone();
                 let needed = cat.referencing(t.id).any(|(_, fk)| fk.ref_columns == cols);
                 if needed && !cascade {
-                    return Err(SqlError::new("2BP01", format!("cannot drop constraint {n} on table {} because other objects depend on it", t.name))
-                        .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+                    return Err(SqlError::new(
+                        "2BP01",
+                        format!("cannot drop constraint {n} on table {} because other objects depend on it", t.name),
+                    )
+                    .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
                 }
             }
             t.indexes.retain(|i| !(i.constraint && i.name == n));
@@ -956,7 +995,8 @@ fn alter_table(cat: &mut Catalog, t: &mut TableDef, op: &AlterTableOperation, ba
         }
         AlterTableOperation::RenameTable { table_name } => {
             let new = names::last(match table_name {
-                datafusion::sql::sqlparser::ast::RenameTableNameKind::As(n) | datafusion::sql::sqlparser::ast::RenameTableNameKind::To(n) => n,
+                datafusion::sql::sqlparser::ast::RenameTableNameKind::As(n)
+                | datafusion::sql::sqlparser::ast::RenameTableNameKind::To(n) => n,
             });
             if cat.relation_name_taken(&t.schema, &new) {
                 return Err(exists("relation", &new));
@@ -1012,15 +1052,17 @@ fn drop_object(cat: &mut Catalog, kind: ObjectType, schema: &str, name: &str, ca
                 }
                 return Ok(false);
             };
-            let refs: Vec<(String, String)> = cat
-                .referencing(t.id)
-                .filter(|(rt, _)| rt.id != t.id)
-                .map(|(rt, fk)| (rt.name.clone(), fk.name.clone()))
-                .collect();
+            let refs: Vec<(String, String)> =
+                cat.referencing(t.id).filter(|(rt, _)| rt.id != t.id).map(|(rt, fk)| (rt.name.clone(), fk.name.clone())).collect();
             if !refs.is_empty() {
                 if !cascade {
                     return Err(SqlError::new("2BP01", format!("cannot drop table {name} because other objects depend on it"))
-                        .with_detail(refs.iter().map(|(t, f)| format!("constraint {f} on table {t} depends on table {name}")).collect::<Vec<_>>().join("\n"))
+                        .with_detail(
+                            refs.iter()
+                                .map(|(t, f)| format!("constraint {f} on table {t} depends on table {name}"))
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        )
                         .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
                 }
                 drop_referencing_fks(cat, t.id, None);
@@ -1036,8 +1078,11 @@ fn drop_object(cat: &mut Catalog, kind: ObjectType, schema: &str, name: &str, ca
             let Some((t, i)) = cat.index_by_name(schema, name).map(|(t, i)| (t.clone(), i)) else { return Ok(false) };
             let idx = &t.indexes[i];
             if idx.constraint {
-                return Err(SqlError::new("2BP01", format!("cannot drop index {name} because constraint {name} on table {} requires it", t.name))
-                    .with_hint(format!("You can drop constraint {name} on table {} instead.", t.name)));
+                return Err(SqlError::new(
+                    "2BP01",
+                    format!("cannot drop index {name} because constraint {name} on table {} requires it", t.name),
+                )
+                .with_hint(format!("You can drop constraint {name} on table {} instead.", t.name)));
             }
             let mut nt = (*t).clone();
             nt.indexes.remove(i);
@@ -1046,7 +1091,10 @@ fn drop_object(cat: &mut Catalog, kind: ObjectType, schema: &str, name: &str, ca
         }
         ObjectType::Sequence => {
             let Some(s) = cat.sequence_by_name(schema, name).cloned() else { return Ok(false) };
-            let used = cat.tables.values().any(|t| t.columns.iter().any(|c| c.default.as_deref().is_some_and(|d| d.contains(&format!("'{name}'")))));
+            let used = cat
+                .tables
+                .values()
+                .any(|t| t.columns.iter().any(|c| c.default.as_deref().is_some_and(|d| d.contains(&format!("'{name}'")))));
             if used && !cascade {
                 return Err(SqlError::new("2BP01", format!("cannot drop sequence {name} because other objects depend on it"))
                     .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
@@ -1064,7 +1112,9 @@ fn drop_object(cat: &mut Catalog, kind: ObjectType, schema: &str, name: &str, ca
             if !cat.schemas.contains_key(&s) {
                 return Ok(false);
             }
-            let has = cat.tables.values().any(|t| t.schema == s) || cat.views.values().any(|v| v.schema == s) || cat.sequences.values().any(|q| q.schema == s);
+            let has = cat.tables.values().any(|t| t.schema == s)
+                || cat.views.values().any(|v| v.schema == s)
+                || cat.sequences.values().any(|q| q.schema == s);
             if has && !cascade {
                 return Err(SqlError::new("2BP01", format!("cannot drop schema {s} because other objects depend on it"))
                     .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));

@@ -78,7 +78,14 @@ impl Session {
         Ok(plan)
     }
 
-    async fn exec_dml(&mut self, plan: &DmlPlan, stmt: &Statement, params: &[ScalarValue], values: &[Value], view: &ReadView) -> SqlResult<Outcome> {
+    async fn exec_dml(
+        &mut self,
+        plan: &DmlPlan,
+        stmt: &Statement,
+        params: &[ScalarValue],
+        values: &[Value],
+        view: &ReadView,
+    ) -> SqlResult<Outcome> {
         let (tag, changed) = match plan {
             DmlPlan::Insert { .. } => self.exec_insert(plan, params, values).await?,
             DmlPlan::Update { .. } => self.exec_update(plan, params, values, view).await?,
@@ -99,12 +106,26 @@ impl Session {
     // Finding rows
     // ------------------------------------------------------------------
 
-    fn eval_env<'a>(&self, row: &'a [Value], params: &'a [Value], zone: &'a crate::pg::datetime::Zone, next: &'a mut (dyn FnMut(&str) -> SqlResult<i64> + Send)) -> Env<'a> {
+    fn eval_env<'a>(
+        &self,
+        row: &'a [Value],
+        params: &'a [Value],
+        zone: &'a crate::pg::datetime::Zone,
+        next: &'a mut (dyn FnMut(&str) -> SqlResult<i64> + Send),
+    ) -> Env<'a> {
         Env { row, params, now: self.env.transaction_start_micros(), zone, nextval: next }
     }
 
     /// Rows a key filter selects, as this statement sees them: (row id, values).
-    fn key_rows(&self, def: &Arc<TableDef>, index: u32, key_values: &[Ex], residual: Option<&Ex>, params: &[Value], view: &ReadView) -> SqlResult<Vec<(RowId, Vec<Value>)>> {
+    fn key_rows(
+        &self,
+        def: &Arc<TableDef>,
+        index: u32,
+        key_values: &[Ex],
+        residual: Option<&Ex>,
+        params: &[Value],
+        view: &ReadView,
+    ) -> SqlResult<Vec<(RowId, Vec<Value>)>> {
         let idx_def = def.indexes.iter().find(|i| i.id == index).ok_or_else(|| SqlError::internal("index vanished"))?;
         let zone = self.env.zone();
         let env = self.env.clone();
@@ -177,7 +198,13 @@ impl Session {
     // UPDATE
     // ------------------------------------------------------------------
 
-    async fn exec_update(&mut self, plan: &DmlPlan, params: &[ScalarValue], values: &[Value], view: &ReadView) -> SqlResult<(String, Changed)> {
+    async fn exec_update(
+        &mut self,
+        plan: &DmlPlan,
+        params: &[ScalarValue],
+        values: &[Value],
+        view: &ReadView,
+    ) -> SqlResult<(String, Changed)> {
         let DmlPlan::Update { def, alias, sets, set_exprs, filter, from, selection, .. } = plan else { unreachable!() };
         let zone = self.env.zone();
         // (row id, current row, new values for the SET columns)
@@ -200,7 +227,12 @@ impl Session {
                 for (_, e) in set_exprs {
                     sql.push_str(&format!(", ({e})"));
                 }
-                sql.push_str(&format!(" FROM {}.{} AS {}", quote(&def.schema), quote(&format!("{}{ROWID_SUFFIX}", def.name)), quote(alias)));
+                sql.push_str(&format!(
+                    " FROM {}.{} AS {}",
+                    quote(&def.schema),
+                    quote(&format!("{}{ROWID_SUFFIX}", def.name)),
+                    quote(alias)
+                ));
                 for f in from {
                     sql.push_str(&format!(", {f}"));
                 }
@@ -245,7 +277,13 @@ impl Session {
     // DELETE
     // ------------------------------------------------------------------
 
-    async fn exec_delete(&mut self, plan: &DmlPlan, params: &[ScalarValue], values: &[Value], view: &ReadView) -> SqlResult<(String, Changed)> {
+    async fn exec_delete(
+        &mut self,
+        plan: &DmlPlan,
+        params: &[ScalarValue],
+        values: &[Value],
+        view: &ReadView,
+    ) -> SqlResult<(String, Changed)> {
         let DmlPlan::Delete { def, alias, filter, using, selection, .. } = plan else { unreachable!() };
         let layout = def.layout();
         let targets: Vec<(RowId, Vec<Value>)> = match filter {
@@ -357,9 +395,10 @@ impl Session {
                         let mut row = Vec::with_capacity(n);
                         for c in b.columns() {
                             let s = ScalarValue::try_from_array(c, i)?;
-                            row.push(Some(scalar_to_value(&s).ok_or_else(|| {
-                                SqlError::new("42804", format!("value of type {} cannot be inserted", s.data_type()))
-                            })?));
+                            row.push(Some(
+                                scalar_to_value(&s)
+                                    .ok_or_else(|| SqlError::new("42804", format!("value of type {} cannot be inserted", s.data_type())))?,
+                            ));
                         }
                         out.push(row);
                     }
@@ -397,7 +436,13 @@ impl Session {
     }
 
     /// INSERT … ON CONFLICT: returns the row inserted or updated (None: nothing done).
-    async fn insert_on_conflict(&mut self, def: &Arc<TableDef>, oc: &OnConflict, row: Vec<Value>, zone: &crate::pg::datetime::Zone) -> SqlResult<Option<Vec<Value>>> {
+    async fn insert_on_conflict(
+        &mut self,
+        def: &Arc<TableDef>,
+        oc: &OnConflict,
+        row: Vec<Value>,
+        zone: &crate::pg::datetime::Zone,
+    ) -> SqlResult<Option<Vec<Value>>> {
         let indexes: Vec<_> = def.indexes.iter().filter(|i| i.unique && oc.index.is_none_or(|x| x == i.id)).cloned().collect();
         loop {
             // Does a row with one of these keys exist (latest state)?
@@ -449,11 +494,11 @@ impl Session {
                         self.fk_parent_changed(def, &old, Some(&new), 0).await?;
                         Ok(Some(new))
                     }
-                    WriteOutcome::SelfModified => Err(SqlError::new(
-                        "21000",
-                        "ON CONFLICT DO UPDATE command cannot affect row a second time",
-                    )
-                    .with_hint("Ensure that no rows proposed for insertion within the same command have duplicate constrained values.")),
+                    WriteOutcome::SelfModified => {
+                        Err(SqlError::new("21000", "ON CONFLICT DO UPDATE command cannot affect row a second time").with_hint(
+                            "Ensure that no rows proposed for insertion within the same command have duplicate constrained values.",
+                        ))
+                    }
                     WriteOutcome::NotVisible => Ok(None),
                 };
             }
@@ -480,9 +525,9 @@ impl Session {
         let mut out = Vec::with_capacity(def.columns.len());
         for c in &def.columns {
             out.push(match (&c.default, c.dropped) {
-                (Some(d), false) => Some(compile_default(d).ok_or_else(|| {
-                    SqlError::unsupported(format!("DEFAULT expression {d} of column \"{}\"", c.name))
-                })?),
+                (Some(d), false) => Some(
+                    compile_default(d).ok_or_else(|| SqlError::unsupported(format!("DEFAULT expression {d} of column \"{}\"", c.name)))?,
+                ),
                 _ => None,
             });
         }
@@ -490,7 +535,13 @@ impl Session {
     }
 
     /// A full physical row of defaults (for the columns not given).
-    fn default_row(&self, def: &TableDef, defaults: &[Option<Ex>], given: &[usize], zone: &crate::pg::datetime::Zone) -> SqlResult<Vec<Value>> {
+    fn default_row(
+        &self,
+        def: &TableDef,
+        defaults: &[Option<Ex>],
+        given: &[usize],
+        zone: &crate::pg::datetime::Zone,
+    ) -> SqlResult<Vec<Value>> {
         let env = self.env.clone();
         let mut next = move |n: &str| crate::sql::functions::FunctionEnv::nextval(env.as_ref(), n);
         let mut row = Vec::with_capacity(def.columns.len());
@@ -584,8 +635,7 @@ impl Session {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = SqlResult<()>> + Send + 'a>> {
         Box::pin(async move {
             let catalog = self.txn.txn.as_ref().unwrap().catalog();
-            let refs: Vec<(Arc<TableDef>, ForeignKeyDef)> =
-                catalog.referencing(def.id).map(|(t, fk)| (t.clone(), fk.clone())).collect();
+            let refs: Vec<(Arc<TableDef>, ForeignKeyDef)> = catalog.referencing(def.id).map(|(t, fk)| (t.clone(), fk.clone())).collect();
             if refs.is_empty() {
                 return Ok(());
             }
@@ -648,11 +698,17 @@ impl Session {
                                             (FkAction::SetNull, _) => Value::Null,
                                             _ => match &child.columns[c].default {
                                                 Some(d) => {
-                                                    let ex = compile_default(d).ok_or_else(|| SqlError::unsupported(format!("DEFAULT {d}")))?;
+                                                    let ex =
+                                                        compile_default(d).ok_or_else(|| SqlError::unsupported(format!("DEFAULT {d}")))?;
                                                     let env = self.env.clone();
-                                                    let mut next = move |n: &str| crate::sql::functions::FunctionEnv::nextval(env.as_ref(), n);
+                                                    let mut next =
+                                                        move |n: &str| crate::sql::functions::FunctionEnv::nextval(env.as_ref(), n);
                                                     let mut e = self.eval_env(&[], &[], &zone, &mut next);
-                                                    expr::assign(expr::eval_typed(&ex, &mut e, Some(&child.columns[c].ty))?, &child.columns[c].ty, &zone)?
+                                                    expr::assign(
+                                                        expr::eval_typed(&ex, &mut e, Some(&child.columns[c].ty))?,
+                                                        &child.columns[c].ty,
+                                                        &zone,
+                                                    )?
                                                 }
                                                 None => Value::Null,
                                             },
@@ -676,7 +732,12 @@ impl Session {
     // ------------------------------------------------------------------
 
     /// Evaluates RETURNING items over the changed rows.
-    async fn returning(&mut self, plan: &DmlPlan, items: &[SelectItem], rows: Vec<Vec<Value>>) -> SqlResult<(Vec<FieldInfo>, Vec<DataType>, Vec<Vec<Value>>)> {
+    async fn returning(
+        &mut self,
+        plan: &DmlPlan,
+        items: &[SelectItem],
+        rows: Vec<Vec<Value>>,
+    ) -> SqlResult<(Vec<FieldInfo>, Vec<DataType>, Vec<Vec<Value>>)> {
         let def = plan.def();
         // Plain columns and `*`: project directly.
         if let Some(cols) = simple_returning(def, items) {
@@ -692,12 +753,7 @@ impl Session {
         let parse::Parsed::Sql(stmt) = parse::parse(&piece)? else { unreachable!() };
         let lp = self.plan_sql(&stmt).await?;
         let fields = query::fields_of(lp.schema());
-        let types = lp
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| arrow_to_engine(f.data_type()))
-            .collect::<SqlResult<Vec<_>>>()?;
+        let types = lp.schema().fields().iter().map(|f| arrow_to_engine(f.data_type())).collect::<SqlResult<Vec<_>>>()?;
         Ok((fields, types, out))
     }
 
@@ -720,7 +776,12 @@ impl Session {
     // ------------------------------------------------------------------
 
     /// Serves `SELECT cols FROM t WHERE <unique key> = …` without DataFusion.
-    pub async fn fast_select(&mut self, stmt: &Statement, params: &[ScalarValue], prepared: Option<&Prepared>) -> SqlResult<Option<Outcome>> {
+    pub async fn fast_select(
+        &mut self,
+        stmt: &Statement,
+        params: &[ScalarValue],
+        prepared: Option<&Prepared>,
+    ) -> SqlResult<Option<Outcome>> {
         // Only when the statement's shape allows it; decided once per prepared statement.
         let view = self.begin_statement()?;
         let key = Arc::as_ptr(&view.catalog) as usize;
@@ -772,7 +833,13 @@ fn add_column_context(mut e: SqlError, column: &str) -> SqlError {
 }
 
 fn column_field(def: &TableDef, c: usize, name: &str) -> FieldInfo {
-    FieldInfo { name: name.to_string(), ty: PgType::of(&def.columns[c].ty), table_oid: def.id, attnum: c as i16 + 1, format: crate::pg::encode::Format::Text }
+    FieldInfo {
+        name: name.to_string(),
+        ty: PgType::of(&def.columns[c].ty),
+        table_oid: def.id,
+        attnum: c as i16 + 1,
+        format: crate::pg::encode::Format::Text,
+    }
 }
 
 /// RETURNING made only of columns / `*` / `col AS name`: (column, output name).

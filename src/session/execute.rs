@@ -14,8 +14,8 @@ use datafusion::arrow::datatypes::DataType as A;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::{
-    BeginTransactionKind, CloseCursor, Expr, FetchDirection, Query, SetExpr, Statement, TransactionAccessMode,
-    TransactionIsolationLevel, TransactionMode,
+    BeginTransactionKind, CloseCursor, Expr, FetchDirection, Query, SetExpr, Statement, TransactionAccessMode, TransactionIsolationLevel,
+    TransactionMode,
 };
 use duetdb_storage::{Catalog, Isolation};
 use parking_lot::Mutex;
@@ -52,8 +52,15 @@ impl Stmt {
 pub enum CachedPlan {
     /// `system`: the plan reads session state through system tables, which
     /// must be republished before each run.
-    Query { plan: LogicalPlan, catalog: usize, system: bool },
-    Dml { plan: Arc<DmlPlan>, catalog: usize },
+    Query {
+        plan: LogicalPlan,
+        catalog: usize,
+        system: bool,
+    },
+    Dml {
+        plan: Arc<DmlPlan>,
+        catalog: usize,
+    },
 }
 
 pub struct Prepared {
@@ -163,9 +170,11 @@ impl Session {
             }
             Statement::Execute { name, parameters, .. } => {
                 let name = name.as_ref().map(names::last).unwrap_or_default();
-                let p = self.prepared.get(&name).cloned().ok_or_else(|| {
-                    SqlError::new("26000", format!("prepared statement \"{name}\" does not exist"))
-                })?;
+                let p = self
+                    .prepared
+                    .get(&name)
+                    .cloned()
+                    .ok_or_else(|| SqlError::new("26000", format!("prepared statement \"{name}\" does not exist")))?;
                 let values = self.eval_constants(parameters, &p)?;
                 let outcome = Box::pin(self.run(&p.stmt, &p.sql, &values, Some(&p))).await?;
                 Ok(outcome)
@@ -224,9 +233,7 @@ impl Session {
             match m {
                 TransactionMode::IsolationLevel(l) => {
                     let iso = match l {
-                        TransactionIsolationLevel::RepeatableRead | TransactionIsolationLevel::Serializable => {
-                            Isolation::RepeatableRead
-                        }
+                        TransactionIsolationLevel::RepeatableRead | TransactionIsolationLevel::Serializable => Isolation::RepeatableRead,
                         _ => Isolation::ReadCommitted,
                     };
                     if let Some(t) = self.txn.txn.as_mut() {
@@ -624,7 +631,14 @@ impl Session {
     }
 
     /// Bind message: decodes parameters and creates a portal.
-    pub fn bind_message(&mut self, portal: &str, stmt: &str, formats: &[i16], params: &[Option<bytes::Bytes>], result_formats: &[i16]) -> SqlResult<()> {
+    pub fn bind_message(
+        &mut self,
+        portal: &str,
+        stmt: &str,
+        formats: &[i16],
+        params: &[Option<bytes::Bytes>],
+        result_formats: &[i16],
+    ) -> SqlResult<()> {
         let p = self
             .prepared
             .get(stmt)
@@ -712,10 +726,7 @@ impl Session {
     }
 
     pub fn describe_statement(&self, name: &str) -> SqlResult<(Vec<u32>, Option<Vec<FieldInfo>>)> {
-        let p = self
-            .prepared
-            .get(name)
-            .ok_or_else(|| SqlError::new("26000", format!("prepared statement \"{name}\" does not exist")))?;
+        let p = self.prepared.get(name).ok_or_else(|| SqlError::new("26000", format!("prepared statement \"{name}\" does not exist")))?;
         Ok((p.param_types.iter().map(|&t| if t == 0 { oid::TEXT } else { t }).collect(), p.fields.clone()))
     }
 
@@ -727,7 +738,8 @@ impl Session {
             let ex = crate::sql::expr::compile(a, None)
                 .ok_or_else(|| SqlError::unsupported(format!("EXECUTE parameter {a} (only constants are supported)")))?;
             let mut never = |_: &str| -> SqlResult<i64> { Err(SqlError::unsupported("nextval() in EXECUTE parameters")) };
-            let mut env = crate::sql::expr::Env { row: &[], params: &[], now: self.env.transaction_start_micros(), zone: &zone, nextval: &mut never };
+            let mut env =
+                crate::sql::expr::Env { row: &[], params: &[], now: self.env.transaction_start_micros(), zone: &zone, nextval: &mut never };
             let v = crate::sql::expr::eval(&ex, &mut env)?;
             let text = match &v {
                 duetdb_storage::Value::Null => None,

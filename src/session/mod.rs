@@ -156,9 +156,11 @@ impl FunctionEnv for SessionEnv {
 
     fn currval(&self, name: &str) -> SqlResult<i64> {
         let def = self.sequence(name)?;
-        self.currval.lock().get(&def.id).copied().ok_or_else(|| {
-            SqlError::new("55000", format!("currval of sequence \"{}\" is not yet defined in this session", def.name))
-        })
+        self.currval
+            .lock()
+            .get(&def.id)
+            .copied()
+            .ok_or_else(|| SqlError::new("55000", format!("currval of sequence \"{}\" is not yet defined in this session", def.name)))
     }
 
     fn lastval(&self) -> SqlResult<i64> {
@@ -272,7 +274,15 @@ pub struct TxnState {
 
 impl TxnState {
     fn new() -> TxnState {
-        TxnState { txn: None, explicit: false, failed: false, savepoints: Vec::new(), isolation: None, read_only: None, standby_snapshot: None }
+        TxnState {
+            txn: None,
+            explicit: false,
+            failed: false,
+            savepoints: Vec::new(),
+            isolation: None,
+            read_only: None,
+            standby_snapshot: None,
+        }
     }
 }
 
@@ -292,7 +302,15 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(server: Arc<Server>, pid: i32, user: &str, database: &str, client: Option<SocketAddr>, settings: Values, cancelled: Arc<AtomicBool>) -> Session {
+    pub fn new(
+        server: Arc<Server>,
+        pid: i32,
+        user: &str,
+        database: &str,
+        client: Option<SocketAddr>,
+        settings: Values,
+        cancelled: Arc<AtomicBool>,
+    ) -> Session {
         let slot = Arc::new(ViewSlot::default());
         let superuser = server.catalog().roles.get(user).is_some_and(|r| r.superuser);
         let env = Arc::new(SessionEnv {
@@ -425,8 +443,8 @@ impl Session {
         if self.txn.failed {
             return Err(SqlError::aborted_transaction());
         }
-        let repeatable = self.txn.explicit
-            && matches!(self.txn.isolation.unwrap_or_else(|| self.default_isolation()), Isolation::RepeatableRead);
+        let repeatable =
+            self.txn.explicit && matches!(self.txn.isolation.unwrap_or_else(|| self.default_isolation()), Isolation::RepeatableRead);
         let source = match (&self.txn.standby_snapshot, repeatable) {
             (Some(s), true) => s.clone(),
             _ => {

@@ -44,9 +44,19 @@ enum Source {
     /// The Mutex is never contended (the stream is only reached through
     /// `&mut self`); it makes `RowStream` `Sync` so a session can be borrowed
     /// across an await without unsafe code.
-    Stream { stream: parking_lot::Mutex<SendableRecordBatchStream>, current: Option<(RecordBatch, usize)>, done: bool },
-    Values { rows: VecDeque<Vec<Value>>, types: Vec<DataType> },
-    Batches { batches: VecDeque<RecordBatch>, pos: usize },
+    Stream {
+        stream: parking_lot::Mutex<SendableRecordBatchStream>,
+        current: Option<(RecordBatch, usize)>,
+        done: bool,
+    },
+    Values {
+        rows: VecDeque<Vec<Value>>,
+        types: Vec<DataType>,
+    },
+    Batches {
+        batches: VecDeque<RecordBatch>,
+        pos: usize,
+    },
 }
 
 pub struct RowStream {

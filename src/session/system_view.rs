@@ -41,11 +41,8 @@ impl SessionSystemView {
                     Kind::Enum(vals) => (None, "enum", None, None, Some(vals.iter().map(|v| v.to_string()).collect())),
                     Kind::Text => (None, "string", None, None, None),
                 };
-                let source = if value != s.default {
-                    if value != configured { "session" } else { "configuration file" }
-                } else {
-                    "default"
-                };
+                let source =
+                    if value != s.default { if value != configured { "session" } else { "configuration file" } } else { "default" };
                 SettingRow {
                     name: s.name.to_string(),
                     setting: value,

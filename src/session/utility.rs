@@ -75,16 +75,15 @@ impl Session {
                     }
                     Ok(Outcome::Command("SET".into()))
                 }
-                Set::SetRole { .. } | Set::SetSessionAuthorization(_) => {
-                    Err(SqlError::unsupported("SET ROLE / SET SESSION AUTHORIZATION"))
-                }
+                Set::SetRole { .. } | Set::SetSessionAuthorization(_) => Err(SqlError::unsupported("SET ROLE / SET SESSION AUTHORIZATION")),
                 other => Err(SqlError::unsupported(format!("{other}"))),
             },
             Statement::Reset(r) => {
                 match &r.reset {
                     Reset::ALL => {
                         let defaults = self.server().session_defaults();
-                        let names: Vec<&'static str> = settings::SETTINGS.iter().filter(|s| matches!(s.context, settings::Context::User)).map(|s| s.name).collect();
+                        let names: Vec<&'static str> =
+                            settings::SETTINGS.iter().filter(|s| matches!(s.context, settings::Context::User)).map(|s| s.name).collect();
                         for n in names {
                             let v = defaults.get_or_default(n).to_string();
                             let _ = self.set_setting(n, &v, false);
@@ -128,7 +127,9 @@ impl Session {
             match m {
                 TransactionMode::IsolationLevel(l) => {
                     let iso = match l {
-                        TransactionIsolationLevel::RepeatableRead | TransactionIsolationLevel::Serializable => duetdb_storage::Isolation::RepeatableRead,
+                        TransactionIsolationLevel::RepeatableRead | TransactionIsolationLevel::Serializable => {
+                            duetdb_storage::Isolation::RepeatableRead
+                        }
                         _ => duetdb_storage::Isolation::ReadCommitted,
                     };
                     if let Some(t) = self.txn.txn.as_mut() {
@@ -215,7 +216,9 @@ impl Session {
                             [s, n] => (s.clone(), n.clone()),
                             _ => return Err(SqlError::syntax(format!("bad table name {t}"))),
                         };
-                        let def = catalog.table_by_name(&s, &n).ok_or_else(|| SqlError::new("42P01", format!("relation \"{n}\" does not exist")))?;
+                        let def = catalog
+                            .table_by_name(&s, &n)
+                            .ok_or_else(|| SqlError::new("42P01", format!("relation \"{n}\" does not exist")))?;
                         engine.vacuum_table(def);
                     }
                 }
@@ -329,11 +332,8 @@ impl Session {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(SqlError::new(
-                    "57014",
-                    format!("timed out waiting for LSN {target}: replay has reached {now}"),
-                )
-                .with_hint("Raise the timeout, or check the standby's lag with pg_last_wal_replay_lsn()."));
+                return Err(SqlError::new("57014", format!("timed out waiting for LSN {target}: replay has reached {now}"))
+                    .with_hint("Raise the timeout, or check the standby's lag with pg_last_wal_replay_lsn()."));
             }
             if self.cancelled() {
                 return Err(SqlError::new("57014", "canceling statement due to user request"));

@@ -20,8 +20,7 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CaseWhen, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, GroupByExpr, Ident,
-    ObjectName, ObjectNamePart, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins, visit_expressions,
-    visit_expressions_mut,
+    ObjectName, ObjectNamePart, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins, visit_expressions, visit_expressions_mut,
 };
 
 pub fn fix(stmt: &mut Statement) {
@@ -85,8 +84,7 @@ pub fn fix(stmt: &mut Statement) {
             let inner = inner_names(&s.from);
             // Split WHERE: what DataFusion decorrelates stays, the rest is hoisted.
             let moved = s.selection.take().and_then(|w| {
-                let (keep, moved): (Vec<Expr>, Vec<Expr>) =
-                    conjuncts(w).into_iter().partition(|c| decorrelatable(c, &inner));
+                let (keep, moved): (Vec<Expr>, Vec<Expr>) = conjuncts(w).into_iter().partition(|c| decorrelatable(c, &inner));
                 s.selection = and_all(keep);
                 and_all(moved)
             });
@@ -208,7 +206,17 @@ fn is_aggregate(e: &Expr) -> bool {
             let n = f.name.to_string().to_lowercase();
             matches!(
                 n.as_str(),
-                "count" | "sum" | "min" | "max" | "avg" | "array_agg" | "string_agg" | "bool_and" | "bool_or" | "first_value" | "last_value"
+                "count"
+                    | "sum"
+                    | "min"
+                    | "max"
+                    | "avg"
+                    | "array_agg"
+                    | "string_agg"
+                    | "bool_and"
+                    | "bool_or"
+                    | "first_value"
+                    | "last_value"
             )
         }
         Expr::Nested(x) | Expr::Cast { expr: x, .. } => is_aggregate(x),
@@ -278,9 +286,7 @@ fn decorrelatable(c: &Expr, inner: &[String]) -> bool {
         return true;
     }
     match c {
-        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
-            references_outer(left, inner) != references_outer(right, inner)
-        }
+        Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => references_outer(left, inner) != references_outer(right, inner),
         _ => false,
     }
 }
@@ -294,8 +300,7 @@ fn unnests_reloptions(q: &datafusion::sql::sqlparser::ast::Query) -> bool {
     let SetExpr::Select(s) = q.body.as_ref() else { return false };
     let [twj] = s.from.as_slice() else { return false };
     let TableFactor::Table { name, args: Some(args), .. } = &twj.relation else { return false };
-    crate::sql::names::last(name) == "unnest"
-        && args.args.iter().any(|a| a.to_string().to_lowercase().ends_with("reloptions"))
+    crate::sql::names::last(name) == "unnest" && args.args.iter().any(|a| a.to_string().to_lowercase().ends_with("reloptions"))
 }
 
 /// A SELECT that inner-joins a table in `system::ALWAYS_EMPTY` returns no rows

@@ -15,17 +15,16 @@
 //! Row-store DML evaluates its own expressions (`sql::expr`), which already
 //! check.
 
-
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::DataType as A;
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
-    Signature, Volatility,
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
-use datafusion::common::config::ConfigOptions;
 use datafusion::optimizer::AnalyzerRule;
 
 #[derive(Debug, Default)]
@@ -57,9 +56,7 @@ impl AnalyzerRule for CheckedIntegerArithmetic {
                     Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })))
                 }
             }
-            Expr::Negative(x) if x.get_type(schema).is_ok_and(|t| is_integer(&t)) => {
-                Ok(Transformed::yes(checked(Op::Neg).call(vec![*x])))
-            }
+            Expr::Negative(x) if x.get_type(schema).is_ok_and(|t| is_integer(&t)) => Ok(Transformed::yes(checked(Op::Neg).call(vec![*x]))),
             e => Ok(Transformed::no(e)),
         })
     }

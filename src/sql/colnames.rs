@@ -152,7 +152,10 @@ mod tests {
         assert_eq!(named("SELECT count(*), a, 1 FROM t"), r#"SELECT count(*) AS "count", a, 1 AS "?column?" FROM t"#);
         assert_eq!(named("SELECT a, a FROM t"), r#"SELECT a, a AS "a~1" FROM t"#);
         assert_eq!(named("SELECT NULL, NULL"), r#"SELECT NULL AS "?column?", NULL AS "?column?~1""#);
-        assert_eq!(named("SELECT 1::text, b::int, CASE WHEN x THEN 1 END"), r#"SELECT 1::TEXT AS "text", b::INT AS "b", CASE WHEN x THEN 1 END AS "case""#);
+        assert_eq!(
+            named("SELECT 1::text, b::int, CASE WHEN x THEN 1 END"),
+            r#"SELECT 1::TEXT AS "text", b::INT AS "b", CASE WHEN x THEN 1 END AS "case""#
+        );
         assert_eq!(named("SELECT s.count FROM (SELECT count(*) FROM t) s"), r#"SELECT s.count FROM (SELECT count(*) AS "count" FROM t) s"#);
         assert_eq!(named("SELECT x AS y, z AS y"), r#"SELECT x AS y, z AS "y~1""#);
         assert_eq!(visible("a\u{0}1"), "a");

@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType as A;
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, BinaryOperator, ConflictTarget, Expr, FromTable, GroupByExpr, OnConflictAction, OnInsert, Query,
-    SelectItem, SetExpr, Statement, TableFactor, TableObject, TableWithJoins,
+    AssignmentTarget, BinaryOperator, ConflictTarget, Expr, FromTable, GroupByExpr, OnConflictAction, OnInsert, Query, SelectItem, SetExpr,
+    Statement, TableFactor, TableObject, TableWithJoins,
 };
 use duetdb_storage::arrow_conv::arrow_type;
 use duetdb_storage::{Catalog, TableDef};
@@ -92,9 +92,7 @@ impl DmlPlan {
 
     pub fn returning(&self) -> Option<&Vec<SelectItem>> {
         match self {
-            DmlPlan::Insert { returning, .. } | DmlPlan::Update { returning, .. } | DmlPlan::Delete { returning, .. } => {
-                returning.as_ref()
-            }
+            DmlPlan::Insert { returning, .. } | DmlPlan::Update { returning, .. } | DmlPlan::Delete { returning, .. } => returning.as_ref(),
             DmlPlan::Select { .. } => None,
         }
     }
@@ -288,14 +286,18 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
                     let index = match &oc.conflict_target {
                         None => None,
                         Some(ConflictTarget::Columns(cols)) => {
-                            let cols: Vec<usize> = cols.iter().map(|c| def.column(&names::ident(c)).map_err(SqlError::from)).collect::<SqlResult<_>>()?;
+                            let cols: Vec<usize> =
+                                cols.iter().map(|c| def.column(&names::ident(c)).map_err(SqlError::from)).collect::<SqlResult<_>>()?;
                             Some(
                                 def.indexes
                                     .iter()
                                     .find(|i| i.unique && i.columns.len() == cols.len() && cols.iter().all(|c| i.columns.contains(c)))
                                     .map(|i| i.id)
                                     .ok_or_else(|| {
-                                        SqlError::new("42P10", "there is no unique or exclusion constraint matching the ON CONFLICT specification")
+                                        SqlError::new(
+                                            "42P10",
+                                            "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+                                        )
                                     })?,
                             )
                         }
@@ -310,8 +312,11 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
                         OnConflictAction::DoNothing => (None, None),
                         OnConflictAction::DoUpdate(du) => {
                             if index.is_none() {
-                                return Err(SqlError::new("42601", "ON CONFLICT DO UPDATE requires inference specification or constraint name")
-                                    .with_hint("For example, ON CONFLICT (column_name)."));
+                                return Err(SqlError::new(
+                                    "42601",
+                                    "ON CONFLICT DO UPDATE requires inference specification or constraint name",
+                                )
+                                .with_hint("For example, ON CONFLICT (column_name)."));
                             }
                             // Columns of the existing row are 0..n, `excluded.x` are n..2n.
                             let n = def.columns.len();
@@ -329,9 +334,10 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
                                 sets.push((col, ex));
                             }
                             let w = match &du.selection {
-                                Some(w) => Some(compile_with_excluded(w, &resolve_both).ok_or_else(|| {
-                                    SqlError::unsupported(format!("ON CONFLICT DO UPDATE WHERE {w}"))
-                                })?),
+                                Some(w) => Some(
+                                    compile_with_excluded(w, &resolve_both)
+                                        .ok_or_else(|| SqlError::unsupported(format!("ON CONFLICT DO UPDATE WHERE {w}")))?,
+                                ),
                                 None => None,
                             };
                             (Some(sets), w)
@@ -565,8 +571,8 @@ mod tests {
     use super::*;
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
-    use duetdb_storage::catalog::{ColumnDef, IndexDef};
     use duetdb_storage::DataType;
+    use duetdb_storage::catalog::{ColumnDef, IndexDef};
 
     fn catalog() -> Catalog {
         let mut c = Catalog::bootstrap("duet", None);

@@ -10,8 +10,7 @@
 //! an optimization, never a different dialect.
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DataType as SqlType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator,
-    Value as SqlValue,
+    BinaryOperator, CastKind, DataType as SqlType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator, Value as SqlValue,
 };
 use duetdb_storage::types::{DataType, Value, format_decimal, parse_decimal, rescale};
 
@@ -132,9 +131,7 @@ pub fn compile(e: &Expr, cols: Columns<'_>) -> Option<Ex> {
                 ("now" | "current_timestamp" | "transaction_timestamp" | "localtimestamp", []) => Ex::Now,
                 ("current_date", []) => Ex::CurrentDate,
                 ("nextval", [arg]) => Ex::NextVal(sequence_name(arg)?),
-                ("coalesce", args) if !args.is_empty() => {
-                    Ex::Coalesce(args.iter().map(|a| compile(a, cols)).collect::<Option<Vec<_>>>()?)
-                }
+                ("coalesce", args) if !args.is_empty() => Ex::Coalesce(args.iter().map(|a| compile(a, cols)).collect::<Option<Vec<_>>>()?),
                 _ => return None,
             }
         }
@@ -192,9 +189,7 @@ pub fn sql_type(t: &SqlType) -> Option<DataType> {
             }
         },
         SqlType::Text | SqlType::String(_) => DataType::Text,
-        SqlType::Varchar(len) | SqlType::CharacterVarying(len) | SqlType::CharVarying(len) => {
-            DataType::Varchar(char_len(len))
-        }
+        SqlType::Varchar(len) | SqlType::CharacterVarying(len) | SqlType::CharVarying(len) => DataType::Varchar(char_len(len)),
         SqlType::Char(len) | SqlType::Character(len) => DataType::Char(char_len(len).unwrap_or(1)),
         SqlType::Bytea => DataType::Bytea,
         SqlType::Date => DataType::Date,
@@ -425,7 +420,10 @@ fn binary(op: Op, a: Value, b: Value) -> SqlResult<Value> {
                 let (ma, sa) = as_decimal(&a);
                 let (mb, sb) = as_decimal(&b);
                 let s = sa.max(sb);
-                let (x, y) = (rescale(ma, sa, s).ok_or_else(|| out_of_range("numeric"))?, rescale(mb, sb, s).ok_or_else(|| out_of_range("numeric"))?);
+                let (x, y) = (
+                    rescale(ma, sa, s).ok_or_else(|| out_of_range("numeric"))?,
+                    rescale(mb, sb, s).ok_or_else(|| out_of_range("numeric"))?,
+                );
                 if cmp {
                     return Ok(Value::Bool(compare(op, x.cmp(&y))));
                 }
@@ -470,10 +468,7 @@ fn binary(op: Op, a: Value, b: Value) -> SqlResult<Value> {
             (Value::Timestamp(x) | Value::TimestampTz(x), Value::Timestamp(y) | Value::TimestampTz(y)) => x.cmp(y),
             (Value::Bytea(x), Value::Bytea(y)) => x.cmp(y),
             _ => {
-                return Err(SqlError::new(
-                    "42883",
-                    format!("operator does not exist: {} = {}", a.type_name(), b.type_name()),
-                ));
+                return Err(SqlError::new("42883", format!("operator does not exist: {} = {}", a.type_name(), b.type_name())));
             }
         };
         return Ok(Value::Bool(compare(op, ord)));

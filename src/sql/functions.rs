@@ -93,7 +93,6 @@ impl Hash for PgFn {
 }
 
 impl ScalarUDFImpl for PgFn {
-
     fn name(&self) -> &str {
         &self.name
     }
@@ -144,8 +143,7 @@ impl ScalarUDFImpl for PgFn {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let mut out = Vec::with_capacity(args.number_rows);
         for i in 0..args.number_rows {
-            let row: Vec<ScalarValue> =
-                arrays.iter().map(|a| ScalarValue::try_from_array(a, i)).collect::<DfResult<_>>()?;
+            let row: Vec<ScalarValue> = arrays.iter().map(|a| ScalarValue::try_from_array(a, i)).collect::<DfResult<_>>()?;
             out.push(call(&row)?);
         }
         Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
@@ -218,9 +216,7 @@ fn arg_f64(args: &[ScalarValue], i: usize) -> Option<f64> {
 fn arg_lsn(args: &[ScalarValue], i: usize) -> Option<u64> {
     match args.get(i)? {
         ScalarValue::UInt64(v) => *v,
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            s.parse::<Lsn>().ok().map(|l| l.0)
-        }
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s.parse::<Lsn>().ok().map(|l| l.0),
         v if v.is_null() => None,
         v => arg_i64(&[v.clone()], 0).map(|x| x as u64),
     }
@@ -326,8 +322,8 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
         // and tells tokio this worker is blocked so other sessions move elsewhere.
         let secs = arg_f64(a, 0).unwrap_or(0.0).clamp(0.0, 86_400.0);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
-        let multi_thread = tokio::runtime::Handle::try_current()
-            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let multi_thread =
+            tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         loop {
             if let Some(e) = env.interrupted() {
                 return Err(e);
@@ -384,9 +380,7 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
             Some(ScalarValue::UInt64(v)) => Ok(ScalarValue::UInt64(*v)),
             _ => {
                 let s = arg_str(a, 0).unwrap_or_default();
-                s.parse::<Lsn>()
-                    .map(|l| ScalarValue::UInt64(Some(l.0)))
-                    .map_err(|_| SqlError::invalid_text("pg_lsn", &s))
+                s.parse::<Lsn>().map(|l| ScalarValue::UInt64(Some(l.0))).map_err(|_| SqlError::invalid_text("pg_lsn", &s))
             }
         }
     });
@@ -487,7 +481,9 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
         Ok(text(t))
     });
     f!("pg_name", Immutable, A::Utf8, Some(oid::NAME), |a, env| Ok(arg_str(a, 0).map(text).unwrap_or(null_text())));
-    f!("pg_char", Immutable, A::Utf8, Some(oid::CHAR), |a, env| Ok(arg_str(a, 0).map(|s| text(s.chars().take(1).collect::<String>())).unwrap_or(null_text())));
+    f!("pg_char", Immutable, A::Utf8, Some(oid::CHAR), |a, env| Ok(arg_str(a, 0)
+        .map(|s| text(s.chars().take(1).collect::<String>()))
+        .unwrap_or(null_text())));
 
     // --- regclass & friends ----------------------------------------------------
     f!("to_regclass", Stable, A::UInt32, Some(oid::REGCLASS), |a, env| {
@@ -587,11 +583,21 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     for name in ["obj_description", "col_description", "shobj_description"] {
         f!(name, Stable, A::Utf8, None, |a, env| Ok(null_text()));
     }
-    f!("pg_encoding_to_char", Immutable, A::Utf8, Some(oid::NAME), |a, env| Ok(text(if arg_i64(a, 0) == Some(6) { "UTF8" } else { "SQL_ASCII" })));
+    f!("pg_encoding_to_char", Immutable, A::Utf8, Some(oid::NAME), |a, env| Ok(text(if arg_i64(a, 0) == Some(6) {
+        "UTF8"
+    } else {
+        "SQL_ASCII"
+    })));
     f!("pg_char_to_encoding", Immutable, A::Int32, None, |a, env| Ok(ScalarValue::Int32(Some(6))));
     for name in [
-        "has_table_privilege", "has_schema_privilege", "has_database_privilege", "has_column_privilege",
-        "has_sequence_privilege", "has_function_privilege", "has_any_column_privilege", "pg_has_role",
+        "has_table_privilege",
+        "has_schema_privilege",
+        "has_database_privilege",
+        "has_column_privilege",
+        "has_sequence_privilege",
+        "has_function_privilege",
+        "has_any_column_privilege",
+        "pg_has_role",
     ] {
         f!(name, Stable, A::Boolean, None, |a, env| Ok(ScalarValue::Boolean(Some(true))));
     }
@@ -636,7 +642,9 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     f!("pg_get_function_arguments", Stable, A::Utf8, None, |a, env| Ok(text("")));
     f!("pg_tablespace_location", Stable, A::Utf8, None, |a, env| Ok(text("")));
     f!("quote_ident", Immutable, A::Utf8, None, |a, env| Ok(arg_str(a, 0).map(|s| text(system::quote_ident(&s))).unwrap_or(null_text())));
-    f!("quote_literal", Immutable, A::Utf8, None, |a, env| Ok(arg_str(a, 0).map(|s| text(format!("'{}'", s.replace('\'', "''")))).unwrap_or(null_text())));
+    f!("quote_literal", Immutable, A::Utf8, None, |a, env| Ok(arg_str(a, 0)
+        .map(|s| text(format!("'{}'", s.replace('\'', "''"))))
+        .unwrap_or(null_text())));
     f!("array_lower", Immutable, A::Int32, None, |a, env| Ok(ScalarValue::Int32(Some(1))));
     v.push(ScalarUDF::new_from_impl(ArrayIn::new()));
     v
@@ -665,8 +673,7 @@ impl ArrayIn {
             .try_with_sql(&name)
             .and_then(|mut p| p.parse_data_type())
             .map_err(|e| DataFusionError::Plan(e.to_string()))?;
-        let ty = crate::sql::expr::sql_type(&t)
-            .ok_or_else(|| DataFusionError::Plan(format!("type \"{name}[]\" is not supported")))?;
+        let ty = crate::sql::expr::sql_type(&t).ok_or_else(|| DataFusionError::Plan(format!("type \"{name}[]\" is not supported")))?;
         Ok(duetdb_storage::arrow_conv::arrow_type(&ty))
     }
 }

@@ -71,9 +71,11 @@ impl ScalarUDFImpl for IntervalMul {
         let mut out = Vec::with_capacity(intervals.len());
         for (i, f) in intervals.iter().zip(factors.iter()) {
             out.push(match (i, f) {
-                (Some(i), Some(f)) => Some(scale(i, f).ok_or_else(|| {
-                    DataFusionError::External(Box::new(crate::error::SqlError::new("22008", "interval out of range")))
-                })?),
+                (Some(i), Some(f)) => {
+                    Some(scale(i, f).ok_or_else(|| {
+                        DataFusionError::External(Box::new(crate::error::SqlError::new("22008", "interval out of range")))
+                    })?)
+                }
                 _ => None,
             });
         }

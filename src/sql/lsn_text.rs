@@ -84,9 +84,7 @@ impl ScalarUDFImpl for LsnOut {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         match &args.args[0] {
-            ColumnarValue::Scalar(ScalarValue::UInt64(v)) => {
-                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(v.map(|v| Lsn(v).to_string()))))
-            }
+            ColumnarValue::Scalar(ScalarValue::UInt64(v)) => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(v.map(|v| Lsn(v).to_string())))),
             ColumnarValue::Array(a) => {
                 let a = a
                     .as_any()

@@ -3,13 +3,13 @@
 
 pub mod catalog_queries;
 pub mod checked_arith;
-pub mod expr_rules;
-pub mod interval_arith;
-pub mod lsn_text;
 pub mod colnames;
 pub mod dmlplan;
 pub mod expr;
+pub mod expr_rules;
 pub mod functions;
+pub mod interval_arith;
+pub mod lsn_text;
 pub mod names;
 pub mod parse;
 pub mod provider;

@@ -20,8 +20,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, OrderBy, OrderByKind, SelectItem, SetExpr,
-    Statement, Value, ValueWithSpan, visit_expressions_mut,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, OrderBy, OrderByKind, SelectItem, SetExpr, Statement,
+    Value, ValueWithSpan, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -129,14 +129,25 @@ pub fn split(sql: &str) -> Vec<Piece> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Special {
     /// PostgreSQL 19: `WAIT FOR LSN '…' [WITH (TIMEOUT …)]`.
-    WaitForLsn { lsn: String, timeout_ms: Option<u64> },
+    WaitForLsn {
+        lsn: String,
+        timeout_ms: Option<u64>,
+    },
     Checkpoint,
     /// `VACUUM [FULL] [ANALYZE] [VERBOSE] [table, …]`
-    Vacuum { tables: Vec<String>, analyze: bool },
+    Vacuum {
+        tables: Vec<String>,
+        analyze: bool,
+    },
     /// `ANALYZE [VERBOSE] [table, …]`
-    Analyze { tables: Vec<String> },
+    Analyze {
+        tables: Vec<String>,
+    },
     /// `ALTER SYSTEM SET name = value` / `ALTER SYSTEM RESET name`.
-    AlterSystem { name: String, value: Option<String> },
+    AlterSystem {
+        name: String,
+        value: Option<String>,
+    },
     /// `DISCARD ALL|PLANS|SEQUENCES|TEMP`.
     Discard,
     /// `LISTEN`/`UNLISTEN`/`NOTIFY`: accepted, nothing is delivered.
@@ -146,12 +157,22 @@ pub enum Special {
     /// Replication protocol: `IDENTIFY_SYSTEM`.
     IdentifySystem,
     /// `START_REPLICATION [SLOT name] [PHYSICAL] X/Y [TIMELINE n]`.
-    StartReplication { slot: Option<String>, lsn: String, timeline: Option<u32> },
+    StartReplication {
+        slot: Option<String>,
+        lsn: String,
+        timeline: Option<u32>,
+    },
     /// `BASE_BACKUP [SLOT name]`: the consistent base snapshot a new standby starts from.
-    BaseBackup { slot: Option<String> },
+    BaseBackup {
+        slot: Option<String>,
+    },
     /// `CREATE_REPLICATION_SLOT name PHYSICAL` / `DROP_REPLICATION_SLOT name`.
-    CreateSlot { name: String },
-    DropSlot { name: String },
+    CreateSlot {
+        name: String,
+    },
+    DropSlot {
+        name: String,
+    },
     /// `DEALLOCATE ALL` (sqlparser wants a name).
     DeallocateAll,
     /// `GRANT …` / `REVOKE …`: accepted with a warning, privileges are not enforced.
@@ -161,7 +182,10 @@ pub enum Special {
     /// `SET SESSION CHARACTERISTICS AS TRANSACTION …`
     SessionCharacteristics(String),
     /// `MOVE [n] [FROM|IN] cursor` / `FETCH …` forms sqlparser lacks are parsed by it; MOVE is ours.
-    Move { count: i64, cursor: String },
+    Move {
+        count: i64,
+        cursor: String,
+    },
 }
 
 pub enum Parsed {
@@ -214,9 +238,10 @@ pub fn special(text: &str) -> SqlResult<Option<Special>> {
                     return Err(SqlError::syntax(format!("unrecognized WAIT FOR option \"{k}\"")));
                 }
                 let v = v.trim().trim_start_matches('=').trim().trim_matches('\'');
-                Some(crate::settings::parse_duration_ms(v).ok_or_else(|| {
-                    SqlError::new("22023", format!("invalid timeout value \"{v}\""))
-                })?)
+                Some(
+                    crate::settings::parse_duration_ms(v)
+                        .ok_or_else(|| SqlError::new("22023", format!("invalid timeout value \"{v}\"")))?,
+                )
             };
             Special::WaitForLsn { lsn, timeout_ms }
         }
@@ -305,11 +330,7 @@ pub fn special(text: &str) -> SqlResult<Option<Special>> {
                     }
                 }
             }
-            Special::StartReplication {
-                slot,
-                lsn: lsn.ok_or_else(|| SqlError::syntax("START_REPLICATION needs a start LSN"))?,
-                timeline,
-            }
+            Special::StartReplication { slot, lsn: lsn.ok_or_else(|| SqlError::syntax("START_REPLICATION needs a start LSN"))?, timeline }
         }
         ("BASE_BACKUP", _) => {
             let slot = up.iter().position(|x| x == "SLOT").and_then(|i| w.get(i + 1)).map(|s| unquote(s));
@@ -318,10 +339,12 @@ pub fn special(text: &str) -> SqlResult<Option<Special>> {
         ("CREATE_REPLICATION_SLOT", _) => Special::CreateSlot {
             name: w.get(1).map(|s| unquote(s)).ok_or_else(|| SqlError::syntax("CREATE_REPLICATION_SLOT needs a name"))?,
         },
-        ("DROP_REPLICATION_SLOT", _) => Special::DropSlot {
-            name: w.get(1).map(|s| unquote(s)).ok_or_else(|| SqlError::syntax("DROP_REPLICATION_SLOT needs a name"))?,
-        },
-        ("DEALLOCATE", "ALL") | ("DEALLOCATE", "PREPARE") if up.get(2).is_none_or(|x| x == "ALL") && up.last().map(String::as_str) == Some("ALL") => {
+        ("DROP_REPLICATION_SLOT", _) => {
+            Special::DropSlot { name: w.get(1).map(|s| unquote(s)).ok_or_else(|| SqlError::syntax("DROP_REPLICATION_SLOT needs a name"))? }
+        }
+        ("DEALLOCATE", "ALL") | ("DEALLOCATE", "PREPARE")
+            if up.get(2).is_none_or(|x| x == "ALL") && up.last().map(String::as_str) == Some("ALL") =>
+        {
             Special::DeallocateAll
         }
         ("GRANT" | "REVOKE", _) => Special::Privileges,
@@ -330,7 +353,8 @@ pub fn special(text: &str) -> SqlResult<Option<Special>> {
             Special::SessionCharacteristics(up[5..].join(" "))
         }
         ("MOVE", _) => {
-            let rest: Vec<&String> = w[1..].iter().filter(|x| !matches!(x.to_ascii_uppercase().as_str(), "FROM" | "IN" | "FORWARD")).collect();
+            let rest: Vec<&String> =
+                w[1..].iter().filter(|x| !matches!(x.to_ascii_uppercase().as_str(), "FROM" | "IN" | "FORWARD")).collect();
             let (count, cursor) = match rest.as_slice() {
                 [c] => (1, c.to_string()),
                 [n, c] => (if n.eq_ignore_ascii_case("all") { i64::MAX } else { n.parse().unwrap_or(1) }, c.to_string()),
@@ -860,7 +884,10 @@ mod tests {
             normalize_copy_options("copy pgbench_accounts from stdin with (freeze on)").as_deref(),
             Some("copy pgbench_accounts from stdin with (freeze TRUE)")
         );
-        assert_eq!(normalize_copy_options("COPY t FROM STDIN (FORMAT csv, HEADER 1)").as_deref(), Some("COPY t FROM STDIN (FORMAT csv, HEADER TRUE)"));
+        assert_eq!(
+            normalize_copy_options("COPY t FROM STDIN (FORMAT csv, HEADER 1)").as_deref(),
+            Some("COPY t FROM STDIN (FORMAT csv, HEADER TRUE)")
+        );
         assert_eq!(normalize_copy_options("COPY t FROM STDIN (FORMAT csv, HEADER true)"), None);
         assert_eq!(normalize_copy_options("SELECT 'on'"), None);
         assert!(matches!(parse(&Piece { text: "copy t from stdin with (freeze on)".into(), offset: 0 }), Ok(Parsed::Sql(_))));
@@ -873,8 +900,14 @@ mod tests {
             Some(Special::WaitForLsn { lsn: "0/16B3740".into(), timeout_ms: Some(5000) })
         );
         assert_eq!(special("wait for lsn '0/1'").unwrap(), Some(Special::WaitForLsn { lsn: "0/1".into(), timeout_ms: None }));
-        assert_eq!(special("VACUUM ANALYZE pgbench_branches").unwrap(), Some(Special::Vacuum { tables: vec!["pgbench_branches".into()], analyze: true }));
-        assert_eq!(special("ALTER SYSTEM SET work_mem = '8MB'").unwrap(), Some(Special::AlterSystem { name: "work_mem".into(), value: Some("8MB".into()) }));
+        assert_eq!(
+            special("VACUUM ANALYZE pgbench_branches").unwrap(),
+            Some(Special::Vacuum { tables: vec!["pgbench_branches".into()], analyze: true })
+        );
+        assert_eq!(
+            special("ALTER SYSTEM SET work_mem = '8MB'").unwrap(),
+            Some(Special::AlterSystem { name: "work_mem".into(), value: Some("8MB".into()) })
+        );
         assert_eq!(special("SELECT 1").unwrap(), None);
         assert!(special("WAIT FOR x").is_err());
     }

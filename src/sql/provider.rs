@@ -32,9 +32,9 @@ use datafusion::datasource::TableType;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use datafusion::physical_plan::SendableRecordBatchStream;
 use duetdb_storage::arrow_conv::{BatchBuilder, ROWID_COLUMN, arrow_type};
 use duetdb_storage::keycode;
 use duetdb_storage::row::ValueRef;
@@ -92,10 +92,7 @@ impl ViewSlot {
     }
 
     pub fn get(&self) -> DfResult<ReadView> {
-        self.view
-            .read()
-            .clone()
-            .ok_or_else(|| DataFusionError::Internal("no read view for this statement".into()))
+        self.view.read().clone().ok_or_else(|| DataFusionError::Internal("no read view for this statement".into()))
     }
 
     pub fn set_system(&self, s: Arc<dyn SystemContext>) {
@@ -149,7 +146,6 @@ impl CatalogList {
 }
 
 impl CatalogProviderList for CatalogList {
-
     fn register_catalog(&self, _: String, _: Arc<dyn CatalogProvider>) -> Option<Arc<dyn CatalogProvider>> {
         None
     }
@@ -171,7 +167,6 @@ struct DbCatalog {
 }
 
 impl CatalogProvider for DbCatalog {
-
     fn schema_names(&self) -> Vec<String> {
         let mut names: Vec<String> = match self.slot.catalog() {
             Some(c) => c.schemas.keys().cloned().collect(),
@@ -205,7 +200,6 @@ impl DbSchema {
 
 #[async_trait]
 impl SchemaProvider for DbSchema {
-
     fn table_names(&self) -> Vec<String> {
         match self.slot.catalog() {
             Some(c) => c.tables.values().filter(|t| t.schema == self.name).map(|t| t.name.clone()).collect(),
@@ -274,7 +268,6 @@ impl RowTable {
 
 #[async_trait]
 impl TableProvider for RowTable {
-
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -559,15 +552,15 @@ pub fn scalar_to_value(v: &ScalarValue) -> Option<Value> {
         ScalarValue::Float32(Some(f)) => Value::Float32(*f),
         ScalarValue::Float64(Some(f)) => Value::Float64(*f),
         ScalarValue::Decimal128(Some(m), _, s) if *s >= 0 => Value::Numeric(*m, *s as u8),
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            Value::Text(s.clone())
-        }
-        ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) | ScalarValue::BinaryView(Some(b)) => {
-            Value::Bytea(b.clone())
-        }
+        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => Value::Text(s.clone()),
+        ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) | ScalarValue::BinaryView(Some(b)) => Value::Bytea(b.clone()),
         ScalarValue::Date32(Some(d)) => Value::Date(*d),
         ScalarValue::TimestampMicrosecond(Some(t), tz) => {
-            if tz.is_some() { Value::TimestampTz(*t) } else { Value::Timestamp(*t) }
+            if tz.is_some() {
+                Value::TimestampTz(*t)
+            } else {
+                Value::Timestamp(*t)
+            }
         }
         ScalarValue::TimestampNanosecond(Some(t), tz) => {
             let t = t.div_euclid(1000);

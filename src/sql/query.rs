@@ -18,9 +18,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{
-    Query, SetExpr, Statement, TableAlias, TableFactor, VisitMut, VisitorMut,
-};
+use datafusion::sql::sqlparser::ast::{Query, SetExpr, Statement, TableAlias, TableFactor, VisitMut, VisitorMut};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use duetdb_storage::Catalog;
@@ -112,7 +110,8 @@ pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
 /// infers them; DataFusion infers placeholder types only from comparisons.
 pub fn cast_param_types(stmt: &Statement) -> Vec<Option<A>> {
     use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, ValueWithSpan};
-    let arrow = |t: &datafusion::sql::sqlparser::ast::DataType| crate::sql::expr::sql_type(t).map(|t| duetdb_storage::arrow_conv::arrow_type(&t));
+    let arrow =
+        |t: &datafusion::sql::sqlparser::ast::DataType| crate::sql::expr::sql_type(t).map(|t| duetdb_storage::arrow_conv::arrow_type(&t));
     let mut out: Vec<Option<A>> = Vec::new();
     let _ = datafusion::sql::sqlparser::ast::visit_expressions(stmt, |e| {
         let (inner, ty) = match e {
@@ -120,8 +119,12 @@ pub fn cast_param_types(stmt: &Statement) -> Vec<Option<A>> {
             // `$1::int[]` became pg_array_in($1, 'INT') in the rewrite.
             Expr::Function(f) if crate::sql::names::last(&f.name) == "pg_array_in" => {
                 let FunctionArguments::List(l) = &f.args else { return ControlFlow::<()>::Continue(()) };
-                let [FunctionArg::Unnamed(FunctionArgExpr::Expr(x)), FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(elem), .. })))] =
-                    l.args.as_slice()
+                let [
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(x)),
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(ValueWithSpan {
+                        value: Value::SingleQuotedString(elem), ..
+                    }))),
+                ] = l.args.as_slice()
                 else {
                     return ControlFlow::<()>::Continue(());
                 };

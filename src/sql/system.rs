@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListBuilder,
-    StringBuilder, TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
+    ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMicrosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType as A, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -26,9 +26,7 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use duetdb_storage::catalog::{
-    BOOTSTRAP_SUPERUSER_OID, Catalog, FkAction, PG_CATALOG_SCHEMA_OID, PUBLIC_SCHEMA_OID, TableDef,
-};
+use duetdb_storage::catalog::{BOOTSTRAP_SUPERUSER_OID, Catalog, FkAction, PG_CATALOG_SCHEMA_OID, PUBLIC_SCHEMA_OID, TableDef};
 use duetdb_storage::{DataType, ReadView};
 
 use crate::pg::encode::{META_OID, META_TYPMOD};
@@ -280,10 +278,7 @@ pub fn spec_schema(spec: &TableSpec) -> SchemaRef {
     Arc::new(Schema::new(
         spec.columns
             .iter()
-            .map(|(n, t)| {
-                Field::new(*n, t.arrow(), true)
-                    .with_metadata(HashMap::from([(META_OID.to_string(), t.pg_oid().to_string())]))
-            })
+            .map(|(n, t)| Field::new(*n, t.arrow(), true).with_metadata(HashMap::from([(META_OID.to_string(), t.pg_oid().to_string())])))
             .collect::<Vec<_>>(),
     ))
 }
@@ -306,7 +301,6 @@ impl SystemTable {
 
 #[async_trait]
 impl TableProvider for SystemTable {
-
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -645,7 +639,11 @@ pub fn constraints(catalog: &Catalog) -> Vec<ConstraintInfo<'_>> {
             let mut def = format!(
                 "FOREIGN KEY ({}) REFERENCES {}({})",
                 column_list(t, &fk.columns),
-                if rt.schema == "public" { quote_ident(&rt.name) } else { format!("{}.{}", quote_ident(&rt.schema), quote_ident(&rt.name)) },
+                if rt.schema == "public" {
+                    quote_ident(&rt.name)
+                } else {
+                    format!("{}.{}", quote_ident(&rt.schema), quote_ident(&rt.name))
+                },
                 column_list(rt, &fk.ref_columns)
             );
             if fk.on_update != FkAction::NoAction {
@@ -654,12 +652,7 @@ pub fn constraints(catalog: &Catalog) -> Vec<ConstraintInfo<'_>> {
             if fk.on_delete != FkAction::NoAction {
                 def.push_str(&format!(" ON DELETE {}", fk_action_sql(fk.on_delete)));
             }
-            let index = rt
-                .indexes
-                .iter()
-                .find(|i| i.unique && i.columns == fk.ref_columns)
-                .map(|i| i.id)
-                .unwrap_or(0);
+            let index = rt.indexes.iter().find(|i| i.unique && i.columns == fk.ref_columns).map(|i| i.id).unwrap_or(0);
             out.push(ConstraintInfo {
                 oid: fk.id,
                 name: fk.name.clone(),
@@ -717,10 +710,29 @@ use Ty::*;
 /// join with one of them as empty (see `catalog_queries`). Keep in step with
 /// the `rows: |_| vec![]` entries below.
 pub const ALWAYS_EMPTY: &[&str] = &[
-    "pg_shdescription", "pg_inherits", "pg_trigger", "pg_rewrite", "pg_policy", "pg_statistic_ext",
-    "pg_publication", "pg_publication_namespace", "pg_publication_rel", "pg_publication_tables", "pg_subscription",
-    "pg_partitioned_table", "pg_foreign_table", "pg_foreign_server", "pg_foreign_data_wrapper", "pg_enum", "pg_range",
-    "pg_extension", "pg_event_trigger", "pg_conversion", "pg_default_acl", "pg_init_privs", "pg_seclabel",
+    "pg_shdescription",
+    "pg_inherits",
+    "pg_trigger",
+    "pg_rewrite",
+    "pg_policy",
+    "pg_statistic_ext",
+    "pg_publication",
+    "pg_publication_namespace",
+    "pg_publication_rel",
+    "pg_publication_tables",
+    "pg_subscription",
+    "pg_partitioned_table",
+    "pg_foreign_table",
+    "pg_foreign_server",
+    "pg_foreign_data_wrapper",
+    "pg_enum",
+    "pg_range",
+    "pg_extension",
+    "pg_event_trigger",
+    "pg_conversion",
+    "pg_default_acl",
+    "pg_init_privs",
+    "pg_seclabel",
 ];
 
 pub static TABLES: &[TableSpec] = &[
@@ -745,25 +757,87 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_class",
         oid: 1259,
         columns: &[
-            ("oid", Oid), ("relname", Name), ("relnamespace", Oid), ("reltype", Oid), ("reloftype", Oid),
-            ("relowner", Oid), ("relam", Oid), ("relfilenode", Oid), ("reltablespace", Oid), ("relpages", I32),
-            ("reltuples", F32), ("relallvisible", I32), ("reltoastrelid", Oid), ("relhasindex", Bool),
-            ("relisshared", Bool), ("relpersistence", Char), ("relkind", Char), ("relnatts", I16), ("relchecks", I16),
-            ("relhasrules", Bool), ("relhastriggers", Bool), ("relhassubclass", Bool), ("relrowsecurity", Bool),
-            ("relforcerowsecurity", Bool), ("relispopulated", Bool), ("relreplident", Char), ("relispartition", Bool),
-            ("relrewrite", Oid), ("relfrozenxid", Xid), ("relminmxid", Xid), ("relacl", TextArr), ("reloptions", TextArr),
+            ("oid", Oid),
+            ("relname", Name),
+            ("relnamespace", Oid),
+            ("reltype", Oid),
+            ("reloftype", Oid),
+            ("relowner", Oid),
+            ("relam", Oid),
+            ("relfilenode", Oid),
+            ("reltablespace", Oid),
+            ("relpages", I32),
+            ("reltuples", F32),
+            ("relallvisible", I32),
+            ("reltoastrelid", Oid),
+            ("relhasindex", Bool),
+            ("relisshared", Bool),
+            ("relpersistence", Char),
+            ("relkind", Char),
+            ("relnatts", I16),
+            ("relchecks", I16),
+            ("relhasrules", Bool),
+            ("relhastriggers", Bool),
+            ("relhassubclass", Bool),
+            ("relrowsecurity", Bool),
+            ("relforcerowsecurity", Bool),
+            ("relispopulated", Bool),
+            ("relreplident", Char),
+            ("relispartition", Bool),
+            ("relrewrite", Oid),
+            ("relfrozenxid", Xid),
+            ("relminmxid", Xid),
+            ("relacl", TextArr),
+            ("reloptions", TextArr),
             ("relpartbound", Text),
         ],
         rows: |ctx| {
             let cat = &ctx.catalog;
             let mut v = Vec::new();
-            let row = |oid: u32, name: &str, ns: u32, am: u32, kind: &str, natts: usize, hasindex: bool, checks: usize, tuples: f32, options: Option<Vec<String>>| {
+            let row = |oid: u32,
+                       name: &str,
+                       ns: u32,
+                       am: u32,
+                       kind: &str,
+                       natts: usize,
+                       hasindex: bool,
+                       checks: usize,
+                       tuples: f32,
+                       options: Option<Vec<String>>| {
                 vec![
-                    Cell::Oid(oid), name.into(), Cell::Oid(ns), Cell::Oid(0), Cell::Oid(0), Cell::Oid(BOOTSTRAP_SUPERUSER_OID),
-                    Cell::Oid(am), Cell::Oid(oid), Cell::Oid(0), Cell::I32(0), Cell::F32(tuples), Cell::I32(0), Cell::Oid(0),
-                    hasindex.into(), false.into(), "p".into(), kind.into(), Cell::I16(natts as i16), Cell::I16(checks as i16),
-                    false.into(), false.into(), false.into(), false.into(), false.into(), true.into(), "d".into(), false.into(),
-                    Cell::Oid(0), Cell::Oid(0), Cell::Oid(0), Cell::Null, options.map(Cell::StrList).unwrap_or(Cell::Null), Cell::Null,
+                    Cell::Oid(oid),
+                    name.into(),
+                    Cell::Oid(ns),
+                    Cell::Oid(0),
+                    Cell::Oid(0),
+                    Cell::Oid(BOOTSTRAP_SUPERUSER_OID),
+                    Cell::Oid(am),
+                    Cell::Oid(oid),
+                    Cell::Oid(0),
+                    Cell::I32(0),
+                    Cell::F32(tuples),
+                    Cell::I32(0),
+                    Cell::Oid(0),
+                    hasindex.into(),
+                    false.into(),
+                    "p".into(),
+                    kind.into(),
+                    Cell::I16(natts as i16),
+                    Cell::I16(checks as i16),
+                    false.into(),
+                    false.into(),
+                    false.into(),
+                    false.into(),
+                    false.into(),
+                    true.into(),
+                    "d".into(),
+                    false.into(),
+                    Cell::Oid(0),
+                    Cell::Oid(0),
+                    Cell::Oid(0),
+                    Cell::Null,
+                    options.map(Cell::StrList).unwrap_or(Cell::Null),
+                    Cell::Null,
                 ]
             };
             for t in cat.tables.values() {
@@ -799,30 +873,80 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_attribute",
         oid: 1249,
         columns: &[
-            ("attrelid", Oid), ("attname", Name), ("atttypid", Oid), ("attstattarget", I32), ("attlen", I16),
-            ("attnum", I16), ("attndims", I32), ("attcacheoff", I32), ("atttypmod", I32), ("attbyval", Bool),
-            ("attalign", Char), ("attstorage", Char), ("attcompression", Char), ("attnotnull", Bool), ("atthasdef", Bool),
-            ("atthasmissing", Bool), ("attidentity", Char), ("attgenerated", Char), ("attisdropped", Bool),
-            ("attislocal", Bool), ("attinhcount", I32), ("attcollation", Oid), ("attacl", TextArr), ("attoptions", TextArr),
-            ("attfdwoptions", TextArr), ("attmissingval", TextArr),
+            ("attrelid", Oid),
+            ("attname", Name),
+            ("atttypid", Oid),
+            ("attstattarget", I32),
+            ("attlen", I16),
+            ("attnum", I16),
+            ("attndims", I32),
+            ("attcacheoff", I32),
+            ("atttypmod", I32),
+            ("attbyval", Bool),
+            ("attalign", Char),
+            ("attstorage", Char),
+            ("attcompression", Char),
+            ("attnotnull", Bool),
+            ("atthasdef", Bool),
+            ("atthasmissing", Bool),
+            ("attidentity", Char),
+            ("attgenerated", Char),
+            ("attisdropped", Bool),
+            ("attislocal", Bool),
+            ("attinhcount", I32),
+            ("attcollation", Oid),
+            ("attacl", TextArr),
+            ("attoptions", TextArr),
+            ("attfdwoptions", TextArr),
+            ("attmissingval", TextArr),
         ],
         rows: |ctx| {
             let mut v = Vec::new();
             let row = |rel: u32, name: &str, typ: u32, typmod: i32, num: i16, notnull: bool, hasdef: bool, dropped: bool| {
                 let collation = if matches!(typ, oid::TEXT | oid::VARCHAR | oid::BPCHAR) { 100 } else { 0 };
                 vec![
-                    Cell::Oid(rel), name.into(), Cell::Oid(typ), Cell::I32(-1), Cell::I16(oid::type_len(typ)), Cell::I16(num),
-                    Cell::I32(if oid::element_of(typ).is_some() { 1 } else { 0 }), Cell::I32(-1), Cell::I32(typmod),
-                    (oid::type_len(typ) > 0 && oid::type_len(typ) <= 8).into(), "i".into(), "p".into(), "".into(),
-                    notnull.into(), hasdef.into(), false.into(), "".into(), "".into(), dropped.into(), true.into(), Cell::I32(0),
-                    Cell::Oid(collation), Cell::Null, Cell::Null, Cell::Null, Cell::Null,
+                    Cell::Oid(rel),
+                    name.into(),
+                    Cell::Oid(typ),
+                    Cell::I32(-1),
+                    Cell::I16(oid::type_len(typ)),
+                    Cell::I16(num),
+                    Cell::I32(if oid::element_of(typ).is_some() { 1 } else { 0 }),
+                    Cell::I32(-1),
+                    Cell::I32(typmod),
+                    (oid::type_len(typ) > 0 && oid::type_len(typ) <= 8).into(),
+                    "i".into(),
+                    "p".into(),
+                    "".into(),
+                    notnull.into(),
+                    hasdef.into(),
+                    false.into(),
+                    "".into(),
+                    "".into(),
+                    dropped.into(),
+                    true.into(),
+                    Cell::I32(0),
+                    Cell::Oid(collation),
+                    Cell::Null,
+                    Cell::Null,
+                    Cell::Null,
+                    Cell::Null,
                 ]
             };
             for t in ctx.catalog.tables.values() {
                 for (i, c) in t.columns.iter().enumerate() {
                     let (typ, typmod) = type_cells(&c.ty);
                     let name = if c.dropped { format!("........pg.dropped.{}........", i + 1) } else { c.name.clone() };
-                    v.push(row(t.id, &name, if c.dropped { 0 } else { typ }, typmod, i as i16 + 1, !c.nullable, c.default.is_some(), c.dropped));
+                    v.push(row(
+                        t.id,
+                        &name,
+                        if c.dropped { 0 } else { typ },
+                        typmod,
+                        i as i16 + 1,
+                        !c.nullable,
+                        c.default.is_some(),
+                        c.dropped,
+                    ));
                 }
                 for idx in &t.indexes {
                     for (k, &c) in idx.columns.iter().enumerate() {
@@ -849,25 +973,75 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_type",
         oid: 1247,
         columns: &[
-            ("oid", Oid), ("typname", Name), ("typnamespace", Oid), ("typowner", Oid), ("typlen", I16), ("typbyval", Bool),
-            ("typtype", Char), ("typcategory", Char), ("typispreferred", Bool), ("typisdefined", Bool), ("typdelim", Char),
-            ("typrelid", Oid), ("typsubscript", Regproc), ("typelem", Oid), ("typarray", Oid), ("typinput", Regproc),
-            ("typoutput", Regproc), ("typreceive", Regproc), ("typsend", Regproc), ("typmodin", Regproc),
-            ("typmodout", Regproc), ("typanalyze", Regproc), ("typalign", Char), ("typstorage", Char), ("typnotnull", Bool),
-            ("typbasetype", Oid), ("typtypmod", I32), ("typndims", I32), ("typcollation", Oid), ("typdefaultbin", Text),
-            ("typdefault", Text), ("typacl", TextArr),
+            ("oid", Oid),
+            ("typname", Name),
+            ("typnamespace", Oid),
+            ("typowner", Oid),
+            ("typlen", I16),
+            ("typbyval", Bool),
+            ("typtype", Char),
+            ("typcategory", Char),
+            ("typispreferred", Bool),
+            ("typisdefined", Bool),
+            ("typdelim", Char),
+            ("typrelid", Oid),
+            ("typsubscript", Regproc),
+            ("typelem", Oid),
+            ("typarray", Oid),
+            ("typinput", Regproc),
+            ("typoutput", Regproc),
+            ("typreceive", Regproc),
+            ("typsend", Regproc),
+            ("typmodin", Regproc),
+            ("typmodout", Regproc),
+            ("typanalyze", Regproc),
+            ("typalign", Char),
+            ("typstorage", Char),
+            ("typnotnull", Bool),
+            ("typbasetype", Oid),
+            ("typtypmod", I32),
+            ("typndims", I32),
+            ("typcollation", Oid),
+            ("typdefaultbin", Text),
+            ("typdefault", Text),
+            ("typacl", TextArr),
         ],
         rows: |_| {
             let mut v = Vec::new();
             let mut push = |o: u32, name: &str, len: i16, elem: u32, array: u32, cat: char, typtype: &str| {
                 v.push(vec![
-                    Cell::Oid(o), name.into(), Cell::Oid(PG_CATALOG_SCHEMA_OID), Cell::Oid(BOOTSTRAP_SUPERUSER_OID), Cell::I16(len),
-                    (len > 0 && len <= 8).into(), typtype.into(), cat.to_string().into(), false.into(), true.into(), ",".into(),
-                    Cell::Oid(0), (if elem != 0 { "array_subscript_handler" } else { "-" }).into(), Cell::Oid(elem), Cell::Oid(array),
-                    format!("{name}in").into(), format!("{name}out").into(), format!("{name}recv").into(), format!("{name}send").into(),
-                    "-".into(), "-".into(), "-".into(), "i".into(), "p".into(), false.into(), Cell::Oid(0), Cell::I32(-1), Cell::I32(0),
+                    Cell::Oid(o),
+                    name.into(),
+                    Cell::Oid(PG_CATALOG_SCHEMA_OID),
+                    Cell::Oid(BOOTSTRAP_SUPERUSER_OID),
+                    Cell::I16(len),
+                    (len > 0 && len <= 8).into(),
+                    typtype.into(),
+                    cat.to_string().into(),
+                    false.into(),
+                    true.into(),
+                    ",".into(),
+                    Cell::Oid(0),
+                    (if elem != 0 { "array_subscript_handler" } else { "-" }).into(),
+                    Cell::Oid(elem),
+                    Cell::Oid(array),
+                    format!("{name}in").into(),
+                    format!("{name}out").into(),
+                    format!("{name}recv").into(),
+                    format!("{name}send").into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "i".into(),
+                    "p".into(),
+                    false.into(),
+                    Cell::Oid(0),
+                    Cell::I32(-1),
+                    Cell::I32(0),
                     Cell::Oid(if matches!(o, oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME) { 100 } else { 0 }),
-                    Cell::Null, Cell::Null, Cell::Null,
+                    Cell::Null,
+                    Cell::Null,
+                    Cell::Null,
                 ]);
             };
             for &(o, name, len, array, cat) in oid::TYPES {
@@ -884,11 +1058,27 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_index",
         oid: 2610,
         columns: &[
-            ("indexrelid", Oid), ("indrelid", Oid), ("indnatts", I16), ("indnkeyatts", I16), ("indisunique", Bool),
-            ("indnullsnotdistinct", Bool), ("indisprimary", Bool), ("indisexclusion", Bool), ("indimmediate", Bool),
-            ("indisclustered", Bool), ("indisvalid", Bool), ("indcheckxmin", Bool), ("indisready", Bool), ("indislive", Bool),
-            ("indisreplident", Bool), ("indkey", Int2Vector), ("indcollation", OidVector), ("indclass", OidVector),
-            ("indoption", Int2Vector), ("indexprs", Text), ("indpred", Text),
+            ("indexrelid", Oid),
+            ("indrelid", Oid),
+            ("indnatts", I16),
+            ("indnkeyatts", I16),
+            ("indisunique", Bool),
+            ("indnullsnotdistinct", Bool),
+            ("indisprimary", Bool),
+            ("indisexclusion", Bool),
+            ("indimmediate", Bool),
+            ("indisclustered", Bool),
+            ("indisvalid", Bool),
+            ("indcheckxmin", Bool),
+            ("indisready", Bool),
+            ("indislive", Bool),
+            ("indisreplident", Bool),
+            ("indkey", Int2Vector),
+            ("indcollation", OidVector),
+            ("indclass", OidVector),
+            ("indoption", Int2Vector),
+            ("indexprs", Text),
+            ("indpred", Text),
         ],
         rows: |ctx| {
             let mut v = Vec::new();
@@ -896,10 +1086,27 @@ pub static TABLES: &[TableSpec] = &[
                 for i in &t.indexes {
                     let n = i.columns.len();
                     v.push(vec![
-                        Cell::Oid(i.id), Cell::Oid(t.id), Cell::I16(n as i16), Cell::I16(n as i16), i.unique.into(), false.into(),
-                        i.primary.into(), false.into(), true.into(), false.into(), true.into(), false.into(), true.into(), true.into(),
-                        false.into(), Cell::I16List(attnums(&i.columns)), Cell::OidList(vec![0; n]), Cell::OidList(vec![0; n]),
-                        Cell::I16List(vec![0; n]), Cell::Null, Cell::Null,
+                        Cell::Oid(i.id),
+                        Cell::Oid(t.id),
+                        Cell::I16(n as i16),
+                        Cell::I16(n as i16),
+                        i.unique.into(),
+                        false.into(),
+                        i.primary.into(),
+                        false.into(),
+                        true.into(),
+                        false.into(),
+                        true.into(),
+                        false.into(),
+                        true.into(),
+                        true.into(),
+                        false.into(),
+                        Cell::I16List(attnums(&i.columns)),
+                        Cell::OidList(vec![0; n]),
+                        Cell::OidList(vec![0; n]),
+                        Cell::I16List(vec![0; n]),
+                        Cell::Null,
+                        Cell::Null,
                     ]);
                 }
             }
@@ -911,12 +1118,32 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_constraint",
         oid: 2606,
         columns: &[
-            ("oid", Oid), ("conname", Name), ("connamespace", Oid), ("contype", Char), ("condeferrable", Bool),
-            ("condeferred", Bool), ("convalidated", Bool), ("conrelid", Oid), ("contypid", Oid), ("conindid", Oid),
-            ("conparentid", Oid), ("confrelid", Oid), ("confupdtype", Char), ("confdeltype", Char), ("confmatchtype", Char),
-            ("conislocal", Bool), ("coninhcount", I32), ("connoinherit", Bool), ("conkey", I16Arr), ("confkey", I16Arr),
-            ("conpfeqop", OidArr), ("conppeqop", OidArr), ("conffeqop", OidArr), ("confdelsetcols", I16Arr),
-            ("conexclop", OidArr), ("conbin", Text),
+            ("oid", Oid),
+            ("conname", Name),
+            ("connamespace", Oid),
+            ("contype", Char),
+            ("condeferrable", Bool),
+            ("condeferred", Bool),
+            ("convalidated", Bool),
+            ("conrelid", Oid),
+            ("contypid", Oid),
+            ("conindid", Oid),
+            ("conparentid", Oid),
+            ("confrelid", Oid),
+            ("confupdtype", Char),
+            ("confdeltype", Char),
+            ("confmatchtype", Char),
+            ("conislocal", Bool),
+            ("coninhcount", I32),
+            ("connoinherit", Bool),
+            ("conkey", I16Arr),
+            ("confkey", I16Arr),
+            ("conpfeqop", OidArr),
+            ("conppeqop", OidArr),
+            ("conffeqop", OidArr),
+            ("confdelsetcols", I16Arr),
+            ("conexclop", OidArr),
+            ("conbin", Text),
         ],
         rows: |ctx| {
             constraints(&ctx.catalog)
@@ -924,15 +1151,40 @@ pub static TABLES: &[TableSpec] = &[
                 .map(|c| {
                     let ns = namespace_oid(&ctx.catalog, &c.table.schema);
                     let (frel, fupd, fdel, fkey) = match c.fk {
-                        Some(fk) => (fk.ref_table, fk_action_char(fk.on_update), fk_action_char(fk.on_delete), Cell::I16List(attnums(&fk.ref_columns))),
+                        Some(fk) => (
+                            fk.ref_table,
+                            fk_action_char(fk.on_update),
+                            fk_action_char(fk.on_delete),
+                            Cell::I16List(attnums(&fk.ref_columns)),
+                        ),
                         None => (0, " ", " ", Cell::Null),
                     };
                     vec![
-                        Cell::Oid(c.oid), c.name.clone().into(), Cell::Oid(ns), c.kind.to_string().into(), false.into(), false.into(),
-                        true.into(), Cell::Oid(c.table.id), Cell::Oid(0), Cell::Oid(c.index), Cell::Oid(0), Cell::Oid(frel),
-                        fupd.into(), fdel.into(), (if c.fk.is_some() { "s" } else { " " }).into(), true.into(), Cell::I32(0), false.into(),
-                        if c.columns.is_empty() { Cell::Null } else { Cell::I16List(attnums(&c.columns)) }, fkey,
-                        Cell::Null, Cell::Null, Cell::Null, Cell::Null, Cell::Null,
+                        Cell::Oid(c.oid),
+                        c.name.clone().into(),
+                        Cell::Oid(ns),
+                        c.kind.to_string().into(),
+                        false.into(),
+                        false.into(),
+                        true.into(),
+                        Cell::Oid(c.table.id),
+                        Cell::Oid(0),
+                        Cell::Oid(c.index),
+                        Cell::Oid(0),
+                        Cell::Oid(frel),
+                        fupd.into(),
+                        fdel.into(),
+                        (if c.fk.is_some() { "s" } else { " " }).into(),
+                        true.into(),
+                        Cell::I32(0),
+                        false.into(),
+                        if c.columns.is_empty() { Cell::Null } else { Cell::I16List(attnums(&c.columns)) },
+                        fkey,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
                         if c.kind == 'c' { Cell::Str(c.def.trim_start_matches("CHECK ").to_string()) } else { Cell::Null },
                     ]
                 })
@@ -963,9 +1215,21 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_database",
         oid: 1262,
         columns: &[
-            ("oid", Oid), ("datname", Name), ("datdba", Oid), ("encoding", I32), ("datlocprovider", Char),
-            ("datistemplate", Bool), ("datallowconn", Bool), ("datconnlimit", I32), ("datfrozenxid", Xid), ("datminmxid", Xid),
-            ("dattablespace", Oid), ("datcollate", Text), ("datctype", Text), ("daticulocale", Text), ("datcollversion", Text),
+            ("oid", Oid),
+            ("datname", Name),
+            ("datdba", Oid),
+            ("encoding", I32),
+            ("datlocprovider", Char),
+            ("datistemplate", Bool),
+            ("datallowconn", Bool),
+            ("datconnlimit", I32),
+            ("datfrozenxid", Xid),
+            ("datminmxid", Xid),
+            ("dattablespace", Oid),
+            ("datcollate", Text),
+            ("datctype", Text),
+            ("daticulocale", Text),
+            ("datcollversion", Text),
             ("datacl", TextArr),
         ],
         rows: |ctx| {
@@ -974,9 +1238,22 @@ pub static TABLES: &[TableSpec] = &[
                 .iter()
                 .map(|(name, o)| {
                     vec![
-                        Cell::Oid(*o), name.as_str().into(), Cell::Oid(BOOTSTRAP_SUPERUSER_OID), Cell::I32(6), "c".into(), false.into(),
-                        true.into(), Cell::I32(-1), Cell::Oid(0), Cell::Oid(1), Cell::Oid(DEFAULT_TABLESPACE), "C".into(), "C".into(),
-                        Cell::Null, Cell::Null, Cell::Null,
+                        Cell::Oid(*o),
+                        name.as_str().into(),
+                        Cell::Oid(BOOTSTRAP_SUPERUSER_OID),
+                        Cell::I32(6),
+                        "c".into(),
+                        false.into(),
+                        true.into(),
+                        Cell::I32(-1),
+                        Cell::Oid(0),
+                        Cell::Oid(1),
+                        Cell::Oid(DEFAULT_TABLESPACE),
+                        "C".into(),
+                        "C".into(),
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
                     ]
                 })
                 .collect()
@@ -987,9 +1264,19 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_roles",
         oid: 11_000,
         columns: &[
-            ("rolname", Name), ("rolsuper", Bool), ("rolinherit", Bool), ("rolcreaterole", Bool), ("rolcreatedb", Bool),
-            ("rolcanlogin", Bool), ("rolreplication", Bool), ("rolconnlimit", I32), ("rolpassword", Text),
-            ("rolvaliduntil", Ts), ("rolbypassrls", Bool), ("rolconfig", TextArr), ("oid", Oid),
+            ("rolname", Name),
+            ("rolsuper", Bool),
+            ("rolinherit", Bool),
+            ("rolcreaterole", Bool),
+            ("rolcreatedb", Bool),
+            ("rolcanlogin", Bool),
+            ("rolreplication", Bool),
+            ("rolconnlimit", I32),
+            ("rolpassword", Text),
+            ("rolvaliduntil", Ts),
+            ("rolbypassrls", Bool),
+            ("rolconfig", TextArr),
+            ("oid", Oid),
         ],
         rows: |ctx| {
             ctx.catalog
@@ -997,9 +1284,19 @@ pub static TABLES: &[TableSpec] = &[
                 .values()
                 .map(|r| {
                     vec![
-                        r.name.as_str().into(), r.superuser.into(), true.into(), r.superuser.into(), r.superuser.into(),
-                        r.login.into(), r.replication.into(), Cell::I32(-1), "********".into(), Cell::Null, r.superuser.into(),
-                        Cell::Null, Cell::Oid(r.oid),
+                        r.name.as_str().into(),
+                        r.superuser.into(),
+                        true.into(),
+                        r.superuser.into(),
+                        r.superuser.into(),
+                        r.login.into(),
+                        r.replication.into(),
+                        Cell::I32(-1),
+                        "********".into(),
+                        Cell::Null,
+                        r.superuser.into(),
+                        Cell::Null,
+                        Cell::Oid(r.oid),
                     ]
                 })
                 .collect()
@@ -1010,8 +1307,15 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_user",
         oid: 11_001,
         columns: &[
-            ("usename", Name), ("usesysid", Oid), ("usecreatedb", Bool), ("usesuper", Bool), ("userepl", Bool),
-            ("usebypassrls", Bool), ("passwd", Text), ("valuntil", Ts), ("useconfig", TextArr),
+            ("usename", Name),
+            ("usesysid", Oid),
+            ("usecreatedb", Bool),
+            ("usesuper", Bool),
+            ("userepl", Bool),
+            ("usebypassrls", Bool),
+            ("passwd", Text),
+            ("valuntil", Ts),
+            ("useconfig", TextArr),
         ],
         rows: |ctx| {
             ctx.catalog
@@ -1020,8 +1324,15 @@ pub static TABLES: &[TableSpec] = &[
                 .filter(|r| r.login)
                 .map(|r| {
                     vec![
-                        r.name.as_str().into(), Cell::Oid(r.oid), r.superuser.into(), r.superuser.into(), r.replication.into(),
-                        r.superuser.into(), "********".into(), Cell::Null, Cell::Null,
+                        r.name.as_str().into(),
+                        Cell::Oid(r.oid),
+                        r.superuser.into(),
+                        r.superuser.into(),
+                        r.replication.into(),
+                        r.superuser.into(),
+                        "********".into(),
+                        Cell::Null,
+                        Cell::Null,
                     ]
                 })
                 .collect()
@@ -1063,16 +1374,30 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_collation",
         oid: 3456,
         columns: &[
-            ("oid", Oid), ("collname", Name), ("collnamespace", Oid), ("collowner", Oid), ("collprovider", Char),
-            ("collisdeterministic", Bool), ("collencoding", I32), ("collcollate", Text), ("collctype", Text),
+            ("oid", Oid),
+            ("collname", Name),
+            ("collnamespace", Oid),
+            ("collowner", Oid),
+            ("collprovider", Char),
+            ("collisdeterministic", Bool),
+            ("collencoding", I32),
+            ("collcollate", Text),
+            ("collctype", Text),
         ],
         rows: |_| {
             [(100u32, "default", "d"), (950, "C", "c"), (951, "POSIX", "c")]
                 .iter()
                 .map(|(o, n, p)| {
                     vec![
-                        Cell::Oid(*o), (*n).into(), Cell::Oid(PG_CATALOG_SCHEMA_OID), Cell::Oid(BOOTSTRAP_SUPERUSER_OID),
-                        (*p).into(), true.into(), Cell::I32(-1), "C".into(), "C".into(),
+                        Cell::Oid(*o),
+                        (*n).into(),
+                        Cell::Oid(PG_CATALOG_SCHEMA_OID),
+                        Cell::Oid(BOOTSTRAP_SUPERUSER_OID),
+                        (*p).into(),
+                        true.into(),
+                        Cell::I32(-1),
+                        "C".into(),
+                        "C".into(),
                     ]
                 })
                 .collect()
@@ -1083,8 +1408,14 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_sequence",
         oid: 2224,
         columns: &[
-            ("seqrelid", Oid), ("seqtypid", Oid), ("seqstart", I64), ("seqincrement", I64), ("seqmax", I64),
-            ("seqmin", I64), ("seqcache", I64), ("seqcycle", Bool),
+            ("seqrelid", Oid),
+            ("seqtypid", Oid),
+            ("seqstart", I64),
+            ("seqincrement", I64),
+            ("seqmax", I64),
+            ("seqmin", I64),
+            ("seqcache", I64),
+            ("seqcycle", Bool),
         ],
         rows: |ctx| {
             ctx.catalog
@@ -1092,8 +1423,14 @@ pub static TABLES: &[TableSpec] = &[
                 .values()
                 .map(|s| {
                     vec![
-                        Cell::Oid(s.id), Cell::Oid(s.ty.pg_oid()), Cell::I64(s.start), Cell::I64(s.increment), Cell::I64(s.max),
-                        Cell::I64(s.min), Cell::I64(1), s.cycle.into(),
+                        Cell::Oid(s.id),
+                        Cell::Oid(s.ty.pg_oid()),
+                        Cell::I64(s.start),
+                        Cell::I64(s.increment),
+                        Cell::I64(s.max),
+                        Cell::I64(s.min),
+                        Cell::I64(1),
+                        s.cycle.into(),
                     ]
                 })
                 .collect()
@@ -1104,9 +1441,17 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_sequences",
         oid: 11_002,
         columns: &[
-            ("schemaname", Name), ("sequencename", Name), ("sequenceowner", Name), ("data_type", Regtype),
-            ("start_value", I64), ("min_value", I64), ("max_value", I64), ("increment_by", I64), ("cycle", Bool),
-            ("cache_size", I64), ("last_value", I64),
+            ("schemaname", Name),
+            ("sequencename", Name),
+            ("sequenceowner", Name),
+            ("data_type", Regtype),
+            ("start_value", I64),
+            ("min_value", I64),
+            ("max_value", I64),
+            ("increment_by", I64),
+            ("cycle", Bool),
+            ("cache_size", I64),
+            ("last_value", I64),
         ],
         rows: |ctx| {
             ctx.catalog
@@ -1115,8 +1460,16 @@ pub static TABLES: &[TableSpec] = &[
                 .map(|s| {
                     let last = ctx.system.as_ref().and_then(|x| x.sequence_last_value(s.id));
                     vec![
-                        s.schema.as_str().into(), s.name.as_str().into(), ctx.user().into(), s.ty.pg_name().into(),
-                        Cell::I64(s.start), Cell::I64(s.min), Cell::I64(s.max), Cell::I64(s.increment), s.cycle.into(), Cell::I64(1),
+                        s.schema.as_str().into(),
+                        s.name.as_str().into(),
+                        ctx.user().into(),
+                        s.ty.pg_name().into(),
+                        Cell::I64(s.start),
+                        Cell::I64(s.min),
+                        Cell::I64(s.max),
+                        Cell::I64(s.increment),
+                        s.cycle.into(),
+                        Cell::I64(1),
                         last.map(Cell::I64).unwrap_or(Cell::Null),
                     ]
                 })
@@ -1128,8 +1481,14 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_tables",
         oid: 11_003,
         columns: &[
-            ("schemaname", Name), ("tablename", Name), ("tableowner", Name), ("tablespace", Name), ("hasindexes", Bool),
-            ("hasrules", Bool), ("hastriggers", Bool), ("rowsecurity", Bool),
+            ("schemaname", Name),
+            ("tablename", Name),
+            ("tableowner", Name),
+            ("tablespace", Name),
+            ("hasindexes", Bool),
+            ("hasrules", Bool),
+            ("hastriggers", Bool),
+            ("rowsecurity", Bool),
         ],
         rows: |ctx| {
             ctx.catalog
@@ -1137,8 +1496,14 @@ pub static TABLES: &[TableSpec] = &[
                 .values()
                 .map(|t| {
                     vec![
-                        t.schema.as_str().into(), t.name.as_str().into(), ctx.user().into(), Cell::Null,
-                        (!t.indexes.is_empty()).into(), false.into(), false.into(), false.into(),
+                        t.schema.as_str().into(),
+                        t.name.as_str().into(),
+                        ctx.user().into(),
+                        Cell::Null,
+                        (!t.indexes.is_empty()).into(),
+                        false.into(),
+                        false.into(),
+                        false.into(),
                     ]
                 })
                 .collect()
@@ -1174,7 +1539,10 @@ pub static TABLES: &[TableSpec] = &[
             for t in ctx.catalog.tables.values() {
                 for i in &t.indexes {
                     v.push(vec![
-                        t.schema.as_str().into(), t.name.as_str().into(), i.name.as_str().into(), Cell::Null,
+                        t.schema.as_str().into(),
+                        t.name.as_str().into(),
+                        i.name.as_str().into(),
+                        Cell::Null,
                         index_def(&ctx.catalog, i.id).into(),
                     ]);
                 }
@@ -1187,9 +1555,22 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_settings",
         oid: 11_007,
         columns: &[
-            ("name", Text), ("setting", Text), ("unit", Text), ("category", Text), ("short_desc", Text), ("extra_desc", Text),
-            ("context", Text), ("vartype", Text), ("source", Text), ("min_val", Text), ("max_val", Text),
-            ("enumvals", TextArr), ("boot_val", Text), ("reset_val", Text), ("sourcefile", Text), ("sourceline", I32),
+            ("name", Text),
+            ("setting", Text),
+            ("unit", Text),
+            ("category", Text),
+            ("short_desc", Text),
+            ("extra_desc", Text),
+            ("context", Text),
+            ("vartype", Text),
+            ("source", Text),
+            ("min_val", Text),
+            ("max_val", Text),
+            ("enumvals", TextArr),
+            ("boot_val", Text),
+            ("reset_val", Text),
+            ("sourcefile", Text),
+            ("sourceline", I32),
             ("pending_restart", Bool),
         ],
         rows: |ctx| {
@@ -1198,9 +1579,22 @@ pub static TABLES: &[TableSpec] = &[
                 .into_iter()
                 .map(|s| {
                     vec![
-                        s.name.into(), s.setting.into(), s.unit.into(), s.category.into(), s.description.into(), Cell::Null,
-                        s.context.into(), s.vartype.into(), s.source.into(), s.min.into(), s.max.into(),
-                        s.enumvals.map(Cell::StrList).unwrap_or(Cell::Null), s.boot.into(), s.reset.into(), Cell::Null, Cell::Null,
+                        s.name.into(),
+                        s.setting.into(),
+                        s.unit.into(),
+                        s.category.into(),
+                        s.description.into(),
+                        Cell::Null,
+                        s.context.into(),
+                        s.vartype.into(),
+                        s.source.into(),
+                        s.min.into(),
+                        s.max.into(),
+                        s.enumvals.map(Cell::StrList).unwrap_or(Cell::Null),
+                        s.boot.into(),
+                        s.reset.into(),
+                        Cell::Null,
+                        Cell::Null,
                         s.pending_restart.into(),
                     ]
                 })
@@ -1212,8 +1606,14 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_prepared_statements",
         oid: 11_008,
         columns: &[
-            ("name", Text), ("statement", Text), ("prepare_time", Ts), ("parameter_types", TextArr), ("result_types", TextArr),
-            ("from_sql", Bool), ("generic_plans", I64), ("custom_plans", I64),
+            ("name", Text),
+            ("statement", Text),
+            ("prepare_time", Ts),
+            ("parameter_types", TextArr),
+            ("result_types", TextArr),
+            ("from_sql", Bool),
+            ("generic_plans", I64),
+            ("custom_plans", I64),
         ],
         rows: |ctx| {
             let Some(sys) = &ctx.system else { return vec![] };
@@ -1221,8 +1621,14 @@ pub static TABLES: &[TableSpec] = &[
                 .into_iter()
                 .map(|p| {
                     vec![
-                        p.name.into(), p.statement.into(), Cell::Ts(p.prepare_time), Cell::StrList(p.parameter_types), Cell::Null,
-                        p.from_sql.into(), Cell::I64(0), Cell::I64(0),
+                        p.name.into(),
+                        p.statement.into(),
+                        Cell::Ts(p.prepare_time),
+                        Cell::StrList(p.parameter_types),
+                        Cell::Null,
+                        p.from_sql.into(),
+                        Cell::I64(0),
+                        Cell::I64(0),
                     ]
                 })
                 .collect()
@@ -1233,15 +1639,16 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_cursors",
         oid: 11_009,
         columns: &[
-            ("name", Text), ("statement", Text), ("is_holdable", Bool), ("is_binary", Bool), ("is_scrollable", Bool),
+            ("name", Text),
+            ("statement", Text),
+            ("is_holdable", Bool),
+            ("is_binary", Bool),
+            ("is_scrollable", Bool),
             ("creation_time", Ts),
         ],
         rows: |ctx| {
             let Some(sys) = &ctx.system else { return vec![] };
-            sys.cursors()
-                .into_iter()
-                .map(|(n, q)| vec![n.into(), q.into(), false.into(), false.into(), false.into(), Cell::Null])
-                .collect()
+            sys.cursors().into_iter().map(|(n, q)| vec![n.into(), q.into(), false.into(), false.into(), false.into(), Cell::Null]).collect()
         },
     },
     TableSpec {
@@ -1249,11 +1656,28 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_stat_activity",
         oid: 11_010,
         columns: &[
-            ("datid", Oid), ("datname", Name), ("pid", I32), ("leader_pid", I32), ("usesysid", Oid), ("usename", Name),
-            ("application_name", Text), ("client_addr", Text), ("client_hostname", Text), ("client_port", I32),
-            ("backend_start", Ts), ("xact_start", Ts), ("query_start", Ts), ("state_change", Ts), ("wait_event_type", Text),
-            ("wait_event", Text), ("state", Text), ("backend_xid", Xid), ("backend_xmin", Xid), ("query_id", I64),
-            ("query", Text), ("backend_type", Text),
+            ("datid", Oid),
+            ("datname", Name),
+            ("pid", I32),
+            ("leader_pid", I32),
+            ("usesysid", Oid),
+            ("usename", Name),
+            ("application_name", Text),
+            ("client_addr", Text),
+            ("client_hostname", Text),
+            ("client_port", I32),
+            ("backend_start", Ts),
+            ("xact_start", Ts),
+            ("query_start", Ts),
+            ("state_change", Ts),
+            ("wait_event_type", Text),
+            ("wait_event", Text),
+            ("state", Text),
+            ("backend_xid", Xid),
+            ("backend_xmin", Xid),
+            ("query_id", I64),
+            ("query", Text),
+            ("backend_type", Text),
         ],
         rows: |ctx| {
             let Some(sys) = &ctx.system else { return vec![] };
@@ -1262,12 +1686,28 @@ pub static TABLES: &[TableSpec] = &[
                 .map(|a| {
                     let waiting = a.wait_event_type.clone();
                     vec![
-                        Cell::Oid(5), a.database.into(), Cell::I32(a.pid), Cell::Null, Cell::Oid(BOOTSTRAP_SUPERUSER_OID),
-                        a.user.into(), a.application_name.into(), a.client_addr.into(), Cell::Null, a.client_port.map(Cell::I32).unwrap_or(Cell::Null),
-                        Cell::Ts(a.backend_start), a.xact_start.map(Cell::Ts).unwrap_or(Cell::Null),
-                        a.query_start.map(Cell::Ts).unwrap_or(Cell::Null), a.query_start.map(Cell::Ts).unwrap_or(Cell::Null),
-                        waiting.clone().into(), waiting.map(|_| "transactionid".to_string()).into(), a.state.into(), Cell::Null,
-                        Cell::Null, Cell::Null, a.query.into(), a.backend_type.into(),
+                        Cell::Oid(5),
+                        a.database.into(),
+                        Cell::I32(a.pid),
+                        Cell::Null,
+                        Cell::Oid(BOOTSTRAP_SUPERUSER_OID),
+                        a.user.into(),
+                        a.application_name.into(),
+                        a.client_addr.into(),
+                        Cell::Null,
+                        a.client_port.map(Cell::I32).unwrap_or(Cell::Null),
+                        Cell::Ts(a.backend_start),
+                        a.xact_start.map(Cell::Ts).unwrap_or(Cell::Null),
+                        a.query_start.map(Cell::Ts).unwrap_or(Cell::Null),
+                        a.query_start.map(Cell::Ts).unwrap_or(Cell::Null),
+                        waiting.clone().into(),
+                        waiting.map(|_| "transactionid".to_string()).into(),
+                        a.state.into(),
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        a.query.into(),
+                        a.backend_type.into(),
                     ]
                 })
                 .collect()
@@ -1278,10 +1718,26 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_stat_replication",
         oid: 11_011,
         columns: &[
-            ("pid", I32), ("usesysid", Oid), ("usename", Name), ("application_name", Text), ("client_addr", Text),
-            ("client_hostname", Text), ("client_port", I32), ("backend_start", Ts), ("backend_xmin", Xid), ("state", Text),
-            ("sent_lsn", Lsn), ("write_lsn", Lsn), ("flush_lsn", Lsn), ("replay_lsn", Lsn), ("write_lag", Interval),
-            ("flush_lag", Interval), ("replay_lag", Interval), ("sync_priority", I32), ("sync_state", Text), ("reply_time", Ts),
+            ("pid", I32),
+            ("usesysid", Oid),
+            ("usename", Name),
+            ("application_name", Text),
+            ("client_addr", Text),
+            ("client_hostname", Text),
+            ("client_port", I32),
+            ("backend_start", Ts),
+            ("backend_xmin", Xid),
+            ("state", Text),
+            ("sent_lsn", Lsn),
+            ("write_lsn", Lsn),
+            ("flush_lsn", Lsn),
+            ("replay_lsn", Lsn),
+            ("write_lag", Interval),
+            ("flush_lag", Interval),
+            ("replay_lag", Interval),
+            ("sync_priority", I32),
+            ("sync_state", Text),
+            ("reply_time", Ts),
         ],
         rows: |ctx| {
             let Some(sys) = &ctx.system else { return vec![] };
@@ -1290,10 +1746,25 @@ pub static TABLES: &[TableSpec] = &[
                 .into_iter()
                 .map(|r| {
                     vec![
-                        Cell::I32(r.pid), Cell::Oid(BOOTSTRAP_SUPERUSER_OID), r.user.into(), r.application_name.into(),
-                        r.client_addr.into(), Cell::Null, Cell::I32(r.client_port), Cell::Ts(r.backend_start), Cell::Null,
-                        r.state.into(), r.sent_lsn.into(), r.write_lsn.into(), r.flush_lsn.into(), r.replay_lsn.into(),
-                        lag(r.write_lag), lag(r.flush_lag), lag(r.replay_lag), Cell::I32(r.sync_priority), r.sync_state.into(),
+                        Cell::I32(r.pid),
+                        Cell::Oid(BOOTSTRAP_SUPERUSER_OID),
+                        r.user.into(),
+                        r.application_name.into(),
+                        r.client_addr.into(),
+                        Cell::Null,
+                        Cell::I32(r.client_port),
+                        Cell::Ts(r.backend_start),
+                        Cell::Null,
+                        r.state.into(),
+                        r.sent_lsn.into(),
+                        r.write_lsn.into(),
+                        r.flush_lsn.into(),
+                        r.replay_lsn.into(),
+                        lag(r.write_lag),
+                        lag(r.flush_lag),
+                        lag(r.replay_lag),
+                        Cell::I32(r.sync_priority),
+                        r.sync_state.into(),
                         r.reply_time.map(Cell::Ts).unwrap_or(Cell::Null),
                     ]
                 })
@@ -1305,9 +1776,20 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_replication_slots",
         oid: 11_012,
         columns: &[
-            ("slot_name", Name), ("plugin", Name), ("slot_type", Text), ("datoid", Oid), ("database", Name),
-            ("temporary", Bool), ("active", Bool), ("active_pid", I32), ("xmin", Xid), ("catalog_xmin", Xid),
-            ("restart_lsn", Lsn), ("confirmed_flush_lsn", Lsn), ("wal_status", Text), ("safe_wal_size", I64),
+            ("slot_name", Name),
+            ("plugin", Name),
+            ("slot_type", Text),
+            ("datoid", Oid),
+            ("database", Name),
+            ("temporary", Bool),
+            ("active", Bool),
+            ("active_pid", I32),
+            ("xmin", Xid),
+            ("catalog_xmin", Xid),
+            ("restart_lsn", Lsn),
+            ("confirmed_flush_lsn", Lsn),
+            ("wal_status", Text),
+            ("safe_wal_size", I64),
         ],
         rows: |ctx| {
             let Some(sys) = &ctx.system else { return vec![] };
@@ -1315,9 +1797,20 @@ pub static TABLES: &[TableSpec] = &[
                 .into_iter()
                 .map(|s| {
                     vec![
-                        s.name.into(), Cell::Null, "physical".into(), Cell::Null, Cell::Null, false.into(), s.active.into(),
-                        s.active_pid.map(Cell::I32).unwrap_or(Cell::Null), Cell::Null, Cell::Null, s.restart_lsn.into(), Cell::Null,
-                        s.wal_status.into(), Cell::Null,
+                        s.name.into(),
+                        Cell::Null,
+                        "physical".into(),
+                        Cell::Null,
+                        Cell::Null,
+                        false.into(),
+                        s.active.into(),
+                        s.active_pid.map(Cell::I32).unwrap_or(Cell::Null),
+                        Cell::Null,
+                        Cell::Null,
+                        s.restart_lsn.into(),
+                        Cell::Null,
+                        s.wal_status.into(),
+                        Cell::Null,
                     ]
                 })
                 .collect()
@@ -1328,9 +1821,18 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_stat_user_tables",
         oid: 11_013,
         columns: &[
-            ("relid", Oid), ("schemaname", Name), ("relname", Name), ("seq_scan", I64), ("seq_tup_read", I64),
-            ("idx_scan", I64), ("idx_tup_fetch", I64), ("n_tup_ins", I64), ("n_tup_upd", I64), ("n_tup_del", I64),
-            ("n_live_tup", I64), ("n_dead_tup", I64),
+            ("relid", Oid),
+            ("schemaname", Name),
+            ("relname", Name),
+            ("seq_scan", I64),
+            ("seq_tup_read", I64),
+            ("idx_scan", I64),
+            ("idx_tup_fetch", I64),
+            ("n_tup_ins", I64),
+            ("n_tup_upd", I64),
+            ("n_tup_del", I64),
+            ("n_live_tup", I64),
+            ("n_dead_tup", I64),
         ],
         rows: |ctx| {
             ctx.catalog
@@ -1345,8 +1847,18 @@ pub static TABLES: &[TableSpec] = &[
                         .map(|d| d.dead_versions.load(std::sync::atomic::Ordering::Relaxed) as i64)
                         .unwrap_or(0);
                     vec![
-                        Cell::Oid(t.id), t.schema.as_str().into(), t.name.as_str().into(), Cell::I64(0), Cell::I64(0), Cell::I64(0),
-                        Cell::I64(0), Cell::I64(0), Cell::I64(0), Cell::I64(0), Cell::I64(live), Cell::I64(dead),
+                        Cell::Oid(t.id),
+                        t.schema.as_str().into(),
+                        t.name.as_str().into(),
+                        Cell::I64(0),
+                        Cell::I64(0),
+                        Cell::I64(0),
+                        Cell::I64(0),
+                        Cell::I64(0),
+                        Cell::I64(0),
+                        Cell::I64(0),
+                        Cell::I64(live),
+                        Cell::I64(dead),
                     ]
                 })
                 .collect()
@@ -1360,47 +1872,307 @@ pub static TABLES: &[TableSpec] = &[
         rows: |_| vec![],
     },
     // Empty catalogs that tools join against (listed in ALWAYS_EMPTY).
-    TableSpec { schema: "pg_catalog", name: "pg_description", oid: 2609, columns: &[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("description", Text)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_shdescription", oid: 2396, columns: &[("objoid", Oid), ("classoid", Oid), ("description", Text)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_inherits", oid: 2611, columns: &[("inhrelid", Oid), ("inhparent", Oid), ("inhseqno", I32), ("inhdetachpending", Bool)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_trigger", oid: 2620, columns: &[("oid", Oid), ("tgrelid", Oid), ("tgparentid", Oid), ("tgname", Name), ("tgfoid", Oid), ("tgtype", I16), ("tgenabled", Char), ("tgisinternal", Bool), ("tgconstrrelid", Oid), ("tgconstrindid", Oid), ("tgconstraint", Oid), ("tgdeferrable", Bool), ("tginitdeferred", Bool), ("tgnargs", I16)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_rewrite", oid: 2618, columns: &[("oid", Oid), ("rulename", Name), ("ev_class", Oid), ("ev_type", Char), ("ev_enabled", Char), ("is_instead", Bool)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_policy", oid: 3256, columns: &[("oid", Oid), ("polname", Name), ("polrelid", Oid), ("polcmd", Char), ("polpermissive", Bool), ("polroles", OidArr), ("polqual", Text), ("polwithcheck", Text)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_statistic_ext", oid: 3381, columns: &[("oid", Oid), ("stxrelid", Oid), ("stxname", Name), ("stxnamespace", Oid), ("stxowner", Oid), ("stxstattarget", I32), ("stxkeys", Int2Vector), ("stxkind", TextArr)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_publication", oid: 6104, columns: &[("oid", Oid), ("pubname", Name), ("pubowner", Oid), ("puballtables", Bool), ("pubinsert", Bool), ("pubupdate", Bool), ("pubdelete", Bool), ("pubtruncate", Bool), ("pubviaroot", Bool)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_publication_namespace", oid: 6237, columns: &[("oid", Oid), ("pnpubid", Oid), ("pnnspid", Oid)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_publication_rel", oid: 6106, columns: &[("oid", Oid), ("prpubid", Oid), ("prrelid", Oid)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_publication_tables", oid: 11_015, columns: &[("pubname", Name), ("schemaname", Name), ("tablename", Name)], rows: |_| vec![] },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_description",
+        oid: 2609,
+        columns: &[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("description", Text)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_shdescription",
+        oid: 2396,
+        columns: &[("objoid", Oid), ("classoid", Oid), ("description", Text)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_inherits",
+        oid: 2611,
+        columns: &[("inhrelid", Oid), ("inhparent", Oid), ("inhseqno", I32), ("inhdetachpending", Bool)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_trigger",
+        oid: 2620,
+        columns: &[
+            ("oid", Oid),
+            ("tgrelid", Oid),
+            ("tgparentid", Oid),
+            ("tgname", Name),
+            ("tgfoid", Oid),
+            ("tgtype", I16),
+            ("tgenabled", Char),
+            ("tgisinternal", Bool),
+            ("tgconstrrelid", Oid),
+            ("tgconstrindid", Oid),
+            ("tgconstraint", Oid),
+            ("tgdeferrable", Bool),
+            ("tginitdeferred", Bool),
+            ("tgnargs", I16),
+        ],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_rewrite",
+        oid: 2618,
+        columns: &[("oid", Oid), ("rulename", Name), ("ev_class", Oid), ("ev_type", Char), ("ev_enabled", Char), ("is_instead", Bool)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_policy",
+        oid: 3256,
+        columns: &[
+            ("oid", Oid),
+            ("polname", Name),
+            ("polrelid", Oid),
+            ("polcmd", Char),
+            ("polpermissive", Bool),
+            ("polroles", OidArr),
+            ("polqual", Text),
+            ("polwithcheck", Text),
+        ],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_statistic_ext",
+        oid: 3381,
+        columns: &[
+            ("oid", Oid),
+            ("stxrelid", Oid),
+            ("stxname", Name),
+            ("stxnamespace", Oid),
+            ("stxowner", Oid),
+            ("stxstattarget", I32),
+            ("stxkeys", Int2Vector),
+            ("stxkind", TextArr),
+        ],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_publication",
+        oid: 6104,
+        columns: &[
+            ("oid", Oid),
+            ("pubname", Name),
+            ("pubowner", Oid),
+            ("puballtables", Bool),
+            ("pubinsert", Bool),
+            ("pubupdate", Bool),
+            ("pubdelete", Bool),
+            ("pubtruncate", Bool),
+            ("pubviaroot", Bool),
+        ],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_publication_namespace",
+        oid: 6237,
+        columns: &[("oid", Oid), ("pnpubid", Oid), ("pnnspid", Oid)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_publication_rel",
+        oid: 6106,
+        columns: &[("oid", Oid), ("prpubid", Oid), ("prrelid", Oid)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_publication_tables",
+        oid: 11_015,
+        columns: &[("pubname", Name), ("schemaname", Name), ("tablename", Name)],
+        rows: |_| vec![],
+    },
     TableSpec { schema: "pg_catalog", name: "pg_subscription", oid: 6100, columns: &[("oid", Oid), ("subname", Name)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_partitioned_table", oid: 3350, columns: &[("partrelid", Oid), ("partstrat", Char), ("partnatts", I16), ("partdefid", Oid), ("partattrs", Int2Vector)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_foreign_table", oid: 3118, columns: &[("ftrelid", Oid), ("ftserver", Oid), ("ftoptions", TextArr)], rows: |_| vec![] },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_partitioned_table",
+        oid: 3350,
+        columns: &[("partrelid", Oid), ("partstrat", Char), ("partnatts", I16), ("partdefid", Oid), ("partattrs", Int2Vector)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_foreign_table",
+        oid: 3118,
+        columns: &[("ftrelid", Oid), ("ftserver", Oid), ("ftoptions", TextArr)],
+        rows: |_| vec![],
+    },
     TableSpec { schema: "pg_catalog", name: "pg_foreign_server", oid: 1417, columns: &[("oid", Oid), ("srvname", Name)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_foreign_data_wrapper", oid: 2328, columns: &[("oid", Oid), ("fdwname", Name)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_enum", oid: 3501, columns: &[("oid", Oid), ("enumtypid", Oid), ("enumsortorder", F32), ("enumlabel", Name)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_range", oid: 3541, columns: &[("rngtypid", Oid), ("rngsubtype", Oid), ("rngmultitypid", Oid)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_depend", oid: 2608, columns: &[("classid", Oid), ("objid", Oid), ("objsubid", I32), ("refclassid", Oid), ("refobjid", Oid), ("refobjsubid", I32), ("deptype", Char)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_extension", oid: 3079, columns: &[("oid", Oid), ("extname", Name), ("extowner", Oid), ("extnamespace", Oid), ("extrelocatable", Bool), ("extversion", Text), ("extconfig", OidArr), ("extcondition", TextArr)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_event_trigger", oid: 3466, columns: &[("oid", Oid), ("evtname", Name), ("evtevent", Name), ("evtenabled", Char)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_opclass", oid: 2616, columns: &[("oid", Oid), ("opcmethod", Oid), ("opcname", Name), ("opcnamespace", Oid), ("opcowner", Oid), ("opcfamily", Oid), ("opcintype", Oid), ("opcdefault", Bool), ("opckeytype", Oid)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_operator", oid: 2617, columns: &[("oid", Oid), ("oprname", Name), ("oprnamespace", Oid), ("oprleft", Oid), ("oprright", Oid), ("oprresult", Oid)], rows: |_| vec![] },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_foreign_data_wrapper",
+        oid: 2328,
+        columns: &[("oid", Oid), ("fdwname", Name)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_enum",
+        oid: 3501,
+        columns: &[("oid", Oid), ("enumtypid", Oid), ("enumsortorder", F32), ("enumlabel", Name)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_range",
+        oid: 3541,
+        columns: &[("rngtypid", Oid), ("rngsubtype", Oid), ("rngmultitypid", Oid)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_depend",
+        oid: 2608,
+        columns: &[
+            ("classid", Oid),
+            ("objid", Oid),
+            ("objsubid", I32),
+            ("refclassid", Oid),
+            ("refobjid", Oid),
+            ("refobjsubid", I32),
+            ("deptype", Char),
+        ],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_extension",
+        oid: 3079,
+        columns: &[
+            ("oid", Oid),
+            ("extname", Name),
+            ("extowner", Oid),
+            ("extnamespace", Oid),
+            ("extrelocatable", Bool),
+            ("extversion", Text),
+            ("extconfig", OidArr),
+            ("extcondition", TextArr),
+        ],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_event_trigger",
+        oid: 3466,
+        columns: &[("oid", Oid), ("evtname", Name), ("evtevent", Name), ("evtenabled", Char)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_opclass",
+        oid: 2616,
+        columns: &[
+            ("oid", Oid),
+            ("opcmethod", Oid),
+            ("opcname", Name),
+            ("opcnamespace", Oid),
+            ("opcowner", Oid),
+            ("opcfamily", Oid),
+            ("opcintype", Oid),
+            ("opcdefault", Bool),
+            ("opckeytype", Oid),
+        ],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_operator",
+        oid: 2617,
+        columns: &[("oid", Oid), ("oprname", Name), ("oprnamespace", Oid), ("oprleft", Oid), ("oprright", Oid), ("oprresult", Oid)],
+        rows: |_| vec![],
+    },
     TableSpec { schema: "pg_catalog", name: "pg_conversion", oid: 2607, columns: &[("oid", Oid), ("conname", Name)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_language", oid: 2612, columns: &[("oid", Oid), ("lanname", Name), ("lanowner", Oid), ("lanispl", Bool), ("lanpltrusted", Bool)], rows: |_| vec![vec![Cell::Oid(12), "internal".into(), Cell::Oid(10), false.into(), false.into()], vec![Cell::Oid(14), "sql".into(), Cell::Oid(10), false.into(), true.into()]] },
-    TableSpec { schema: "pg_catalog", name: "pg_cast", oid: 2605, columns: &[("oid", Oid), ("castsource", Oid), ("casttarget", Oid), ("castfunc", Oid), ("castcontext", Char), ("castmethod", Char)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_default_acl", oid: 826, columns: &[("oid", Oid), ("defaclrole", Oid), ("defaclnamespace", Oid), ("defaclobjtype", Char), ("defaclacl", TextArr)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_init_privs", oid: 3394, columns: &[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("privtype", Char), ("initprivs", TextArr)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_seclabel", oid: 3596, columns: &[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("provider", Text), ("label", Text)], rows: |_| vec![] },
-    TableSpec { schema: "pg_catalog", name: "pg_ts_config", oid: 3602, columns: &[("oid", Oid), ("cfgname", Name), ("cfgnamespace", Oid)], rows: |_| vec![] },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_language",
+        oid: 2612,
+        columns: &[("oid", Oid), ("lanname", Name), ("lanowner", Oid), ("lanispl", Bool), ("lanpltrusted", Bool)],
+        rows: |_| {
+            vec![
+                vec![Cell::Oid(12), "internal".into(), Cell::Oid(10), false.into(), false.into()],
+                vec![Cell::Oid(14), "sql".into(), Cell::Oid(10), false.into(), true.into()],
+            ]
+        },
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_cast",
+        oid: 2605,
+        columns: &[("oid", Oid), ("castsource", Oid), ("casttarget", Oid), ("castfunc", Oid), ("castcontext", Char), ("castmethod", Char)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_default_acl",
+        oid: 826,
+        columns: &[("oid", Oid), ("defaclrole", Oid), ("defaclnamespace", Oid), ("defaclobjtype", Char), ("defaclacl", TextArr)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_init_privs",
+        oid: 3394,
+        columns: &[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("privtype", Char), ("initprivs", TextArr)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_seclabel",
+        oid: 3596,
+        columns: &[("objoid", Oid), ("classoid", Oid), ("objsubid", I32), ("provider", Text), ("label", Text)],
+        rows: |_| vec![],
+    },
+    TableSpec {
+        schema: "pg_catalog",
+        name: "pg_ts_config",
+        oid: 3602,
+        columns: &[("oid", Oid), ("cfgname", Name), ("cfgnamespace", Oid)],
+        rows: |_| vec![],
+    },
     TableSpec {
         schema: "pg_catalog",
         name: "pg_proc",
         oid: 1255,
         columns: &[
-            ("oid", Oid), ("proname", Name), ("pronamespace", Oid), ("proowner", Oid), ("prolang", Oid), ("procost", F32),
-            ("prorows", F32), ("provariadic", Oid), ("prosupport", Regproc), ("prokind", Char), ("prosecdef", Bool),
-            ("proleakproof", Bool), ("proisstrict", Bool), ("proretset", Bool), ("provolatile", Char), ("proparallel", Char),
-            ("pronargs", I16), ("pronargdefaults", I16), ("prorettype", Oid), ("proargtypes", OidVector),
-            ("proallargtypes", OidArr), ("proargmodes", TextArr), ("proargnames", TextArr), ("proargdefaults", Text),
-            ("protrftypes", OidArr), ("prosrc", Text), ("probin", Text), ("prosqlbody", Text), ("proconfig", TextArr),
+            ("oid", Oid),
+            ("proname", Name),
+            ("pronamespace", Oid),
+            ("proowner", Oid),
+            ("prolang", Oid),
+            ("procost", F32),
+            ("prorows", F32),
+            ("provariadic", Oid),
+            ("prosupport", Regproc),
+            ("prokind", Char),
+            ("prosecdef", Bool),
+            ("proleakproof", Bool),
+            ("proisstrict", Bool),
+            ("proretset", Bool),
+            ("provolatile", Char),
+            ("proparallel", Char),
+            ("pronargs", I16),
+            ("pronargdefaults", I16),
+            ("prorettype", Oid),
+            ("proargtypes", OidVector),
+            ("proallargtypes", OidArr),
+            ("proargmodes", TextArr),
+            ("proargnames", TextArr),
+            ("proargdefaults", Text),
+            ("protrftypes", OidArr),
+            ("prosrc", Text),
+            ("probin", Text),
+            ("prosqlbody", Text),
+            ("proconfig", TextArr),
             ("proacl", TextArr),
         ],
         rows: |_| vec![],
@@ -1410,7 +2182,15 @@ pub static TABLES: &[TableSpec] = &[
         schema: "information_schema",
         name: "schemata",
         oid: 13_001,
-        columns: &[("catalog_name", Name), ("schema_name", Name), ("schema_owner", Name), ("default_character_set_catalog", Name), ("default_character_set_schema", Name), ("default_character_set_name", Name), ("sql_path", Text)],
+        columns: &[
+            ("catalog_name", Name),
+            ("schema_name", Name),
+            ("schema_owner", Name),
+            ("default_character_set_catalog", Name),
+            ("default_character_set_schema", Name),
+            ("default_character_set_name", Name),
+            ("sql_path", Text),
+        ],
         rows: |ctx| {
             let mut names = vec!["pg_catalog".to_string(), "information_schema".to_string()];
             names.extend(ctx.catalog.schemas.keys().cloned());
@@ -1425,10 +2205,18 @@ pub static TABLES: &[TableSpec] = &[
         name: "tables",
         oid: 13_002,
         columns: &[
-            ("table_catalog", Name), ("table_schema", Name), ("table_name", Name), ("table_type", Text),
-            ("self_referencing_column_name", Name), ("reference_generation", Text), ("user_defined_type_catalog", Name),
-            ("user_defined_type_schema", Name), ("user_defined_type_name", Name), ("is_insertable_into", Text),
-            ("is_typed", Text), ("commit_action", Text),
+            ("table_catalog", Name),
+            ("table_schema", Name),
+            ("table_name", Name),
+            ("table_type", Text),
+            ("self_referencing_column_name", Name),
+            ("reference_generation", Text),
+            ("user_defined_type_catalog", Name),
+            ("user_defined_type_schema", Name),
+            ("user_defined_type_name", Name),
+            ("is_insertable_into", Text),
+            ("is_typed", Text),
+            ("commit_action", Text),
         ],
         rows: |ctx| {
             let db = ctx.database();
@@ -1438,15 +2226,35 @@ pub static TABLES: &[TableSpec] = &[
                 .values()
                 .map(|t| {
                     vec![
-                        db.as_str().into(), t.schema.as_str().into(), t.name.as_str().into(), "BASE TABLE".into(), Cell::Null,
-                        Cell::Null, Cell::Null, Cell::Null, Cell::Null, "YES".into(), "NO".into(), Cell::Null,
+                        db.as_str().into(),
+                        t.schema.as_str().into(),
+                        t.name.as_str().into(),
+                        "BASE TABLE".into(),
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        "YES".into(),
+                        "NO".into(),
+                        Cell::Null,
                     ]
                 })
                 .collect();
             for w in ctx.catalog.views.values() {
                 v.push(vec![
-                    db.as_str().into(), w.schema.as_str().into(), w.name.as_str().into(), "VIEW".into(), Cell::Null, Cell::Null,
-                    Cell::Null, Cell::Null, Cell::Null, "NO".into(), "NO".into(), Cell::Null,
+                    db.as_str().into(),
+                    w.schema.as_str().into(),
+                    w.name.as_str().into(),
+                    "VIEW".into(),
+                    Cell::Null,
+                    Cell::Null,
+                    Cell::Null,
+                    Cell::Null,
+                    Cell::Null,
+                    "NO".into(),
+                    "NO".into(),
+                    Cell::Null,
                 ]);
             }
             v
@@ -1456,12 +2264,30 @@ pub static TABLES: &[TableSpec] = &[
         schema: "information_schema",
         name: "views",
         oid: 13_003,
-        columns: &[("table_catalog", Name), ("table_schema", Name), ("table_name", Name), ("view_definition", Text), ("check_option", Text), ("is_updatable", Text), ("is_insertable_into", Text)],
+        columns: &[
+            ("table_catalog", Name),
+            ("table_schema", Name),
+            ("table_name", Name),
+            ("view_definition", Text),
+            ("check_option", Text),
+            ("is_updatable", Text),
+            ("is_insertable_into", Text),
+        ],
         rows: |ctx| {
             ctx.catalog
                 .views
                 .values()
-                .map(|w| vec![ctx.database().into(), w.schema.as_str().into(), w.name.as_str().into(), w.sql.as_str().into(), "NONE".into(), "NO".into(), "NO".into()])
+                .map(|w| {
+                    vec![
+                        ctx.database().into(),
+                        w.schema.as_str().into(),
+                        w.name.as_str().into(),
+                        w.sql.as_str().into(),
+                        "NONE".into(),
+                        "NO".into(),
+                        "NO".into(),
+                    ]
+                })
                 .collect()
         },
     },
@@ -1470,11 +2296,26 @@ pub static TABLES: &[TableSpec] = &[
         name: "columns",
         oid: 13_004,
         columns: &[
-            ("table_catalog", Name), ("table_schema", Name), ("table_name", Name), ("column_name", Name),
-            ("ordinal_position", I32), ("column_default", Text), ("is_nullable", Text), ("data_type", Text),
-            ("character_maximum_length", I32), ("character_octet_length", I32), ("numeric_precision", I32),
-            ("numeric_precision_radix", I32), ("numeric_scale", I32), ("datetime_precision", I32), ("udt_catalog", Name),
-            ("udt_schema", Name), ("udt_name", Name), ("is_identity", Text), ("is_generated", Text), ("is_updatable", Text),
+            ("table_catalog", Name),
+            ("table_schema", Name),
+            ("table_name", Name),
+            ("column_name", Name),
+            ("ordinal_position", I32),
+            ("column_default", Text),
+            ("is_nullable", Text),
+            ("data_type", Text),
+            ("character_maximum_length", I32),
+            ("character_octet_length", I32),
+            ("numeric_precision", I32),
+            ("numeric_precision_radix", I32),
+            ("numeric_scale", I32),
+            ("datetime_precision", I32),
+            ("udt_catalog", Name),
+            ("udt_schema", Name),
+            ("udt_name", Name),
+            ("is_identity", Text),
+            ("is_generated", Text),
+            ("is_updatable", Text),
         ],
         rows: |ctx| {
             let db = ctx.database();
@@ -1496,24 +2337,52 @@ pub static TABLES: &[TableSpec] = &[
                     };
                     let udt = oid::type_name(c.ty.pg_oid()).unwrap_or("text");
                     v.push(vec![
-                        db.as_str().into(), t.schema.as_str().into(), t.name.as_str().into(), c.name.as_str().into(),
-                        Cell::I32(pos as i32 + 1), c.default.clone().into(), (if c.nullable { "YES" } else { "NO" }).into(),
-                        c.ty.pg_name().split('(').next().unwrap_or("").to_string().into(), char_len.map(Cell::I32).unwrap_or(Cell::Null),
-                        char_len.map(|n| Cell::I32(n * 4)).unwrap_or(Cell::Null), num_prec.map(Cell::I32).unwrap_or(Cell::Null),
+                        db.as_str().into(),
+                        t.schema.as_str().into(),
+                        t.name.as_str().into(),
+                        c.name.as_str().into(),
+                        Cell::I32(pos as i32 + 1),
+                        c.default.clone().into(),
+                        (if c.nullable { "YES" } else { "NO" }).into(),
+                        c.ty.pg_name().split('(').next().unwrap_or("").to_string().into(),
+                        char_len.map(Cell::I32).unwrap_or(Cell::Null),
+                        char_len.map(|n| Cell::I32(n * 4)).unwrap_or(Cell::Null),
+                        num_prec.map(Cell::I32).unwrap_or(Cell::Null),
                         num_prec.map(|_| Cell::I32(if matches!(c.ty, DataType::Numeric { .. }) { 10 } else { 2 })).unwrap_or(Cell::Null),
-                        num_scale.map(Cell::I32).unwrap_or(Cell::Null), dt_prec.map(Cell::I32).unwrap_or(Cell::Null),
-                        db.as_str().into(), "pg_catalog".into(), udt.into(), "NO".into(), "NEVER".into(), "YES".into(),
+                        num_scale.map(Cell::I32).unwrap_or(Cell::Null),
+                        dt_prec.map(Cell::I32).unwrap_or(Cell::Null),
+                        db.as_str().into(),
+                        "pg_catalog".into(),
+                        udt.into(),
+                        "NO".into(),
+                        "NEVER".into(),
+                        "YES".into(),
                     ]);
                 }
             }
             for w in ctx.catalog.views.values() {
                 for (pos, c) in w.columns.iter().enumerate() {
                     v.push(vec![
-                        db.as_str().into(), w.schema.as_str().into(), w.name.as_str().into(), c.name.as_str().into(),
-                        Cell::I32(pos as i32 + 1), Cell::Null, "YES".into(),
-                        format_type(c.type_oid, -1).unwrap_or_else(|| "text".into()).into(), Cell::Null, Cell::Null, Cell::Null,
-                        Cell::Null, Cell::Null, Cell::Null, db.as_str().into(), "pg_catalog".into(),
-                        oid::type_name(c.type_oid).unwrap_or("text").into(), "NO".into(), "NEVER".into(), "NO".into(),
+                        db.as_str().into(),
+                        w.schema.as_str().into(),
+                        w.name.as_str().into(),
+                        c.name.as_str().into(),
+                        Cell::I32(pos as i32 + 1),
+                        Cell::Null,
+                        "YES".into(),
+                        format_type(c.type_oid, -1).unwrap_or_else(|| "text".into()).into(),
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        db.as_str().into(),
+                        "pg_catalog".into(),
+                        oid::type_name(c.type_oid).unwrap_or("text").into(),
+                        "NO".into(),
+                        "NEVER".into(),
+                        "NO".into(),
                     ]);
                 }
             }
@@ -1525,9 +2394,17 @@ pub static TABLES: &[TableSpec] = &[
         name: "table_constraints",
         oid: 13_005,
         columns: &[
-            ("constraint_catalog", Name), ("constraint_schema", Name), ("constraint_name", Name), ("table_catalog", Name),
-            ("table_schema", Name), ("table_name", Name), ("constraint_type", Text), ("is_deferrable", Text),
-            ("initially_deferred", Text), ("enforced", Text), ("nulls_distinct", Text),
+            ("constraint_catalog", Name),
+            ("constraint_schema", Name),
+            ("constraint_name", Name),
+            ("table_catalog", Name),
+            ("table_schema", Name),
+            ("table_name", Name),
+            ("constraint_type", Text),
+            ("is_deferrable", Text),
+            ("initially_deferred", Text),
+            ("enforced", Text),
+            ("nulls_distinct", Text),
         ],
         rows: |ctx| {
             let db = ctx.database();
@@ -1541,9 +2418,17 @@ pub static TABLES: &[TableSpec] = &[
                         _ => "CHECK",
                     };
                     vec![
-                        db.as_str().into(), c.table.schema.as_str().into(), c.name.into(), db.as_str().into(),
-                        c.table.schema.as_str().into(), c.table.name.as_str().into(), kind.into(), "NO".into(), "NO".into(),
-                        "YES".into(), (if c.kind == 'u' { "YES" } else { "" }).into(),
+                        db.as_str().into(),
+                        c.table.schema.as_str().into(),
+                        c.name.into(),
+                        db.as_str().into(),
+                        c.table.schema.as_str().into(),
+                        c.table.name.as_str().into(),
+                        kind.into(),
+                        "NO".into(),
+                        "NO".into(),
+                        "YES".into(),
+                        (if c.kind == 'u' { "YES" } else { "" }).into(),
                     ]
                 })
                 .collect()
@@ -1554,8 +2439,14 @@ pub static TABLES: &[TableSpec] = &[
         name: "key_column_usage",
         oid: 13_006,
         columns: &[
-            ("constraint_catalog", Name), ("constraint_schema", Name), ("constraint_name", Name), ("table_catalog", Name),
-            ("table_schema", Name), ("table_name", Name), ("column_name", Name), ("ordinal_position", I32),
+            ("constraint_catalog", Name),
+            ("constraint_schema", Name),
+            ("constraint_name", Name),
+            ("table_catalog", Name),
+            ("table_schema", Name),
+            ("table_name", Name),
+            ("column_name", Name),
+            ("ordinal_position", I32),
             ("position_in_unique_constraint", I32),
         ],
         rows: |ctx| {
@@ -1564,9 +2455,15 @@ pub static TABLES: &[TableSpec] = &[
             for c in constraints(&ctx.catalog) {
                 for (k, &col) in c.columns.iter().enumerate() {
                     v.push(vec![
-                        db.as_str().into(), c.table.schema.as_str().into(), c.name.clone().into(), db.as_str().into(),
-                        c.table.schema.as_str().into(), c.table.name.as_str().into(), c.table.columns[col].name.as_str().into(),
-                        Cell::I32(k as i32 + 1), if c.kind == 'f' { Cell::I32(k as i32 + 1) } else { Cell::Null },
+                        db.as_str().into(),
+                        c.table.schema.as_str().into(),
+                        c.name.clone().into(),
+                        db.as_str().into(),
+                        c.table.schema.as_str().into(),
+                        c.table.name.as_str().into(),
+                        c.table.columns[col].name.as_str().into(),
+                        Cell::I32(k as i32 + 1),
+                        if c.kind == 'f' { Cell::I32(k as i32 + 1) } else { Cell::Null },
                     ]);
                 }
             }
@@ -1578,9 +2475,15 @@ pub static TABLES: &[TableSpec] = &[
         name: "referential_constraints",
         oid: 13_007,
         columns: &[
-            ("constraint_catalog", Name), ("constraint_schema", Name), ("constraint_name", Name),
-            ("unique_constraint_catalog", Name), ("unique_constraint_schema", Name), ("unique_constraint_name", Name),
-            ("match_option", Text), ("update_rule", Text), ("delete_rule", Text),
+            ("constraint_catalog", Name),
+            ("constraint_schema", Name),
+            ("constraint_name", Name),
+            ("unique_constraint_catalog", Name),
+            ("unique_constraint_schema", Name),
+            ("unique_constraint_name", Name),
+            ("match_option", Text),
+            ("update_rule", Text),
+            ("delete_rule", Text),
         ],
         rows: |ctx| {
             let db = ctx.database();
@@ -1593,8 +2496,14 @@ pub static TABLES: &[TableSpec] = &[
                     .get(&fk.ref_table)
                     .and_then(|t| t.indexes.iter().find(|i| i.unique && i.columns == fk.ref_columns).map(|i| i.name.clone()));
                 v.push(vec![
-                    db.as_str().into(), c.table.schema.as_str().into(), c.name.into(), db.as_str().into(),
-                    c.table.schema.as_str().into(), uname.into(), "NONE".into(), fk_action_sql(fk.on_update).into(),
+                    db.as_str().into(),
+                    c.table.schema.as_str().into(),
+                    c.name.into(),
+                    db.as_str().into(),
+                    c.table.schema.as_str().into(),
+                    uname.into(),
+                    "NONE".into(),
+                    fk_action_sql(fk.on_update).into(),
                     fk_action_sql(fk.on_delete).into(),
                 ]);
             }
@@ -1606,9 +2515,18 @@ pub static TABLES: &[TableSpec] = &[
         name: "sequences",
         oid: 13_008,
         columns: &[
-            ("sequence_catalog", Name), ("sequence_schema", Name), ("sequence_name", Name), ("data_type", Text),
-            ("numeric_precision", I32), ("numeric_precision_radix", I32), ("numeric_scale", I32), ("start_value", Text),
-            ("minimum_value", Text), ("maximum_value", Text), ("increment", Text), ("cycle_option", Text),
+            ("sequence_catalog", Name),
+            ("sequence_schema", Name),
+            ("sequence_name", Name),
+            ("data_type", Text),
+            ("numeric_precision", I32),
+            ("numeric_precision_radix", I32),
+            ("numeric_scale", I32),
+            ("start_value", Text),
+            ("minimum_value", Text),
+            ("maximum_value", Text),
+            ("increment", Text),
+            ("cycle_option", Text),
         ],
         rows: |ctx| {
             ctx.catalog
@@ -1616,9 +2534,18 @@ pub static TABLES: &[TableSpec] = &[
                 .values()
                 .map(|s| {
                     vec![
-                        ctx.database().into(), s.schema.as_str().into(), s.name.as_str().into(), s.ty.pg_name().into(),
-                        Cell::I32(64), Cell::I32(2), Cell::I32(0), s.start.to_string().into(), s.min.to_string().into(),
-                        s.max.to_string().into(), s.increment.to_string().into(), (if s.cycle { "YES" } else { "NO" }).into(),
+                        ctx.database().into(),
+                        s.schema.as_str().into(),
+                        s.name.as_str().into(),
+                        s.ty.pg_name().into(),
+                        Cell::I32(64),
+                        Cell::I32(2),
+                        Cell::I32(0),
+                        s.start.to_string().into(),
+                        s.min.to_string().into(),
+                        s.max.to_string().into(),
+                        s.increment.to_string().into(),
+                        (if s.cycle { "YES" } else { "NO" }).into(),
                     ]
                 })
                 .collect()

@@ -28,14 +28,8 @@ pub async fn create_accounts(engine: &Arc<Engine>) -> Arc<TableDef> {
     let id = cat.alloc_oid();
     let idx = cat.alloc_oid();
     let relfilenode = cat.alloc_relfilenode();
-    let col = |n: &str, ty: DataType, nullable: bool| ColumnDef {
-        name: n.into(),
-        ty,
-        nullable,
-        default: None,
-        dropped: false,
-        missing: None,
-    };
+    let col =
+        |n: &str, ty: DataType, nullable: bool| ColumnDef { name: n.into(), ty, nullable, default: None, dropped: false, missing: None };
     let def = Arc::new(TableDef {
         id,
         schema: "public".into(),

@@ -12,11 +12,10 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Array, Date32Builder,
-    Decimal128Array, Decimal128Builder, Float32Array, Float32Builder, Float64Array, Float64Builder, Int16Array,
-    Int16Builder, Int32Array, Int32Builder, Int64Array, Int64Builder, LargeStringArray, StringArray,
-    StringBuilder, StringViewArray, TimestampMicrosecondArray, TimestampMicrosecondBuilder, UInt64Array,
-    UInt64Builder,
+    Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Decimal128Array,
+    Decimal128Builder, Float32Array, Float32Builder, Float64Array, Float64Builder, Int16Array, Int16Builder, Int32Array, Int32Builder,
+    Int64Array, Int64Builder, LargeStringArray, StringArray, StringBuilder, StringViewArray, TimestampMicrosecondArray,
+    TimestampMicrosecondBuilder, UInt64Array, UInt64Builder,
 };
 use arrow::datatypes::{DataType as ArrowType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -81,12 +80,8 @@ impl ColBuilder {
             DataType::Int64 => ColBuilder::I64(Int64Builder::with_capacity(cap)),
             DataType::Float32 => ColBuilder::F32(Float32Builder::with_capacity(cap)),
             DataType::Float64 => ColBuilder::F64(Float64Builder::with_capacity(cap)),
-            DataType::Numeric { precision, scale, .. } => {
-                ColBuilder::Dec(Decimal128Builder::with_capacity(cap), *precision, *scale as i8)
-            }
-            DataType::Text | DataType::Varchar(_) | DataType::Char(_) => {
-                ColBuilder::Str(StringBuilder::with_capacity(cap, cap * 8))
-            }
+            DataType::Numeric { precision, scale, .. } => ColBuilder::Dec(Decimal128Builder::with_capacity(cap), *precision, *scale as i8),
+            DataType::Text | DataType::Varchar(_) | DataType::Char(_) => ColBuilder::Str(StringBuilder::with_capacity(cap, cap * 8)),
             DataType::Bytea => ColBuilder::Bin(BinaryBuilder::with_capacity(cap, cap * 8)),
             DataType::Date => ColBuilder::Date(Date32Builder::with_capacity(cap)),
             DataType::Timestamp => ColBuilder::Ts(TimestampMicrosecondBuilder::with_capacity(cap), false),
@@ -132,9 +127,7 @@ impl ColBuilder {
             ColBuilder::I64(b) => Arc::new(b.finish()),
             ColBuilder::F32(b) => Arc::new(b.finish()),
             ColBuilder::F64(b) => Arc::new(b.finish()),
-            ColBuilder::Dec(b, p, s) => {
-                Arc::new(b.finish().with_precision_and_scale(*p, *s).expect("valid decimal precision"))
-            }
+            ColBuilder::Dec(b, p, s) => Arc::new(b.finish().with_precision_and_scale(*p, *s).expect("valid decimal precision")),
             ColBuilder::Str(b) => Arc::new(b.finish()),
             ColBuilder::Bin(b) => Arc::new(b.finish()),
             ColBuilder::Date(b) => Arc::new(b.finish()),
@@ -258,9 +251,7 @@ pub fn array_value(array: &dyn Array, i: usize, ty: &DataType) -> Result<Value> 
         DataType::Bytea => Value::Bytea(a.downcast_ref::<BinaryArray>().ok_or_else(bad)?.value(i).to_vec()),
         DataType::Date => Value::Date(a.downcast_ref::<Date32Array>().ok_or_else(bad)?.value(i)),
         DataType::Timestamp => Value::Timestamp(a.downcast_ref::<TimestampMicrosecondArray>().ok_or_else(bad)?.value(i)),
-        DataType::TimestampTz => {
-            Value::TimestampTz(a.downcast_ref::<TimestampMicrosecondArray>().ok_or_else(bad)?.value(i))
-        }
+        DataType::TimestampTz => Value::TimestampTz(a.downcast_ref::<TimestampMicrosecondArray>().ok_or_else(bad)?.value(i)),
     })
 }
 
@@ -273,11 +264,8 @@ pub fn batch_to_rows(def: &TableDef, batch: &RecordBatch) -> Result<Vec<(RowId, 
         .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
         .ok_or_else(|| Error::Corrupt(format!("batch for \"{}\" has no {ROWID_COLUMN} column", def.name)))?;
     let types = def.physical_types();
-    let columns: Vec<Option<ArrayRef>> = def
-        .columns
-        .iter()
-        .map(|c| if c.dropped { None } else { batch.column_by_name(&c.name).cloned() })
-        .collect();
+    let columns: Vec<Option<ArrayRef>> =
+        def.columns.iter().map(|c| if c.dropped { None } else { batch.column_by_name(&c.name).cloned() }).collect();
     let mut out = Vec::with_capacity(batch.num_rows());
     let mut values = Vec::with_capacity(types.len());
     for i in 0..batch.num_rows() {

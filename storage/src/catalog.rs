@@ -242,10 +242,7 @@ impl Catalog {
 
     /// Finds an index anywhere by name: (table, position in its index list).
     pub fn index_by_name(&self, schema: &str, name: &str) -> Option<(&Arc<TableDef>, usize)> {
-        self.tables
-            .values()
-            .filter(|t| t.schema == schema)
-            .find_map(|t| t.indexes.iter().position(|i| i.name == name).map(|p| (t, p)))
+        self.tables.values().filter(|t| t.schema == schema).find_map(|t| t.indexes.iter().position(|i| i.name == name).map(|p| (t, p)))
     }
 
     /// True if a relation-like object (table, index, sequence, view) has this
@@ -259,9 +256,7 @@ impl Catalog {
 
     /// Tables with a foreign key referencing `table_id`.
     pub fn referencing(&self, table_id: u32) -> impl Iterator<Item = (&Arc<TableDef>, &ForeignKeyDef)> {
-        self.tables
-            .values()
-            .flat_map(move |t| t.foreign_keys.iter().filter(move |fk| fk.ref_table == table_id).map(move |fk| (t, fk)))
+        self.tables.values().flat_map(move |t| t.foreign_keys.iter().filter(move |fk| fk.ref_table == table_id).map(move |fk| (t, fk)))
     }
 
     /// Picks a name like PostgreSQL does for implicit objects (`t_pkey`,
@@ -272,10 +267,7 @@ impl Catalog {
         if !self.relation_name_taken(schema, &base) {
             return base;
         }
-        (1..)
-            .map(|i| format!("{base}{i}"))
-            .find(|n| !self.relation_name_taken(schema, n))
-            .unwrap()
+        (1..).map(|i| format!("{base}{i}")).find(|n| !self.relation_name_taken(schema, n)).unwrap()
     }
 }
 
@@ -328,9 +320,8 @@ impl TableDef {
     }
 
     pub fn column(&self, name: &str) -> Result<usize> {
-        self.column_index(name).ok_or_else(|| {
-            Error::UndefinedColumn(format!("column \"{name}\" of relation \"{}\" does not exist", self.name))
-        })
+        self.column_index(name)
+            .ok_or_else(|| Error::UndefinedColumn(format!("column \"{name}\" of relation \"{}\" does not exist", self.name)))
     }
 
     pub fn primary_key(&self) -> Option<&IndexDef> {

@@ -149,17 +149,9 @@ async fn write_inner(engine: &Arc<Engine>, shared: &crate::txn::TxnShared, began
     Ok(CheckpointInfo { lsn, redo_lsn, rows: total_rows, bytes: total_bytes, pause, total: began.elapsed() })
 }
 
-async fn write_table(
-    loc: &Location,
-    path: &object_store::path::Path,
-    view: &ReadView,
-    def: &TableDef,
-) -> Result<(u64, u64)> {
+async fn write_table(loc: &Location, path: &object_store::path::Path, view: &ReadView, def: &TableDef) -> Result<(u64, u64)> {
     let mut builder = BatchBuilder::for_table(def, true, BATCH_ROWS);
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(1 << 20))
-        .build();
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(1 << 20)).build();
     let sink = object_store::buffered::BufWriter::new(loc.store.clone(), path.clone());
     let mut writer = AsyncArrowWriter::try_new(sink, builder_schema(def), Some(props))?;
     let mut from = 0;
@@ -207,8 +199,8 @@ pub async fn list(loc: &Location) -> Result<Vec<Lsn>> {
 pub async fn read_manifest(loc: &Location, lsn: Lsn) -> Result<Manifest> {
     let path = loc.path(&["checkpoints", &dir_name(lsn), "manifest.json"]);
     let bytes = loc.store.get(&path).await?.bytes().await?;
-    let m: Manifest = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Corrupt(format!("checkpoint manifest {path} does not parse: {e}")))?;
+    let m: Manifest =
+        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt(format!("checkpoint manifest {path} does not parse: {e}")))?;
     if m.format != FORMAT {
         return Err(Error::Corrupt(format!("checkpoint {path} has format {}, expected {FORMAT}", m.format)));
     }

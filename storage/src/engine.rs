@@ -193,9 +193,7 @@ impl Engine {
         engine.stats.last_checkpoint_lsn.store(rec.checkpoint.lsn.0, Ordering::Relaxed);
         if engine.config.background {
             let weak = Arc::downgrade(&engine);
-            let handle = std::thread::Builder::new()
-                .name("checkpointer".into())
-                .spawn(move || background_loop(weak))?;
+            let handle = std::thread::Builder::new().name("checkpointer".into()).spawn(move || background_loop(weak))?;
             *engine.background.lock() = Some(handle);
         }
         Ok(engine)
@@ -260,8 +258,7 @@ impl Engine {
 
     /// Removes WAL below the last checkpoint's redo point and every valid slot.
     pub fn remove_old_wal(&self) -> Result<usize> {
-        let invalidated =
-            self.slots.invalidate_lagging(self.wal.flushed_lsn(), self.config.max_slot_wal_keep_size)?;
+        let invalidated = self.slots.invalidate_lagging(self.wal.flushed_lsn(), self.config.max_slot_wal_keep_size)?;
         for name in invalidated {
             tracing::warn!(slot = %name, "replication slot invalidated: it fell behind max_slot_wal_keep_size");
         }
@@ -305,9 +302,7 @@ impl Engine {
     /// Prunes one row's chain right after an update.
     pub(crate) fn prune_row(&self, data: &TableData, def: &TableDef, rowid: RowId) {
         let horizon = self.txns.horizon();
-        let removed = data.with_chain_mut(rowid, |chain| {
-            if chain.len() < 3 { Vec::new() } else { gc::prune_chain(chain, horizon) }
-        });
+        let removed = data.with_chain_mut(rowid, |chain| if chain.len() < 3 { Vec::new() } else { gc::prune_chain(chain, horizon) });
         if let Some(removed) = removed
             && !removed.is_empty()
         {

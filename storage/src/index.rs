@@ -77,9 +77,7 @@ impl Ord for Key {
         match (self, other) {
             // Zero padding makes word order equal byte order, with length breaking ties
             // ("ab" < "ab\0…" because the shorter string is a prefix).
-            (Key::Inline { len: la, bytes: a }, Key::Inline { len: lb, bytes: b }) => {
-                words(a).cmp(&words(b)).then(la.cmp(lb))
-            }
+            (Key::Inline { len: la, bytes: a }, Key::Inline { len: lb, bytes: b }) => words(a).cmp(&words(b)).then(la.cmp(lb)),
             _ => self.as_slice().cmp(other.as_slice()),
         }
     }

@@ -55,7 +55,13 @@ fn encode_body(out: &mut Vec<u8>, v: ValueRef<'_>) {
 /// Floats are widened to f64 so a real column's keys compare like double's.
 /// -0.0 equals 0.0 and every NaN is one value sorting above infinity, as in PostgreSQL.
 fn float_bits(f: f64) -> u64 {
-    let f = if f == 0.0 { 0.0 } else if f.is_nan() { f64::NAN } else { f };
+    let f = if f == 0.0 {
+        0.0
+    } else if f.is_nan() {
+        f64::NAN
+    } else {
+        f
+    };
     let bits = f.to_bits();
     if bits >> 63 == 1 { !bits } else { bits ^ (1 << 63) }
 }

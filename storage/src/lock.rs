@@ -52,9 +52,7 @@ impl WaitGraph {
         let mut stack: Vec<TxnId> = holders.to_vec();
         while let Some(t) = stack.pop() {
             if t == waiter {
-                return Err(Error::Deadlock(format!(
-                    "transaction {waiter} waits for {holders:?}, which wait for it"
-                )));
+                return Err(Error::Deadlock(format!("transaction {waiter} waits for {holders:?}, which wait for it")));
             }
             if seen.insert(t)
                 && let Some(next) = edges.get(&t)

@@ -152,8 +152,8 @@ fn replay(mut st: ReplayState, wal_dir: &Path) -> Result<Recovered> {
         match reader.read(Lsn(u64::MAX))? {
             Ok(Some(rec)) => {
                 records += 1;
-                let decoded = decode_payload(rec.kind, rec.payload())
-                    .map_err(|e| Error::Corrupt(format!("WAL record at {}: {e}", rec.lsn)))?;
+                let decoded =
+                    decode_payload(rec.kind, rec.payload()).map_err(|e| Error::Corrupt(format!("WAL record at {}: {e}", rec.lsn)))?;
                 match decoded {
                     WalRecord::Changes { txn, first_seq, changes } => {
                         max_txn = max_txn.max(txn);
@@ -167,10 +167,8 @@ fn replay(mut st: ReplayState, wal_dir: &Path) -> Result<Recovered> {
                             append_changes(&mut pending, txn, first_seq, changes, rec.lsn)?;
                             let all = pending.remove(&txn).unwrap_or_default();
                             for c in all {
-                                apply_change(&mut st, c).map_err(|e| Error::Corrupt(format!(
-                                    "replaying transaction {txn} at {}: {e}",
-                                    rec.lsn
-                                )))?;
+                                apply_change(&mut st, c)
+                                    .map_err(|e| Error::Corrupt(format!("replaying transaction {txn} at {}: {e}", rec.lsn)))?;
                             }
                             transactions += 1;
                         }
@@ -225,13 +223,7 @@ fn replay(mut st: ReplayState, wal_dir: &Path) -> Result<Recovered> {
     })
 }
 
-fn append_changes(
-    pending: &mut HashMap<TxnId, Vec<Change>>,
-    txn: TxnId,
-    first_seq: u64,
-    changes: Vec<Change>,
-    at: Lsn,
-) -> Result<()> {
+fn append_changes(pending: &mut HashMap<TxnId, Vec<Change>>, txn: TxnId, first_seq: u64, changes: Vec<Change>, at: Lsn) -> Result<()> {
     let buf = pending.entry(txn).or_default();
     if buf.len() as u64 != first_seq {
         return Err(Error::Corrupt(format!(
@@ -318,13 +310,7 @@ pub fn apply_change(st: &mut ReplayState, change: Change) -> Result<()> {
     Ok(())
 }
 
-fn remove_entries(
-    td: &TableData,
-    types: &[crate::types::DataType],
-    missing: &[crate::types::Value],
-    rowid: RowId,
-    row: &[u8],
-) {
+fn remove_entries(td: &TableData, types: &[crate::types::DataType], missing: &[crate::types::Value], rowid: RowId, row: &[u8]) {
     for idx in td.indexes().iter() {
         let (key, _) = idx.key_of(types, missing, row);
         idx.remove(&key, rowid);

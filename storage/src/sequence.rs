@@ -54,7 +54,11 @@ impl Sequences {
             match st.last_value.checked_add(def.increment) {
                 Some(v) if v <= def.max && v >= def.min => v,
                 _ if def.cycle => {
-                    if def.increment > 0 { def.min } else { def.max }
+                    if def.increment > 0 {
+                        def.min
+                    } else {
+                        def.max
+                    }
                 }
                 _ => {
                     return Err(Error::ObjectNotInPrerequisiteState(format!(

@@ -30,9 +30,7 @@ impl Location {
         if spec.contains("://") {
             let url = url::Url::parse(spec).map_err(|e| Error::InvalidText(format!("invalid store URL {spec}: {e}")))?;
             if url.scheme() == "file" {
-                let dir = url
-                    .to_file_path()
-                    .map_err(|_| Error::InvalidText(format!("invalid file URL {spec}")))?;
+                let dir = url.to_file_path().map_err(|_| Error::InvalidText(format!("invalid file URL {spec}")))?;
                 return Location::local(&dir);
             }
             let (store, prefix) =

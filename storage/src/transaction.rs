@@ -92,11 +92,27 @@ enum State {
 /// How to put a row back. `t` indexes `Transaction::tables`.
 #[derive(Clone, Copy, Debug)]
 enum Undo {
-    Insert { t: u32, rowid: RowId, count: u32 },
+    Insert {
+        t: u32,
+        rowid: RowId,
+        count: u32,
+    },
     /// Stamped xmax on the old version and pushed a new one.
-    Update { t: u32, rowid: RowId, prev: XmaxState },
-    Delete { t: u32, rowid: RowId, prev: XmaxState },
-    Lock { t: u32, rowid: RowId, prev: XmaxState },
+    Update {
+        t: u32,
+        rowid: RowId,
+        prev: XmaxState,
+    },
+    Delete {
+        t: u32,
+        rowid: RowId,
+        prev: XmaxState,
+    },
+    Lock {
+        t: u32,
+        rowid: RowId,
+        prev: XmaxState,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -211,9 +227,7 @@ impl Transaction {
 
     pub fn set_isolation(&mut self, isolation: Isolation) -> Result<()> {
         if self.snapshot.is_some() {
-            return Err(Error::ObjectNotInPrerequisiteState(
-                "SET TRANSACTION ISOLATION LEVEL must be called before any query".into(),
-            ));
+            return Err(Error::ObjectNotInPrerequisiteState("SET TRANSACTION ISOLATION LEVEL must be called before any query".into()));
         }
         self.isolation = isolation;
         Ok(())
@@ -395,12 +409,7 @@ impl Transaction {
     /// Checks and converts a full physical row for `def`, in place.
     fn prepare_row(&self, def: &TableDef, mut values: Vec<Value>) -> Result<Vec<Value>> {
         if values.len() != def.columns.len() {
-            return Err(Error::Internal(format!(
-                "row has {} values for {} columns of \"{}\"",
-                values.len(),
-                def.columns.len(),
-                def.name
-            )));
+            return Err(Error::Internal(format!("row has {} values for {} columns of \"{}\"", values.len(), def.columns.len(), def.name)));
         }
         for (col, v) in def.columns.iter().zip(values.iter_mut()) {
             if col.dropped {
@@ -650,14 +659,7 @@ impl Transaction {
 
     /// Under the index lock: fail on a live duplicate, report a running
     /// transaction to wait for, or add the entry.
-    fn try_unique_insert(
-        &self,
-        data: &TableData,
-        def: &TableDef,
-        index: &Index,
-        key: &[u8],
-        rowid: RowId,
-    ) -> Result<Option<TxnId>> {
+    fn try_unique_insert(&self, data: &TableData, def: &TableDef, index: &Index, key: &[u8], rowid: RowId) -> Result<Option<TxnId>> {
         let layout = def.layout();
         let (types, missing) = (&layout.types, &layout.missing);
         let me = self.id();
@@ -966,10 +968,7 @@ impl Transaction {
                     }
                 });
                 if null {
-                    return Err(Error::NotNullViolation {
-                        column: def.columns[col].name.clone(),
-                        table: def.name.clone(),
-                    });
+                    return Err(Error::NotNullViolation { column: def.columns[col].name.clone(), table: def.name.clone() });
                 }
             }
         }
@@ -1186,9 +1185,7 @@ impl Transaction {
         for u in &self.undo {
             let (t, first, count) = match *u {
                 Undo::Insert { t, rowid, count } => (t, rowid, count as u64),
-                Undo::Update { t, rowid, .. } | Undo::Delete { t, rowid, .. } | Undo::Lock { t, rowid, .. } => {
-                    (t, rowid, 1)
-                }
+                Undo::Update { t, rowid, .. } | Undo::Delete { t, rowid, .. } | Undo::Lock { t, rowid, .. } => (t, rowid, 1),
             };
             let data = &self.tables[t as usize].0;
             for r in first..first + count {
@@ -1292,9 +1289,7 @@ fn lock_check(chain: &[Version], view: &View<'_>, isolation: Isolation) -> Check
     let me = view.me;
     let changed_by_committed = |x: TxnId| -> Check {
         match isolation {
-            Isolation::RepeatableRead => Check::Err(Error::SerializationFailure(format!(
-                "concurrent update (by transaction {x})"
-            ))),
+            Isolation::RepeatableRead => Check::Err(Error::SerializationFailure(format!("concurrent update (by transaction {x})"))),
             Isolation::ReadCommitted => Check::Err(Error::RetryStatement),
         }
     };
@@ -1321,7 +1316,10 @@ fn lock_check(chain: &[Version], view: &View<'_>, isolation: Isolation) -> Check
 
 /// `Key (a, b)=(1, x) already exists.` — PostgreSQL's DETAIL for key errors.
 pub fn key_detail(def: &TableDef, columns: &[usize], row: &[u8], what: &str) -> String {
-    let values = { let l = def.layout(); decode_row(&l.types, &l.missing, row) };
+    let values = {
+        let l = def.layout();
+        decode_row(&l.types, &l.missing, row)
+    };
     let names: Vec<&str> = columns.iter().map(|&c| def.columns[c].name.as_str()).collect();
     let vals: Vec<String> = columns.iter().map(|&c| display_value(&values[c])).collect();
     format!("Key ({})=({}) {what}.", names.join(", "), vals.join(", "))
@@ -1345,10 +1343,7 @@ fn display_value(v: &Value) -> String {
 }
 
 pub(crate) fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
 }
 
 /// What a catalog change requires of storage.

@@ -124,13 +124,7 @@ impl TxnManager {
         st.next_id += 1;
         let xmin = st.active.keys().next().copied().unwrap_or(id);
         let (done, _) = watch::channel(false);
-        let shared = Arc::new(TxnShared {
-            id,
-            xmin: AtomicU64::new(xmin),
-            first_lsn: AtomicU64::new(0),
-            started: Instant::now(),
-            done,
-        });
+        let shared = Arc::new(TxnShared { id, xmin: AtomicU64::new(xmin), first_lsn: AtomicU64::new(0), started: Instant::now(), done });
         st.active.insert(id, shared.clone());
         debug_assert!(st.ids.last().is_none_or(|&l| l < id));
         st.ids.push(id);
@@ -163,12 +157,7 @@ impl TxnManager {
             // above the minimum cannot change it; only then is a rescan needed.
             // (A stale, lower horizon is always safe: GC just keeps more.)
             if me.xmin.load(Ordering::Acquire) <= self.horizon.load(Ordering::Acquire) || st.active.is_empty() {
-                let horizon = st
-                    .active
-                    .values()
-                    .map(|t| t.xmin.load(Ordering::Acquire))
-                    .min()
-                    .unwrap_or(st.next_id);
+                let horizon = st.active.values().map(|t| t.xmin.load(Ordering::Acquire)).min().unwrap_or(st.next_id);
                 self.horizon.store(horizon, Ordering::Release);
             }
         }
@@ -227,22 +216,13 @@ impl TxnManager {
     /// A consistent cut for a checkpoint: a snapshot, its catalog and storage,
     /// the WAL position `now()` returns while no transaction can finish, and the
     /// oldest first-LSN of any running transaction that already wrote WAL.
-    pub fn checkpoint_cut<T>(
-        &self,
-        me: &TxnShared,
-        now: impl FnOnce() -> T,
-    ) -> (Snapshot, Arc<Catalog>, Arc<DataMap>, T, Option<u64>) {
+    pub fn checkpoint_cut<T>(&self, me: &TxnShared, now: impl FnOnce() -> T) -> (Snapshot, Arc<Catalog>, Arc<DataMap>, T, Option<u64>) {
         let st = self.state.lock();
         let snap = snapshot_locked(&st, me.id);
         me.xmin.store(snap.xmin, Ordering::Release);
         let t = now();
-        let oldest_first_lsn = st
-            .active
-            .values()
-            .filter(|t| t.id != me.id)
-            .map(|t| t.first_lsn.load(Ordering::Acquire))
-            .filter(|&l| l != 0)
-            .min();
+        let oldest_first_lsn =
+            st.active.values().filter(|t| t.id != me.id).map(|t| t.first_lsn.load(Ordering::Acquire)).filter(|&l| l != 0).min();
         (snap, st.catalog.clone(), st.data.clone(), t, oldest_first_lsn)
     }
 }

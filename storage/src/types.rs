@@ -43,7 +43,11 @@ pub enum DataType {
     Float32,
     Float64,
     /// `numeric(precision, scale)`; `typmod` false when declared without one.
-    Numeric { precision: u8, scale: u8, typmod: bool },
+    Numeric {
+        precision: u8,
+        scale: u8,
+        typmod: bool,
+    },
     Text,
     Varchar(Option<u32>),
     Char(u32),
@@ -77,9 +81,7 @@ impl DataType {
     /// PostgreSQL's atttypmod for this type (-1 when there is none).
     pub fn pg_typmod(&self) -> i32 {
         match self {
-            DataType::Numeric { precision, scale, typmod: true } => {
-                (((*precision as i32) << 16) | *scale as i32) + 4
-            }
+            DataType::Numeric { precision, scale, typmod: true } => (((*precision as i32) << 16) | *scale as i32) + 4,
             DataType::Varchar(Some(n)) | DataType::Char(n) => *n as i32 + 4,
             _ => -1,
         }
@@ -135,11 +137,7 @@ impl DataType {
             return Ok(V::Null);
         }
         let mismatch = |v: &Value| {
-            Error::DatatypeMismatch(format!(
-                "value of type {} cannot be stored in a column of type {}",
-                v.type_name(),
-                self.pg_name()
-            ))
+            Error::DatatypeMismatch(format!("value of type {} cannot be stored in a column of type {}", v.type_name(), self.pg_name()))
         };
         let out_of_range = |what: &str| Error::NumericOutOfRange(format!("{what} out of range"));
         Ok(match self {
@@ -324,9 +322,7 @@ pub fn rescale(m: i128, from: u8, to: u8) -> Option<i128> {
 
 fn float_to_decimal(f: f64, scale: u8) -> Result<(i128, u8)> {
     if !f.is_finite() {
-        return Err(Error::FeatureNotSupported(
-            "NaN and Infinity are not supported in numeric columns".into(),
-        ));
+        return Err(Error::FeatureNotSupported("NaN and Infinity are not supported in numeric columns".into()));
     }
     let scaled = (f * 10f64.powi(scale as i32)).round();
     if scaled.abs() >= 1e38 {

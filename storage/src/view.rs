@@ -49,12 +49,7 @@ impl ReadView {
 
     /// Like `scan`, starting at row id `from`; returns where a resumed scan should
     /// continue (`None` when the table was exhausted).
-    pub fn scan_from(
-        &self,
-        def: &TableDef,
-        from: RowId,
-        mut f: impl FnMut(RowId, &[u8]) -> ControlFlow<()>,
-    ) -> Option<RowId> {
+    pub fn scan_from(&self, def: &TableDef, from: RowId, mut f: impl FnMut(RowId, &[u8]) -> ControlFlow<()>) -> Option<RowId> {
         let data = self.table_data(def)?;
         let view = self.view();
         let chunks = data.chunks();
@@ -99,14 +94,7 @@ impl ReadView {
 
     /// Candidate row ids of an index range (see `Index::range`); the caller
     /// fetches them and re-checks the key against the visible version.
-    pub fn index_range(
-        &self,
-        def: &TableDef,
-        index_id: u32,
-        lower: Bound<&[u8]>,
-        upper: Bound<&[u8]>,
-        limit: usize,
-    ) -> Vec<RowId> {
+    pub fn index_range(&self, def: &TableDef, index_id: u32, lower: Bound<&[u8]>, upper: Bound<&[u8]>, limit: usize) -> Vec<RowId> {
         match self.index(def, index_id) {
             Some(idx) => idx.range(lower, upper, limit),
             None => Vec::new(),

@@ -271,11 +271,7 @@ async fn statement(txn: &mut Transaction, cmd: &str) -> Result<String, Error> {
             let view = txn.read_view();
             let mut rows = collect_rows(&view, &def);
             rows.sort_by_key(|(_, r)| r[0].as_i64());
-            Ok(if rows.is_empty() {
-                "(empty)".into()
-            } else {
-                rows.iter().map(|(_, r)| show_row(r)).collect::<Vec<_>>().join(" ")
-            })
+            Ok(if rows.is_empty() { "(empty)".into() } else { rows.iter().map(|(_, r)| show_row(r)).collect::<Vec<_>>().join(" ") })
         }
         "update" => {
             let (key, sets) = args.split_once(" set ").expect("update TABLE KEY set COL=V");

@@ -294,8 +294,8 @@ fn decode_change(c: &mut Cursor<'_>) -> Result<Change> {
         CH_CATALOG => {
             let len = c.u32()? as usize;
             let json = c.take(len)?;
-            let catalog: Catalog = serde_json::from_slice(json)
-                .map_err(|e| Error::Corrupt(format!("catalog in WAL does not parse: {e}")))?;
+            let catalog: Catalog =
+                serde_json::from_slice(json).map_err(|e| Error::Corrupt(format!("catalog in WAL does not parse: {e}")))?;
             Change::Catalog(Box::new(catalog))
         }
         t => return Err(Error::Corrupt(format!("unknown change tag {t}"))),

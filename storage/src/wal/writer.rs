@@ -139,9 +139,7 @@ impl Wal {
             stats: WalStats::default(),
         });
         let writer_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("wal-writer".into())
-            .spawn(move || writer_loop(writer_shared, file, seg_start))?;
+        let thread = std::thread::Builder::new().name("wal-writer".into()).spawn(move || writer_loop(writer_shared, file, seg_start))?;
         Ok(Wal { shared, thread: Mutex::new(Some(thread)) })
     }
 
@@ -311,14 +309,7 @@ fn writer_loop(s: Arc<Shared>, mut file: File, mut file_start: Lsn) {
     }
 }
 
-fn write_batch(
-    s: &Shared,
-    file: &mut File,
-    file_start: &mut Lsn,
-    start: Lsn,
-    bytes: &[u8],
-    boundaries: &[Lsn],
-) -> Result<()> {
+fn write_batch(s: &Shared, file: &mut File, file_start: &mut Lsn, start: Lsn, bytes: &[u8], boundaries: &[Lsn]) -> Result<()> {
     let mut pos = start;
     for &b in boundaries {
         assert!(b >= pos && b.0 <= start.0 + bytes.len() as u64, "segment boundary outside the batch");

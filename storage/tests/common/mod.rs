@@ -33,27 +33,14 @@ pub async fn create_kv(engine: &Arc<Engine>, name: &str) -> Arc<TableDef> {
     let id = cat.alloc_oid();
     let idx = cat.alloc_oid();
     let relfilenode = cat.alloc_relfilenode();
-    let col = |n: &str, ty: DataType, nullable: bool| ColumnDef {
-        name: n.into(),
-        ty,
-        nullable,
-        default: None,
-        dropped: false,
-        missing: None,
-    };
+    let col =
+        |n: &str, ty: DataType, nullable: bool| ColumnDef { name: n.into(), ty, nullable, default: None, dropped: false, missing: None };
     let def = Arc::new(TableDef {
         id,
         schema: "public".into(),
         name: name.into(),
         columns: vec![col("k", DataType::Int64, false), col("v", DataType::Int64, true), col("s", DataType::Text, true)],
-        indexes: vec![IndexDef {
-            id: idx,
-            name: format!("{name}_pkey"),
-            columns: vec![0],
-            unique: true,
-            primary: true,
-            constraint: true,
-        }],
+        indexes: vec![IndexDef { id: idx, name: format!("{name}_pkey"), columns: vec![0], unique: true, primary: true, constraint: true }],
         foreign_keys: vec![],
         checks: vec![],
         relfilenode,
@@ -72,10 +59,8 @@ pub fn table(engine: &Arc<Engine>, name: &str) -> Arc<TableDef> {
 
 /// Visible rows as (k, v) sorted by k.
 pub fn kv_rows(txn: &Transaction, def: &TableDef) -> Vec<(i64, Option<i64>)> {
-    let mut rows: Vec<(i64, Option<i64>)> = collect_rows(&txn.read_view(), def)
-        .into_iter()
-        .map(|(_, r)| (r[0].as_i64().unwrap(), r[1].as_i64()))
-        .collect();
+    let mut rows: Vec<(i64, Option<i64>)> =
+        collect_rows(&txn.read_view(), def).into_iter().map(|(_, r)| (r[0].as_i64().unwrap(), r[1].as_i64())).collect();
     rows.sort();
     rows
 }
