@@ -14,11 +14,14 @@
 //! See `docs/architecture.md` for the data flow and each layer's invariants.
 
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod logging;
 pub mod metrics;
 pub mod node;
+pub mod om;
 pub mod pg;
+pub mod promote;
 pub mod protocol;
 pub mod server;
 pub mod session;

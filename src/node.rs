@@ -50,12 +50,29 @@ impl DirLock {
         std::fs::write(&self.path, format!("{}\n{}\n", std::process::id(), port))?;
         Ok(())
     }
+
+    /// Marks the server as accepting connections (a third line, `ready`:
+    /// what `duetdb start --detach` waits for).
+    pub fn set_ready(&self, port: u16) -> SqlResult<()> {
+        std::fs::write(&self.path, format!("{}\n{}\nready\n", std::process::id(), port))?;
+        Ok(())
+    }
+
+    /// Removes the lock now (an immediate stop exits without unwinding).
+    pub fn release(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 impl Drop for DirLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Whether the server on `dir` accepts connections yet.
+pub fn is_ready(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join(PID_FILE)).is_ok_and(|t| t.lines().nth(2) == Some("ready"))
 }
 
 /// (pid, port) of the server running on `dir`, if any.
@@ -138,6 +155,7 @@ impl Node {
         server.set_listen(addr.ip().to_string(), addr.port());
         let tls = crate::tls::acceptor(dir, &settings)?;
         let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
+        lock.set_ready(addr.port())?;
         tracing::info!(%addr, dir = %dir.display(), "primary ready for connections");
         Ok(Node { server, addr, _lock: lock, listener: handle })
     }
@@ -150,7 +168,15 @@ impl Node {
         passfile: Option<&Path>,
         overrides: &[(String, String)],
     ) -> SqlResult<Node> {
-        if !dir.exists() || std::fs::read_dir(dir)?.next().is_none() {
+        if !ConfigFile::path_in(dir).exists() {
+            // A new standby (the directory may hold a detached server's log).
+            if dir.exists() && std::fs::read_dir(dir)?.any(|e| e.is_ok_and(|e| !is_startup_file(&e.file_name().to_string_lossy()))) {
+                return Err(SqlError::new(
+                    "58P02",
+                    format!("directory \"{}\" is not empty and has no {}", dir.display(), crate::config::FILE_NAME),
+                )
+                .with_hint("A new standby needs an empty directory."));
+            }
             std::fs::create_dir_all(dir)?;
             // As `init`: password authentication when the standby itself was
             // given a password for the primary, trust otherwise (a local demo).
@@ -164,6 +190,7 @@ impl Node {
             tracing::info!(dir = %dir.display(), "new standby data directory");
         }
         let settings = load_settings(dir, overrides)?;
+        refuse_primary_dir(dir, &settings, primary)?;
         let port: u16 = settings.get_or_default("port").parse().unwrap_or(5432);
         let lock = DirLock::acquire(dir, port)?;
         let (listener, addr) = bind(&settings).await?;
@@ -190,14 +217,39 @@ impl Node {
                 }
             }
         };
-        let role = Arc::new(crate::standby::StandbyNode { standby: standby.clone() });
-        let server = Server::new(dir.to_path_buf(), Role::Standby(role), settings.clone());
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let state = duetdb_replication::receiver::Stopped { store, applier, local };
+        let role = Arc::new(crate::standby::StandbyNode::start(standby.clone(), state, shutdown.clone()));
+        let server = Server::new_with_shutdown(dir.to_path_buf(), Role::Standby(role), settings.clone(), shutdown);
         server.set_listen(addr.ip().to_string(), addr.port());
-        tokio::spawn(standby.run(store, applier, local, server.shutdown.clone()));
+        tokio::spawn(crate::promote::watch_signal(server.clone()));
         let tls = crate::tls::acceptor(dir, &settings)?;
         let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
+        lock.set_ready(addr.port())?;
         tracing::info!(%addr, dir = %dir.display(), primary = %config.conn.host, "standby ready for connections");
         Ok(Node { server, addr, _lock: lock, listener: handle })
+    }
+
+    /// Stops the server the way `mode` says (see `wait_for_stop`).
+    pub async fn stop(self, mode: StopMode) -> SqlResult<()> {
+        match mode {
+            StopMode::Fast => self.shutdown().await,
+            StopMode::Smart => {
+                // No new sessions; the running ones end when their clients leave.
+                self.listener.abort();
+                tracing::info!("smart shutdown: waiting for client sessions to end");
+                while self.server.registry.count("client backend") > 0 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                self.shutdown().await
+            }
+            StopMode::Immediate => {
+                // What was acknowledged is in the WAL; the next start recovers.
+                tracing::warn!("immediate shutdown: exiting without a checkpoint");
+                self._lock.release();
+                std::process::exit(0);
+            }
+        }
     }
 
     /// Stops accepting, ends sessions (their transactions roll back), flushes
@@ -250,6 +302,76 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option
             _ = server.shutdown.cancelled() => return,
         }
     }
+}
+
+/// How a server stops (pg_ctl's modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopMode {
+    /// Wait for client sessions to end, then as Fast.
+    Smart,
+    /// Roll back open transactions, close sessions, checkpoint.
+    Fast,
+    /// Exit at once; the next start runs crash recovery.
+    Immediate,
+}
+
+impl StopMode {
+    /// The signal `duetdb stop -m MODE` sends.
+    pub fn signal(self) -> i32 {
+        match self {
+            StopMode::Smart => libc::SIGUSR2,
+            StopMode::Fast => libc::SIGTERM,
+            StopMode::Immediate => libc::SIGQUIT,
+        }
+    }
+}
+
+/// Waits for a stop signal — SIGINT/SIGTERM fast, SIGUSR2 smart, SIGQUIT
+/// immediate — reloading the config file at each SIGHUP meanwhile.
+pub async fn wait_for_stop(server: &Arc<Server>) -> StopMode {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let mut usr2 = signal(SignalKind::user_defined2()).expect("SIGUSR2 handler");
+    let mut quit = signal(SignalKind::quit()).expect("SIGQUIT handler");
+    let mut hup = signal(SignalKind::hangup()).expect("SIGHUP handler");
+    loop {
+        tokio::select! {
+            _ = term.recv() => return StopMode::Fast,
+            _ = int.recv() => return StopMode::Fast,
+            _ = usr2.recv() => return StopMode::Smart,
+            _ = quit.recv() => return StopMode::Immediate,
+            _ = hup.recv() => {
+                if let Err(e) = server.reload_config() {
+                    tracing::error!(error = %e.message, "reloading the configuration failed; the old settings stay");
+                }
+            }
+        }
+    }
+}
+
+/// Files `start --detach` writes before the server has made its directory.
+fn is_startup_file(name: &str) -> bool {
+    name == crate::om::LOG_FILE || name == crate::om::OPTS_FILE || name == PID_FILE
+}
+
+/// A standby never starts on a primary's data directory: a former primary
+/// may hold WAL the new primary never had, and streaming on top of it would
+/// diverge silently.
+fn refuse_primary_dir(dir: &Path, settings: &Values, primary: Option<&str>) -> SqlResult<()> {
+    let wal_dir = engine_config(dir, settings).wal_dir();
+    let has_wal = std::fs::read_dir(&wal_dir).is_ok_and(|mut d| d.next().is_some());
+    if has_wal || dir.join("checkpoints").exists() {
+        let target = primary.map(str::to_string).unwrap_or_else(|| settings.get_or_default("primary_conninfo").to_string());
+        return Err(SqlError::new("55000", format!("data directory {} belongs to a primary, not a standby", dir.display())).with_hint(
+            format!(
+                "A former primary may hold WAL its successor never had. Rebuild it as a standby: duetdb build -D {} --primary {}",
+                dir.display(),
+                if target.is_empty() { "HOST:PORT" } else { target.as_str() }
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.

@@ -38,6 +38,13 @@ pub trait StandbyRole: Send + Sync {
     /// A read snapshot for one statement, as a DataFusion data source.
     fn snapshot(&self) -> Arc<dyn crate::sql::provider::DataSource>;
     fn relation_size(&self, oid: u32) -> i64;
+    /// The primary's timeline this standby follows.
+    fn timeline(&self) -> u32;
+    /// Stops streaming and hands back the standby's state (for a promotion);
+    /// None when it was already taken.
+    async fn stop_streaming(&self) -> Option<duetdb_replication::receiver::Stopped>;
+    /// Streams again from a state `stop_streaming` returned.
+    fn resume_streaming(&self, state: duetdb_replication::receiver::Stopped);
 }
 
 /// What the primary's replication layer offers the server.
@@ -71,6 +78,17 @@ pub struct Server {
 
 impl Server {
     pub fn new(data_dir: PathBuf, role: Role, settings: Values) -> Arc<Server> {
+        Self::new_with_shutdown(data_dir, role, settings, tokio_util::sync::CancellationToken::new())
+    }
+
+    /// As `new`, with a shutdown token made beforehand (a standby's streaming
+    /// task is created before the server and stops with it).
+    pub fn new_with_shutdown(
+        data_dir: PathBuf,
+        role: Role,
+        settings: Values,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Arc<Server> {
         let port = settings.get_or_default("port").parse().unwrap_or(5432);
         let host = settings.get_or_default("listen_addresses").to_string();
         Arc::new(Server {
@@ -82,7 +100,7 @@ impl Server {
             replication: RwLock::new(None),
             wal_senders: std::sync::OnceLock::new(),
             listen: Mutex::new((host, port)),
-            shutdown: tokio_util::sync::CancellationToken::new(),
+            shutdown,
             metrics: crate::metrics::Metrics::default(),
         })
     }
@@ -105,6 +123,13 @@ impl Server {
 
     pub fn set_role(&self, role: Role) {
         *self.role.write() = role;
+    }
+
+    pub fn timeline(&self) -> u32 {
+        match &*self.role.read() {
+            Role::Primary(e) => e.timeline(),
+            Role::Standby(s) => s.timeline(),
+        }
     }
 
     pub fn is_standby(&self) -> bool {

@@ -19,9 +19,12 @@ use async_trait::async_trait;
 use datafusion::catalog::TableProvider;
 use duetdb_replication::client::ConnInfo;
 use duetdb_replication::columnar::ColumnSnapshot;
+use duetdb_replication::receiver::Stopped;
 use duetdb_replication::table::ColumnTable;
 use duetdb_replication::{Standby, StandbyConfig};
 use duetdb_storage::{Catalog, Lsn, TableDef};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{SqlError, SqlResult};
 use crate::server::StandbyRole;
@@ -31,6 +34,19 @@ use crate::sql::provider::{DataSource, sql_schema};
 /// The server's view of the standby.
 pub struct StandbyNode {
     pub standby: Arc<Standby>,
+    /// The streaming task and the token that stops it (child of the
+    /// server's shutdown token); None once a promotion took it.
+    runner: parking_lot::Mutex<Option<(CancellationToken, JoinHandle<Stopped>)>>,
+    shutdown: CancellationToken,
+}
+
+impl StandbyNode {
+    /// Starts streaming from the state `Standby::build` produced.
+    pub fn start(standby: Arc<Standby>, state: Stopped, shutdown: CancellationToken) -> StandbyNode {
+        let node = StandbyNode { standby, runner: parking_lot::Mutex::new(None), shutdown };
+        node.resume_streaming(state);
+        node
+    }
 }
 
 #[async_trait]
@@ -58,6 +74,23 @@ impl StandbyRole for StandbyNode {
     fn relation_size(&self, oid: u32) -> i64 {
         let snap = self.standby.published().snapshot();
         snap.tables.get(&oid).map(|t| t.bytes() as i64).unwrap_or(0)
+    }
+
+    fn timeline(&self) -> u32 {
+        self.standby.timeline()
+    }
+
+    async fn stop_streaming(&self) -> Option<Stopped> {
+        let (token, handle) = self.runner.lock().take()?;
+        token.cancel();
+        handle.await.ok()
+    }
+
+    fn resume_streaming(&self, state: Stopped) {
+        let token = self.shutdown.child_token();
+        let Stopped { store, applier, local } = state;
+        let handle = tokio::spawn(self.standby.clone().run(store, applier, local, token.clone()));
+        *self.runner.lock() = Some((token, handle));
     }
 }
 

@@ -371,11 +371,17 @@ pub async fn command(server: &Arc<Server>, conn: &Arc<Conn>, wire: &mut crate::p
             Err(e) => Handled::Done(Err(e)),
         }),
         Special::BaseBackup { slot } => base_backup_cmd(&engine, wire, slot).await.map(Handled::Done),
-        Special::StartReplication { slot, lsn, .. } => {
+        Special::StartReplication { slot, lsn, timeline } => {
             let start: Lsn = match lsn.parse() {
                 Ok(l) => l,
                 Err(e) => return Ok(Handled::Done(Err(SqlError::new("22P02", e)))),
             };
+            if let Some(tl) = timeline
+                && let Err(e) = crate::promote::check_history(&server.data_dir, engine.timeline(), tl, start)
+            {
+                tracing::warn!(error = %e.message, "refusing a standby that is not on this server's history");
+                return Ok(Handled::Done(Err(e)));
+            }
             let senders = WalSenders::of(server);
             stream(server, &senders, conn, &engine, wire, slot, start).await.map(Handled::Done)
         }

@@ -22,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use duetdb_storage::sequence::SeqState;
 use duetdb_storage::txn::Snapshot;
 use duetdb_storage::wal::record::{Change, HEADER_LEN, WalRecord, decode_payload, frame_crc_ok, parse_header};
 use duetdb_storage::{Lsn, TxnId};
@@ -43,18 +44,44 @@ pub struct Applier {
     carry: Vec<u8>,
     pub transactions: u64,
     pub rows: u64,
+    /// What a promoted standby needs beyond its tables (see `promote`):
+    /// sequence states as the WAL last logged them, the primary's timeline,
+    /// and the highest transaction id the stream has shown.
+    pub sequences: HashMap<u32, SeqState>,
+    pub timeline: u32,
+    pub max_txn: TxnId,
 }
 
 impl Applier {
     /// Starts at the base backup's redo point.
     pub fn new(base: Snapshot, start: Lsn) -> Applier {
-        Applier { base, pending: HashMap::new(), replay_from: None, received: start, carry: Vec::new(), transactions: 0, rows: 0 }
+        let max_txn = base.xmax.saturating_sub(1);
+        Applier {
+            base,
+            pending: HashMap::new(),
+            replay_from: None,
+            received: start,
+            carry: Vec::new(),
+            transactions: 0,
+            rows: 0,
+            sequences: HashMap::new(),
+            timeline: 1,
+            max_txn,
+        }
+    }
+
+    /// The sequence states and timeline of the base backup (its manifest).
+    pub fn with_origin(mut self, sequences: HashMap<u32, SeqState>, timeline: u32) -> Applier {
+        self.sequences = sequences;
+        self.timeline = timeline;
+        self
     }
 
     /// Continues after a persisted snapshot (its store holds everything
     /// applied up to `point.lsn`).
     pub fn resume(point: &ResumePoint) -> Applier {
-        let mut a = Applier::new(point.base(), point.resume);
+        let mut a = Applier::new(point.base(), point.resume).with_origin(point.sequences.iter().cloned().collect(), point.timeline);
+        a.max_txn = a.max_txn.max(point.max_txn);
         if point.resume < point.lsn {
             a.replay_from = Some((point.lsn, point.in_flight.iter().copied().collect()));
         }
@@ -72,7 +99,17 @@ impl Applier {
             base_xmin: self.base.xmin,
             base_xmax: self.base.xmax,
             base_active: self.base.active.to_vec(),
+            sequences: self.sequences.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            timeline: self.timeline,
+            max_txn: self.max_txn,
         }
+    }
+
+    /// The open transactions (a promotion logs an Abort for each).
+    pub fn in_flight_txns(&self) -> Vec<TxnId> {
+        let mut v: Vec<TxnId> = self.pending.keys().copied().collect();
+        v.sort_unstable();
+        v
     }
 
     /// Bytes of a partial frame held back (the local WAL holds them too).
@@ -133,6 +170,11 @@ impl Applier {
     }
 
     fn record(&mut self, record: WalRecord, at: Lsn, store: &mut ColumnStore) -> Result<usize, ApplyError> {
+        if let WalRecord::Changes { txn, .. } | WalRecord::Commit { txn, .. } | WalRecord::Abort { txn } | WalRecord::SubAbort { txn, .. } =
+            &record
+        {
+            self.max_txn = self.max_txn.max(*txn);
+        }
         if let Some((until, open)) = &self.replay_from {
             if at >= *until {
                 self.replay_from = None;
@@ -178,8 +220,12 @@ impl Applier {
                 }
             }
             // Sequences and timelines matter to a promoted primary, not to the
-            // column store.
-            WalRecord::Sequence { .. } | WalRecord::Timeline { .. } => {}
+            // column store; the rule is recovery's (the logged value is the
+            // highest one handed out).
+            WalRecord::Sequence { id, value, is_called } => {
+                self.sequences.insert(id, SeqState { last_value: value, is_called, logged: value });
+            }
+            WalRecord::Timeline { timeline } => self.timeline = timeline,
         }
         Ok(0)
     }

@@ -40,6 +40,7 @@ pub mod columnar;
 pub mod local_wal;
 pub mod messages;
 pub mod persist;
+pub mod promote;
 pub mod receiver;
 pub mod sender;
 pub mod table;

@@ -157,6 +157,19 @@ impl LocalWal {
         Ok(())
     }
 
+    /// Cuts the WAL at `lsn`, makes it durable and moves its files into
+    /// `to` (a promoted standby's WAL directory: the names and frames are the
+    /// storage engine's own).
+    pub fn hand_over(mut self, lsn: Lsn, to: &Path) -> io::Result<()> {
+        self.truncate_to(lsn)?;
+        self.sync()?;
+        for start in list(&self.dir)? {
+            std::fs::rename(self.dir.join(file_name(start)), to.join(file_name(start)))?;
+        }
+        sync_dir(to)?;
+        sync_dir(&self.dir)
+    }
+
     /// Removes files that end at or before `lsn`; never the newest.
     pub fn remove_before(dir: &Path, lsn: Lsn) -> io::Result<usize> {
         let files = list(dir)?;

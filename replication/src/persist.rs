@@ -54,6 +54,18 @@ pub struct ResumePoint {
     pub base_xmin: TxnId,
     pub base_xmax: TxnId,
     pub base_active: Vec<TxnId>,
+    /// Sequence states, timeline and highest transaction id seen (what a
+    /// promotion needs); absent in manifests of older versions.
+    #[serde(default)]
+    pub sequences: Vec<(u32, duetdb_storage::sequence::SeqState)>,
+    #[serde(default = "first_timeline")]
+    pub timeline: u32,
+    #[serde(default)]
+    pub max_txn: TxnId,
+}
+
+fn first_timeline() -> u32 {
+    1
 }
 
 impl ResumePoint {

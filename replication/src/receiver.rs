@@ -78,11 +78,31 @@ pub enum StandbyError {
     Local(String),
 }
 
+impl LocalState {
+    /// Ends the standby's local state for a promotion: waits out a running
+    /// persist, then moves the WAL copy (cut at `lsn`) into `wal_dir`.
+    pub async fn hand_over(self, lsn: Lsn, wal_dir: &std::path::Path) -> std::io::Result<()> {
+        let _persist = self.persister.lock().await;
+        self.wal.hand_over(lsn, wal_dir)
+    }
+
+    pub fn wal_dir(&self) -> &std::path::Path {
+        &self.wal_dir
+    }
+}
+
 impl StandbyError {
     /// The primary no longer has the WAL this standby needs.
     fn wal_gone(&self) -> bool {
         matches!(self, StandbyError::Client(ClientError::Server { code, .. }) if code == "58P01" || code == "55000")
     }
+}
+
+/// What `Standby::run` hands back when it stops.
+pub struct Stopped {
+    pub store: ColumnStore,
+    pub applier: Applier,
+    pub local: Option<LocalState>,
 }
 
 /// A running standby, as the server sees it.
@@ -94,6 +114,8 @@ pub struct Standby {
     pub transactions: AtomicU64,
     /// Applied LSN of the newest persisted snapshot (0: none).
     pub persisted: Arc<AtomicU64>,
+    /// The primary's timeline, as the stream last showed it.
+    timeline: std::sync::atomic::AtomicU32,
 }
 
 impl Standby {
@@ -127,6 +149,7 @@ impl Standby {
             state: Mutex::new("startup".into()),
             transactions: AtomicU64::new(0),
             persisted: Arc::new(AtomicU64::new(0)),
+            timeline: std::sync::atomic::AtomicU32::new(applier.timeline),
             config,
         });
         Ok((standby, store, applier, local))
@@ -138,6 +161,10 @@ impl Standby {
 
     pub fn receive_lsn(&self) -> Lsn {
         Lsn(self.received.load(Ordering::Acquire))
+    }
+
+    pub fn timeline(&self) -> u32 {
+        self.timeline.load(Ordering::Acquire)
     }
 
     pub fn replay_lsn(&self) -> Lsn {
@@ -154,19 +181,25 @@ impl Standby {
     }
 
     /// Streams forever: reconnects after breaks, rebuilds when the WAL it
-    /// needs is gone. Returns only when `stop` is cancelled.
+    /// needs is gone. Returns only when `stop` is cancelled, handing back its
+    /// state (a promotion turns it into a row store).
     pub async fn run(
         self: Arc<Self>,
         mut store: ColumnStore,
         mut applier: Applier,
         mut local: Option<LocalState>,
         stop: tokio_util::sync::CancellationToken,
-    ) {
+    ) -> Stopped {
         let mut backoff = BACKOFF_MIN;
         loop {
             let result = tokio::select! {
-                r = self.stream(&mut store, &mut applier, &mut local) => r,
-                _ = stop.cancelled() => return,
+                biased;
+                _ = stop.cancelled() => None,
+                r = self.stream(&mut store, &mut applier, &mut local) => Some(r),
+            };
+            let Some(result) = result else {
+                self.set_state("stopped");
+                return Stopped { store, applier, local };
             };
             let Err(e) = result else { continue };
             let rebuild = if e.wal_gone() {
@@ -198,7 +231,7 @@ impl Standby {
             self.set_state(format!("backoff: {e}"));
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => {}
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
@@ -264,9 +297,12 @@ impl Standby {
                 return Err(StandbyError::Local(format!("local WAL ends at {}, the stream resumes at {start}", l.wal.end())));
             }
         }
+        // The timeline lets a promoted primary refuse a standby that went
+        // past the point where its history forked.
+        let timeline = applier.timeline;
         let cmd = match &self.config.slot {
-            Some(s) => format!("START_REPLICATION SLOT {s} PHYSICAL {start}"),
-            None => format!("START_REPLICATION PHYSICAL {start}"),
+            Some(s) => format!("START_REPLICATION SLOT {s} PHYSICAL {start} TIMELINE {timeline}"),
+            None => format!("START_REPLICATION PHYSICAL {start} TIMELINE {timeline}"),
         };
         client.query(&cmd).await?;
         match client.next().await? {
@@ -311,6 +347,7 @@ impl Standby {
             }
             if unpublished && last_publish.elapsed() >= PUBLISH_EVERY {
                 store.publish(applier.received)?;
+                self.timeline.store(applier.timeline, Ordering::Release);
                 last_publish = Instant::now();
                 unpublished = false;
                 reply_now = true;
@@ -443,12 +480,13 @@ async fn base_backup(config: &StandbyConfig) -> Result<(ColumnStore, Applier), S
     }
     let base = manifest.snapshot();
     let redo = manifest.redo_lsn;
+    let origin = (manifest.sequences.clone(), manifest.timeline);
     let (rows, nfiles) = (manifest.tables.iter().map(|t| t.rows).sum::<u64>(), files.len());
     let store = tokio::task::spawn_blocking(move || Received { manifest, files }.into_store())
         .await
         .map_err(|e| StandbyError::Backup(format!("loading the base backup: {e}")))??;
     tracing::info!(%redo, rows, files = nfiles, ms = started.elapsed().as_millis() as u64, "base backup loaded");
-    Ok((store, Applier::new(base, redo)))
+    Ok((store, Applier::new(base, redo).with_origin(origin.0, origin.1)))
 }
 
 fn finish_file(current: &mut Option<(String, u64, Vec<u8>)>, files: &mut HashMap<String, bytes::Bytes>) -> Result<(), StandbyError> {

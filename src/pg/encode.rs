@@ -54,10 +54,32 @@ impl Default for Style {
     }
 }
 
+/// Types whose values never travel as Arrow strings.
+const NOT_TEXT: &[u32] = &[
+    oid::BOOL,
+    oid::INT2,
+    oid::INT4,
+    oid::INT8,
+    oid::OID,
+    oid::FLOAT4,
+    oid::FLOAT8,
+    oid::NUMERIC,
+    oid::DATE,
+    oid::TIMESTAMP,
+    oid::TIMESTAMPTZ,
+    oid::BYTEA,
+    oid::PG_LSN,
+];
+
 /// The PostgreSQL type a result column is sent as.
 pub fn wire_type(field: &Field) -> PgType {
     let md = field.metadata();
-    if let Some(o) = md.get(META_OID).and_then(|v| v.parse().ok()) {
+    if let Some(o) = md.get(META_OID).and_then(|v| v.parse::<u32>().ok()) {
+        // A cast to text can keep its input's tag (DataFusion carries field
+        // metadata through casts); text values are then sent as text.
+        if matches!(field.data_type(), A::Utf8 | A::LargeUtf8 | A::Utf8View) && NOT_TEXT.contains(&o) {
+            return PgType { oid: oid::TEXT, typmod: -1 };
+        }
         let typmod = md.get(META_TYPMOD).and_then(|v| v.parse().ok()).unwrap_or(-1);
         return PgType { oid: o, typmod };
     }

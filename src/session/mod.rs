@@ -193,6 +193,10 @@ impl FunctionEnv for SessionEnv {
         self.server.is_standby()
     }
 
+    fn timeline(&self) -> u32 {
+        self.server.timeline()
+    }
+
     fn receive_lsn(&self) -> Option<Lsn> {
         self.server.standby_receive_lsn()
     }

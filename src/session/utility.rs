@@ -195,6 +195,21 @@ impl Session {
                     Tag::Fixed("WAIT".into()),
                 )))
             }
+            Special::Promote => {
+                if !self.env.superuser {
+                    return Err(SqlError::new("42501", "permission denied for function pg_promote"));
+                }
+                if self.txn.explicit {
+                    return Err(SqlError::new("25001", "pg_promote() cannot run inside a transaction block"));
+                }
+                crate::promote::promote(&self.server().clone()).await?;
+                Ok(Outcome::Rows(RowStream::from_values(
+                    vec![FieldInfo::new("pg_promote", PgType::new(oid::BOOL))],
+                    vec![DataType::Bool],
+                    vec![vec![Value::Bool(true)]],
+                    Tag::Fixed("SELECT 1".into()),
+                )))
+            }
             Special::Checkpoint => {
                 let engine = self.server().engine()?;
                 engine.checkpoint().await?;

@@ -50,6 +50,8 @@ pub trait FunctionEnv: Send + Sync {
     fn current_wal_lsn(&self) -> Result<Lsn, SqlError>;
     fn flushed_wal_lsn(&self) -> Result<Lsn, SqlError>;
     fn in_recovery(&self) -> bool;
+    /// The timeline this server writes (primary) or follows (standby).
+    fn timeline(&self) -> u32;
     fn receive_lsn(&self) -> Option<Lsn>;
     fn replay_lsn(&self) -> Option<Lsn>;
     fn transaction_id(&self) -> i64;
@@ -364,6 +366,8 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     f!("pg_current_wal_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.current_wal_lsn()?))));
     f!("pg_current_wal_insert_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.current_wal_lsn()?))));
     f!("pg_current_wal_flush_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.flushed_wal_lsn()?))));
+    // duetdb's own: PostgreSQL reads this from pg_control_checkpoint().timeline_id.
+    f!("duetdb_timeline", Volatile, A::Int32, None, |a, env| Ok(ScalarValue::Int32(Some(env.timeline() as i32))));
     f!("pg_is_in_recovery", Volatile, A::Boolean, None, |a, env| Ok(ScalarValue::Boolean(Some(env.in_recovery()))));
     f!("pg_last_wal_receive_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(env.receive_lsn())));
     f!("pg_last_wal_replay_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(env.replay_lsn())));

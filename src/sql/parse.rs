@@ -154,6 +154,8 @@ pub enum Special {
     Listen,
     /// `SHOW ALL`.
     ShowAll,
+    /// `SELECT pg_promote(…)`: this standby becomes a primary.
+    Promote,
     /// Replication protocol: `IDENTIFY_SYSTEM`.
     IdentifySystem,
     /// `START_REPLICATION [SLOT name] [PHYSICAL] X/Y [TIMELINE n]`.
@@ -209,6 +211,14 @@ fn unquote(s: &str) -> String {
     t.to_lowercase()
 }
 
+/// `SELECT pg_promote()` with any arguments (wait, wait_seconds: the call
+/// always waits until the promotion is done).
+fn is_pg_promote(rest: &str) -> bool {
+    let r: String = rest.chars().filter(|c| !c.is_whitespace()).collect();
+    let r = r.trim_end_matches(';');
+    r.starts_with("PG_PROMOTE(") && r.ends_with(')') && !r.contains("FROM") && r.matches('(').count() == 1
+}
+
 /// Recognizes duetdb's own commands by their leading words.
 pub fn special(text: &str) -> SqlResult<Option<Special>> {
     let w = words(text);
@@ -216,6 +226,7 @@ pub fn special(text: &str) -> SqlResult<Option<Special>> {
     let first = up.first().map(String::as_str).unwrap_or("");
     let second = up.get(1).map(String::as_str).unwrap_or("");
     Ok(Some(match (first, second) {
+        ("SELECT", _) if is_pg_promote(&up[1..].join(" ")) => Special::Promote,
         ("WAIT", "FOR") => {
             // WAIT FOR LSN 'x/y' [WITH (TIMEOUT '10s' | 10000)]
             if up.get(2).map(String::as_str) != Some("LSN") || w.len() < 4 {

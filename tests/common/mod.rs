@@ -110,6 +110,11 @@ impl TestServer {
         self.command = vec!["standby".into(), "--primary".into(), format!("127.0.0.1:{}", primary.port)];
     }
 
+    /// After a promotion the data directory is a primary's: restarts run `start`.
+    pub fn become_primary(&mut self) {
+        self.command = vec!["start".into()];
+    }
+
     fn wait_ready(&mut self) -> u16 {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -207,6 +212,21 @@ impl Drop for TestServer {
             eprintln!("---- server log ({}) ----\n{}", self.log.display(), self.log_text());
         }
         self.stop();
+    }
+}
+
+/// Runs the `duetdb` binary (an OM command) to completion: (exit code, stdout, stderr).
+pub fn duetdb(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(binary()).args(args).env("PGUSER", SUPERUSER).stdin(Stdio::null()).output().expect("run duetdb");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Waits until the primary reports a standby as synchronous.
+pub async fn wait_sync(p: &tokio_postgres::Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while one(p, "SELECT coalesce(max(sync_state), '') FROM pg_stat_replication").await != "sync" {
+        assert!(Instant::now() < deadline, "standby never became synchronous");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
