@@ -18,6 +18,7 @@ pub mod demo;
 pub mod error;
 pub mod logging;
 pub mod metrics;
+pub mod metrics_http;
 pub mod node;
 pub mod om;
 pub mod pg;

@@ -177,6 +177,19 @@ enum Command {
         #[arg(short = 't', long = "timeout", default_value_t = 300)]
         timeout: u64,
     },
+    /// Planned role swap (both data directories on this machine): the primary
+    /// stops taking writes, the standby on -D catches up fully and is promoted,
+    /// and the old primary rejoins as its standby.
+    Switchover {
+        #[command(flatten)]
+        data: DataDir,
+        /// Data directory of the current primary.
+        #[arg(long = "primary-dir")]
+        primary_dir: PathBuf,
+        /// Seconds to wait for each step.
+        #[arg(short = 't', long = "timeout", default_value_t = 300)]
+        timeout: u64,
+    },
     /// Read and change settings in the config file (like gs_guc); a running server reloads.
     Config {
         #[command(subcommand)]
@@ -368,6 +381,11 @@ async fn run(cli: Cli) -> Result<ExitCode, SqlError> {
         Command::Promote { data, timeout } => {
             om::promote(&data.dir, Duration::from_secs(timeout))?;
             println!("server promoted");
+        }
+        Command::Switchover { data, primary_dir, timeout } => {
+            let s = om::switchover(&data.dir, &primary_dir, Duration::from_secs(timeout)).await?;
+            println!("switchover done at {}: {} is the primary now (at {})", s.lsn, data.dir.display(), s.new_primary);
+            println!("{} rejoined as its standby (pid {}, port {})", primary_dir.display(), s.old_primary_pid, s.old_primary_port);
         }
         Command::Config { op } => match op {
             ConfigOp::Get { data, name } => println!("{}", om::config_get(&data.dir, &name)?.value),

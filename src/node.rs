@@ -137,6 +137,8 @@ pub async fn init(dir: &Path, superuser: &str, password: Option<&str>, auth: Opt
 pub struct Node {
     pub server: Arc<Server>,
     pub addr: SocketAddr,
+    /// The Prometheus endpoint, when `metrics_port` is set.
+    pub metrics: Option<SocketAddr>,
     _lock: DirLock,
     listener: tokio::task::JoinHandle<()>,
 }
@@ -155,9 +157,11 @@ impl Node {
         server.set_listen(addr.ip().to_string(), addr.port());
         let tls = crate::tls::acceptor(dir, &settings)?;
         let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
+        let metrics = start_metrics(&server, addr).await?;
+        tokio::spawn(crate::promote::watch_signal(server.clone()));
         lock.set_ready(addr.port())?;
         tracing::info!(%addr, dir = %dir.display(), "primary ready for connections");
-        Ok(Node { server, addr, _lock: lock, listener: handle })
+        Ok(Node { server, addr, metrics, _lock: lock, listener: handle })
     }
 
     /// Builds (empty `dir`) or restarts a standby of `primary`, then serves
@@ -225,9 +229,10 @@ impl Node {
         tokio::spawn(crate::promote::watch_signal(server.clone()));
         let tls = crate::tls::acceptor(dir, &settings)?;
         let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
+        let metrics = start_metrics(&server, addr).await?;
         lock.set_ready(addr.port())?;
         tracing::info!(%addr, dir = %dir.display(), primary = %config.conn.host, "standby ready for connections");
-        Ok(Node { server, addr, _lock: lock, listener: handle })
+        Ok(Node { server, addr, metrics, _lock: lock, listener: handle })
     }
 
     /// Stops the server the way `mode` says (see `wait_for_stop`).
@@ -270,6 +275,12 @@ impl Node {
         tracing::info!("shut down");
         Ok(())
     }
+}
+
+async fn start_metrics(server: &Arc<Server>, addr: SocketAddr) -> SqlResult<Option<SocketAddr>> {
+    crate::metrics_http::start(server.clone(), &addr.ip().to_string())
+        .await
+        .map_err(|e| SqlError::new("58030", format!("could not listen for metrics on port {}: {e}", server.setting("metrics_port"))))
 }
 
 pub async fn bind(settings: &Values) -> SqlResult<(TcpListener, SocketAddr)> {

@@ -452,3 +452,124 @@ pub fn clear_for_build(dir: &Path, primary: Option<&str>) -> SqlResult<()> {
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------
+// switchover
+// ---------------------------------------------------------------------------
+
+/// Sends `demote.signal` with `what` and waits for the primary's answer.
+fn demote_request(dir: &Path, what: &str, timeout: Duration) -> SqlResult<String> {
+    let Some((pid, _)) = node::running(dir) else { return Err(not_running(dir)) };
+    let (signal_file, result) = (dir.join(crate::promote::DEMOTE_FILE), dir.join(crate::promote::DEMOTE_RESULT));
+    let _ = std::fs::remove_file(&result);
+    std::fs::write(&signal_file, what)?;
+    send(pid, libc::SIGUSR1)?;
+    let began = Instant::now();
+    while signal_file.exists() || !result.exists() {
+        if began.elapsed() > timeout {
+            return Err(SqlError::new("57014", format!("the primary did not answer the switchover request within {timeout:?}")));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let answer = std::fs::read_to_string(&result)?;
+    let _ = std::fs::remove_file(&result);
+    match answer.trim().split_once(' ') {
+        Some(("ok", lsn)) => Ok(lsn.to_string()),
+        Some((_, msg)) => Err(SqlError::new("55000", msg.to_string())),
+        None => Err(SqlError::new("XX000", format!("unreadable switchover answer: {answer}"))),
+    }
+}
+
+async fn connect(target: &Target) -> SqlResult<tokio_postgres::Client> {
+    let mut cfg = tokio_postgres::Config::new();
+    cfg.host(&target.host).port(target.port).user(&target.user).dbname("postgres").application_name("duetdb switchover");
+    if let Some(p) = &target.password {
+        cfg.password(p);
+    }
+    let (client, conn) = cfg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| SqlError::new("08001", format!("could not connect to {}:{}: {}", target.host, target.port, client_error(&e))))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// What a switchover did.
+pub struct Switched {
+    pub lsn: String,
+    pub new_primary: String,
+    pub old_primary_pid: u32,
+    pub old_primary_port: u16,
+}
+
+/// `duetdb switchover -D STANDBY --primary-dir PRIMARY`: the planned role
+/// swap, with both data directories on this machine.
+///
+/// ```text
+///   1. primary: read-only, drain, WAL end F durable   (demote.signal)
+///   2. standby: wait until replay ≥ F                  (else: primary takes writes again)
+///   3. primary: fast stop — it has nothing after F
+///   4. standby: promote (timeline + 1, starts at F)
+///   5. old primary: rebuilt as a standby of the new one, started detached
+/// ```
+///
+/// Every commit acknowledged before step 1 is ≤ F, and the standby has all
+/// of it before anything is stopped, so none is lost.
+pub async fn switchover(standby_dir: &Path, primary_dir: &Path, timeout: Duration) -> SqlResult<Switched> {
+    let standby = Target::of_dir(standby_dir)?.ok_or_else(|| not_running(standby_dir))?;
+    let st = status(&standby).await?;
+    if st.role != "standby" {
+        return Err(SqlError::new("55000", format!("{} is not a standby", standby_dir.display())));
+    }
+    let pst = status(&Target::of_dir(primary_dir)?.ok_or_else(|| not_running(primary_dir))?).await?;
+    if pst.role != "primary" {
+        return Err(SqlError::new("55000", format!("{} is not a primary", primary_dir.display())));
+    }
+    let args = saved_args(primary_dir)?;
+
+    let end = demote_request(primary_dir, "on", Duration::from_secs(60))?;
+    let caught_up = async {
+        let c = connect(&standby).await?;
+        let began = Instant::now();
+        loop {
+            let r = c
+                .query_one(&format!("SELECT pg_last_wal_replay_lsn() >= '{end}'::pg_lsn"), &[])
+                .await
+                .map_err(|e| SqlError::new("XX000", client_error(&e)))?;
+            if r.get::<_, Option<bool>>(0) == Some(true) {
+                return Ok::<(), SqlError>(());
+            }
+            if began.elapsed() > timeout {
+                return Err(SqlError::new("57014", format!("the standby did not replay up to {end} within {timeout:?}")));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    .await;
+    if let Err(e) = caught_up {
+        let _ = demote_request(primary_dir, "off", Duration::from_secs(30));
+        return Err(SqlError::new("55000", format!("switchover cancelled, the primary takes writes again: {}", e.message)));
+    }
+    stop(primary_dir, StopMode::Fast, Duration::from_secs(60))?;
+    promote(standby_dir, timeout)?;
+
+    let new_primary = format!("{}:{}", standby.host, standby.port);
+    let mut standby_args = vec!["standby".to_string()];
+    let mut it = args.into_iter().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--primary" | "--passfile" => {
+                it.next();
+            }
+            _ if a.starts_with("--primary=") || a.starts_with("--passfile=") => {}
+            _ => standby_args.push(a),
+        }
+    }
+    standby_args.push("--primary".into());
+    standby_args.push(new_primary.clone());
+    clear_for_build(primary_dir, Some(&new_primary))?;
+    let (pid, port) = detach(primary_dir, &standby_args, None, timeout)?;
+    Ok(Switched { lsn: end, new_primary, old_primary_pid: pid, old_primary_port: port })
+}

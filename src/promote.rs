@@ -36,6 +36,10 @@ pub const SIGNAL_FILE: &str = "promote.signal";
 /// The timelines this server started: `timeline<TAB>start LSN` per line.
 pub const HISTORY_FILE: &str = "timeline.history";
 pub const FAILED_FILE: &str = "promote.failed";
+/// `duetdb switchover` asks a primary to stop taking writes (`on`) or to take them again (`off`).
+pub const DEMOTE_FILE: &str = "demote.signal";
+/// The answer: `ok <WAL end LSN>` or `error <message>`.
+pub const DEMOTE_RESULT: &str = "demote.result";
 
 /// Promotes the standby `server` is; returns the LSN where its timeline starts.
 pub async fn promote(server: &Arc<Server>) -> SqlResult<Lsn> {
@@ -148,7 +152,39 @@ fn no_longer_a_standby(dir: &Path) -> SqlResult<()> {
     Ok(())
 }
 
-/// Serves `duetdb promote`: on SIGUSR1 with `promote.signal` present.
+/// Switchover, first half: this primary stops taking writes. New
+/// transactions are read-only; running ones get `DRAIN` to finish, then
+/// their sessions are terminated. Returns the WAL end once it is durable:
+/// nothing after it will ever be written here.
+pub async fn demote(server: &Arc<Server>) -> SqlResult<Lsn> {
+    const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+    let engine = server.engine()?;
+    engine.set_read_only(true);
+    let began = std::time::Instant::now();
+    let mut terminated = false;
+    while !engine.txns.running_list().is_empty() {
+        if began.elapsed() > DRAIN && !terminated {
+            tracing::warn!("switchover: terminating sessions whose transactions did not end");
+            for c in server.registry.all().iter().filter(|c| c.backend_type == "client backend") {
+                server.registry.signal(c.pid, true);
+            }
+            terminated = true;
+        }
+        if began.elapsed() > DRAIN * 2 {
+            engine.set_read_only(false);
+            return Err(SqlError::new("55006", "switchover: transactions on the primary did not end; it takes writes again"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let end = engine.wal.insert_lsn();
+    engine.wal.wait_flushed(end).await.map_err(SqlError::from)?;
+    tracing::info!(lsn = %end, "demoted for a switchover: read-only, WAL ends here");
+    Ok(end)
+}
+
+/// Serves `duetdb promote` and `duetdb switchover` on SIGUSR1: with
+/// `promote.signal` present a standby promotes; with `demote.signal` a
+/// primary demotes (content `on`) or takes writes again (`off`).
 pub async fn watch_signal(server: Arc<Server>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut usr1) = signal(SignalKind::user_defined1()) else { return };
@@ -157,17 +193,31 @@ pub async fn watch_signal(server: Arc<Server>) {
             _ = usr1.recv() => {}
             _ = server.shutdown.cancelled() => return,
         }
-        let file = server.data_dir.join(SIGNAL_FILE);
-        if !file.exists() {
-            continue;
+        let dir = server.data_dir.clone();
+        let promote_file = dir.join(SIGNAL_FILE);
+        if promote_file.exists() {
+            if let Err(e) = promote(&server).await {
+                let _ = std::fs::write(dir.join(FAILED_FILE), format!("{}\n", e.message));
+            }
+            let _ = std::fs::remove_file(&promote_file);
         }
-        let result = promote(&server).await;
-        if let Err(e) = &result {
-            let _ = std::fs::write(server.data_dir.join(FAILED_FILE), format!("{}\n", e.message));
-        }
-        let _ = std::fs::remove_file(&file);
-        if result.is_ok() {
-            return;
+        let demote_file = dir.join(DEMOTE_FILE);
+        if let Ok(what) = std::fs::read_to_string(&demote_file) {
+            let result = match (what.trim(), server.engine()) {
+                ("off", Ok(engine)) => {
+                    engine.set_read_only(false);
+                    tracing::info!("switchover cancelled: taking writes again");
+                    Ok(engine.wal.flushed_lsn())
+                }
+                (_, Ok(_)) => demote(&server).await,
+                (_, Err(_)) => Err(SqlError::new("55000", "a standby cannot be demoted")),
+            };
+            let out = match result {
+                Ok(lsn) => format!("ok {lsn}\n"),
+                Err(e) => format!("error {}\n", e.message),
+            };
+            let _ = std::fs::write(dir.join(DEMOTE_RESULT), out);
+            let _ = std::fs::remove_file(&demote_file);
         }
     }
 }

@@ -40,6 +40,8 @@ pub trait StandbyRole: Send + Sync {
     fn relation_size(&self, oid: u32) -> i64;
     /// The primary's timeline this standby follows.
     fn timeline(&self) -> u32;
+    /// Transactions and row changes applied since start.
+    fn applied(&self) -> (u64, u64);
     /// Stops streaming and hands back the standby's state (for a promotion);
     /// None when it was already taken.
     async fn stop_streaming(&self) -> Option<duetdb_replication::receiver::Stopped>;

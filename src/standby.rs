@@ -80,6 +80,11 @@ impl StandbyRole for StandbyNode {
         self.standby.timeline()
     }
 
+    fn applied(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.standby.transactions.load(Relaxed), self.standby.rows.load(Relaxed))
+    }
+
     async fn stop_streaming(&self) -> Option<Stopped> {
         let (token, handle) = self.runner.lock().take()?;
         token.cancel();

@@ -158,3 +158,27 @@ async fn unknown_database_is_3d000() {
     let e = s.try_connect(&s.conn_string("nope")).await.err().expect("must fail");
     assert_eq!(code(&e), "3D000");
 }
+
+#[tokio::test]
+async fn insert_fills_defaults_for_columns_given_as_default_and_for_default_values() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE d (id serial PRIMARY KEY, v int DEFAULT 7, w text);
+         INSERT INTO d DEFAULT VALUES;
+         INSERT INTO d VALUES (DEFAULT, DEFAULT, 'a');
+         INSERT INTO d (id, w) VALUES (DEFAULT, 'b');
+         INSERT INTO d (v) VALUES (1)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rows(&c, "SELECT id, v, w FROM d ORDER BY id").await,
+        vec![
+            vec![Some("1".into()), Some("7".into()), None],
+            vec![Some("2".into()), Some("7".into()), Some("a".into())],
+            vec![Some("3".into()), Some("7".into()), Some("b".into())],
+            vec![Some("4".into()), Some("1".into()), None],
+        ]
+    );
+}

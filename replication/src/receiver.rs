@@ -112,6 +112,8 @@ pub struct Standby {
     received: AtomicU64,
     state: Mutex<String>,
     pub transactions: AtomicU64,
+    /// Row changes applied (the apply rate is its rate).
+    pub rows: AtomicU64,
     /// Applied LSN of the newest persisted snapshot (0: none).
     pub persisted: Arc<AtomicU64>,
     /// The primary's timeline, as the stream last showed it.
@@ -148,6 +150,7 @@ impl Standby {
             received: AtomicU64::new(applier.received.0),
             state: Mutex::new("startup".into()),
             transactions: AtomicU64::new(0),
+            rows: AtomicU64::new(0),
             persisted: Arc::new(AtomicU64::new(0)),
             timeline: std::sync::atomic::AtomicU32::new(applier.timeline),
             config,
@@ -327,8 +330,10 @@ impl Standby {
                                 if let Some(l) = local.as_mut() {
                                     l.wal.append(start, &frames).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
                                 }
+                                let rows_before = applier.rows;
                                 let n = applier.feed(start, &frames, store)?;
                                 self.transactions.fetch_add(n as u64, Ordering::Relaxed);
+                                self.rows.fetch_add(applier.rows - rows_before, Ordering::Relaxed);
                                 self.received.store(applier.received.0, Ordering::Release);
                                 primary_end = primary_end.max(end);
                                 unpublished = true;

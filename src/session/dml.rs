@@ -409,7 +409,9 @@ impl Session {
         let mut changed = Changed { rows: Vec::new() };
         let mut inserted = 0u64;
         for src in source_rows {
-            let mut row = self.default_row(def, &defaults, columns, &zone)?;
+            // Defaults for the columns not named and for those given as DEFAULT.
+            let explicit: Vec<usize> = src.iter().enumerate().filter(|(_, v)| v.is_some()).map(|(i, _)| columns[i]).collect();
+            let mut row = self.default_row(def, &defaults, &explicit, &zone)?;
             for (i, v) in src.into_iter().enumerate() {
                 if let Some(v) = v {
                     row[columns[i]] = expr::assign(v, &def.columns[columns[i]].ty, &zone)

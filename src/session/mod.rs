@@ -524,8 +524,10 @@ impl Session {
         }
         let mode = self.setting("synchronous_commit");
         self.reset_txn_state();
+        let began = std::time::Instant::now();
         let pending = txn.prepare_commit()?;
         if pending.rolled_back() {
+            self.server().metrics.rollbacks.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
         if let Some(lsn) = pending.lsn() {
@@ -537,6 +539,7 @@ impl Session {
             }
         }
         pending.finish();
+        self.server().metrics.commit(began.elapsed().as_micros() as u64);
         Ok(())
     }
 
@@ -545,6 +548,7 @@ impl Session {
         self.cursors.clear();
         if let Some(txn) = self.txn.txn.take() {
             txn.rollback();
+            self.server().metrics.rollbacks.fetch_add(1, Ordering::Relaxed);
         }
         self.env.flush_needed.store(0, Ordering::Relaxed);
         self.reset_txn_state();
