@@ -22,63 +22,6 @@ if ! command -v psql >/dev/null; then
 fi
 
 mkdir -p "$DEMO_DIR"
-fresh=0
-if [ ! -e "$DEMO_DIR/primary/duetdb.conf" ]; then
-  "$BIN" init -D "$DEMO_DIR/primary" -U duet -A trust >/dev/null
-  fresh=1
-fi
-"$BIN" start -D "$DEMO_DIR/primary" --port "$PRIMARY_PORT" --listen 127.0.0.1 >"$DEMO_DIR/primary.log" 2>&1 &
-PRIMARY_PID=$!
-cleanup() {
-  kill "${STANDBY_PID:-}" "$PRIMARY_PID" 2>/dev/null || true
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT INT TERM
-
-P="host=127.0.0.1 port=$PRIMARY_PORT user=duet dbname=postgres"
-S="host=127.0.0.1 port=$STANDBY_PORT user=duet dbname=postgres"
-for _ in $(seq 1 300); do psql "$P" -Atqc 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
-
-if [ "$fresh" = 1 ]; then
-  echo "loading sample data into the primary…"
-  psql "$P" -q -v ON_ERROR_STOP=1 <<'SQL'
-CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, region text NOT NULL, joined date NOT NULL);
-CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(12,2) NOT NULL,
-                     status varchar(10) NOT NULL, placed_at timestamptz NOT NULL);
-INSERT INTO customers
-  SELECT g, 'customer ' || g, (ARRAY['north','south','east','west'])[1 + g % 4], DATE '2024-01-01' + (g % 700)
-  FROM generate_series(1, 10000) g;
-INSERT INTO orders
-  SELECT g, 1 + (g * 7919) % 10000, ((g * 37) % 50000) / 100.0,
-         CASE WHEN g % 10 = 0 THEN 'refunded' WHEN g % 3 = 0 THEN 'shipped' ELSE 'paid' END,
-         TIMESTAMPTZ '2024-01-01 00:00:00+00' + (g % 525600) * INTERVAL '1 minute'
-  FROM generate_series(1, 200000) g;
-SQL
-fi
-
-"$BIN" standby -D "$DEMO_DIR/standby" --primary "127.0.0.1:$PRIMARY_PORT" --port "$STANDBY_PORT" --listen 127.0.0.1 \
-  >"$DEMO_DIR/standby.log" 2>&1 &
-STANDBY_PID=$!
-for _ in $(seq 1 600); do psql "$S" -Atqc 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
-LSN=$(psql "$P" -Atqc 'SELECT pg_current_wal_lsn()')
-psql "$S" -Atqc "WAIT FOR LSN '$LSN' WITH (TIMEOUT '60s')" >/dev/null
-
-cat <<EOF
-
-duetdb is running (logs in $DEMO_DIR/*.log).
-
-  primary (read/write, row store):      psql "$P"
-  standby (read-only, Arrow columnar):  psql "$S"
-
-  try on the standby:
-    SELECT c.region, count(*), sum(o.amount) FROM orders o JOIN customers c ON c.id = o.customer_id
-    GROUP BY c.region ORDER BY 3 DESC;
-
-  write on the primary, then read it on the standby:
-    psql "$P" -c "INSERT INTO orders VALUES (200001, 1, 9.99, 'paid', now())"
-    psql "$S" -c "SELECT * FROM orders WHERE id = 200001"
-
-Ctrl-C stops both.
-EOF
-psql "$S" -c "SELECT c.region, count(*) AS orders, sum(o.amount) AS revenue FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY c.region ORDER BY revenue DESC"
-wait "$PRIMARY_PID"
+# `duetdb demo`: primary on $PRIMARY_PORT, standby on $STANDBY_PORT, sample
+# data loaded on the first run, URIs printed; Ctrl-C stops both cleanly.
+exec "$BIN" demo -D "$DEMO_DIR" --port "$PRIMARY_PORT" --standby-port "$STANDBY_PORT"

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use crate::error::{SqlError, SqlResult};
 use crate::node::{self, Node};
 
-const SAMPLE: &str = "
+/// The sample schema and data (also what the examples and notebooks expect).
+pub const SAMPLE: &str = "
 CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, region text NOT NULL, joined date NOT NULL);
 CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int NOT NULL, amount numeric(12,2) NOT NULL,
                      status varchar(10) NOT NULL, placed_at timestamptz NOT NULL);
@@ -38,6 +39,7 @@ INSERT INTO orders
 pub struct DemoOptions {
     pub dir: Option<PathBuf>,
     pub port: u16,
+    pub standby_port: Option<u16>,
     /// Exit once both are up and the data replicated (for scripts and tests).
     pub no_wait: bool,
 }
@@ -68,7 +70,7 @@ async fn run_in(dir: &Path, opts: &DemoOptions) -> SqlResult<()> {
         eprintln!("loading sample data into the primary (10,000 customers, 200,000 orders)…");
         load_sample(primary.addr.port()).await?;
     }
-    let standby_port = if opts.port == 0 { 0 } else { opts.port + 1 };
+    let standby_port = opts.standby_port.unwrap_or(if opts.port == 0 { 0 } else { opts.port + 1 });
     let target = format!("127.0.0.1:{}", primary.addr.port());
     let standby = Node::start_standby(&sdir, Some(&target), None, &[("port".into(), standby_port.to_string()), listen]).await?;
     let s_uri = format!("postgres://duet@127.0.0.1:{}/postgres", standby.addr.port());

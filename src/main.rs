@@ -203,6 +203,9 @@ enum Command {
         /// The primary's port; the standby takes the next one (0: any free ports).
         #[arg(short = 'p', long, default_value_t = 55432)]
         port: u16,
+        /// The standby's port (default: the primary's + 1).
+        #[arg(long)]
+        standby_port: Option<u16>,
         /// Stop once both are up and replicated (for scripts).
         #[arg(long)]
         no_wait: bool,
@@ -412,8 +415,8 @@ async fn run(cli: Cli) -> Result<ExitCode, SqlError> {
                 }
             }
         },
-        Command::Demo { dir, port, no_wait } => {
-            duetdb::demo::run(duetdb::demo::DemoOptions { dir, port, no_wait }).await?;
+        Command::Demo { dir, port, standby_port, no_wait } => {
+            duetdb::demo::run(duetdb::demo::DemoOptions { dir, port, standby_port, no_wait }).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

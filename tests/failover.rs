@@ -381,3 +381,19 @@ async fn switchover_there_and_back_twice_loses_nothing() {
     assert_eq!(duetdb(&["stop", "-D", s.to_str().unwrap()]).0, 0);
     assert_eq!(duetdb(&["stop", "-D", p.to_str().unwrap()]).0, 0);
 }
+
+/// `duetdb demo`: a replicated pair with the sample data, URIs printed; a
+/// second run on the same directory reuses it.
+#[test]
+fn demo_starts_a_replicated_pair_and_reuses_its_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("demo");
+    let d = d.to_str().unwrap();
+    let (code, out, err) = duetdb(&["demo", "-D", d, "-p", "0", "--no-wait"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches("psql postgres://duet@127.0.0.1:").count(), 2, "{out}");
+    assert!(err.contains("loading sample data"), "{err}");
+    let (code, out, err) = duetdb(&["demo", "-D", d, "-p", "0", "--no-wait"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!err.contains("loading sample data"), "the second run reuses the data: {err}");
+}
