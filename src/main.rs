@@ -245,7 +245,8 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    duetdb::logging::init(&std::env::var("DUETDB_LOG").unwrap_or_else(|_| "info".into()), false);
+    let (level, json) = log_settings(&cli);
+    duetdb::logging::init(&std::env::var("DUETDB_LOG").unwrap_or(level), json);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match rt.block_on(run(cli)) {
         Ok(code) => code,
@@ -256,6 +257,19 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A server's log level and format: its config file and -c overrides
+/// (RUST_LOG, then DUETDB_LOG, override the level).
+fn log_settings(cli: &Cli) -> (String, bool) {
+    let (dir, serve) = match &cli.command {
+        Command::Start { data, serve } | Command::Standby { data, serve, .. } | Command::Build { data, serve, .. } => (&data.dir, serve),
+        _ => return ("info".into(), false),
+    };
+    match duetdb::node::load_settings(dir, &overrides(serve)) {
+        Ok(v) => (v.get_or_default("log_level").to_string(), v.get_or_default("log_format") == "json"),
+        Err(_) => ("info".into(), false),
     }
 }
 

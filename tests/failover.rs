@@ -270,10 +270,18 @@ async fn om_commands_drive_a_detached_server() {
     let c = connect(port()).await;
     assert_eq!(one(&c, "SHOW max_connections").await, "150");
     c.batch_execute("CREATE TABLE kept (id int); INSERT INTO kept VALUES (1)").await.unwrap();
+    // ALTER SYSTEM and `config get` read and write the same file.
+    c.batch_execute("ALTER SYSTEM SET work_mem = '8MB'").await.unwrap();
+    assert_eq!(duetdb(&["config", "get", "-D", d, "work_mem"]).1.trim(), "8MB");
     drop(c);
     // Immediate stop: no checkpoint, the commit is still there after recovery.
     assert_eq!(duetdb(&["stop", "-D", d, "-m", "immediate"]).0, 0);
-    assert_eq!(duetdb(&["start", "-D", d, "--port", "0", "--listen", "127.0.0.1", "--detach"]).0, 0);
+    // Log format from the settings: JSON lines.
+    let log_len = std::fs::metadata(dir.join("duetdb.log")).unwrap().len() as usize;
+    assert_eq!(duetdb(&["start", "-D", d, "--port", "0", "--listen", "127.0.0.1", "-c", "log_format=json", "--detach"]).0, 0);
+    let log = std::fs::read_to_string(dir.join("duetdb.log")).unwrap();
+    let new_lines: Vec<&str> = log[log_len..].lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!new_lines.is_empty() && new_lines.iter().all(|l| l.starts_with('{')), "JSON log lines: {new_lines:?}");
     let c = connect(port()).await;
     assert_eq!(one(&c, "SELECT count(*) FROM kept").await, "1");
     drop(c);
