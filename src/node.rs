@@ -272,6 +272,9 @@ impl Node {
         if let Ok(engine) = self.server.engine() {
             engine.shutdown(true).await?;
         }
+        if let Some(standby) = self.server.standby() {
+            standby.finish().await;
+        }
         tracing::info!("shut down");
         Ok(())
     }

@@ -47,6 +47,8 @@ pub trait StandbyRole: Send + Sync {
     async fn stop_streaming(&self) -> Option<duetdb_replication::receiver::Stopped>;
     /// Streams again from a state `stop_streaming` returned.
     fn resume_streaming(&self, state: duetdb_replication::receiver::Stopped);
+    /// Clean shutdown: stop streaming and persist the column store once more.
+    async fn finish(&self);
 }
 
 /// What the primary's replication layer offers the server.

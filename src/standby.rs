@@ -91,6 +91,17 @@ impl StandbyRole for StandbyNode {
         handle.await.ok()
     }
 
+    async fn finish(&self) {
+        let Some(mut stopped) = self.stop_streaming().await else { return };
+        if let Some(local) = stopped.local.as_mut() {
+            let started = std::time::Instant::now();
+            match local.persist_final(&mut stopped.store, &stopped.applier).await {
+                Ok(lsn) => tracing::info!(%lsn, ms = started.elapsed().as_millis() as u64, "column snapshot persisted for shutdown"),
+                Err(e) => tracing::warn!(error = %e, "final persist failed; the next start replays more WAL"),
+            }
+        }
+    }
+
     fn resume_streaming(&self, state: Stopped) {
         let token = self.shutdown.child_token();
         let Stopped { store, applier, local } = state;

@@ -261,3 +261,57 @@ async fn a_killed_standby_comes_back_consistent() {
     let files: Vec<_> = std::fs::read_dir(standby.dir.join("columnar/segments")).unwrap().map(|e| e.unwrap().path()).collect();
     assert!(!files.is_empty());
 }
+
+/// A clean stop persists the column store once more, so a restart with the
+/// default (slow) persist interval resumes without a base backup and
+/// replays almost nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanly_stopped_standby_resumes_from_its_final_persist() {
+    let primary = TestServer::start();
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 2000) g").await.unwrap();
+    let mut standby = TestServer::start_standby(&primary, &[("columnar_persist_interval".into(), "1h".into())]);
+    {
+        let s = standby.connect().await;
+        catch_up(&p, &s).await;
+        p.batch_execute("UPDATE t SET v = -v WHERE id % 3 = 0; DELETE FROM t WHERE id > 1900").await.unwrap();
+        catch_up(&p, &s).await;
+    }
+    standby.stop();
+    assert!(standby.log_text().contains("column snapshot persisted for shutdown"), "{}", standby.log_text());
+    p.batch_execute("INSERT INTO t VALUES (5000, 5)").await.unwrap();
+    standby.launch(&[("columnar_persist_interval".into(), "1h".into())]);
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    assert_eq!(table_digest(&s, "t", "id").await, table_digest(&p, "t", "id").await);
+    let log = standby.log_text();
+    assert!(log.contains("standby resumed from its persisted state"), "{log}");
+    assert_eq!(log.matches("base backup loaded").count(), 1, "{log}");
+}
+
+/// The primary restarts under a streaming standby: the standby reconnects
+/// and resumes with no gap and no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_primary_keeps_its_standby_streaming() {
+    let mut primary = TestServer::start();
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t SELECT g, g FROM generate_series(1, 500) g").await.unwrap();
+    let standby = TestServer::start_standby(&primary, &[]);
+    {
+        let s = standby.connect().await;
+        catch_up(&p, &s).await;
+    }
+    drop(p);
+    primary.listen_port = primary.port;
+    primary.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    primary.launch(&[]);
+    let p = primary.connect().await;
+    p.batch_execute("UPDATE t SET v = v + 1000 WHERE id <= 250; INSERT INTO t VALUES (501, 1)").await.unwrap();
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    assert_eq!(table_digest(&s, "t", "id").await, table_digest(&p, "t", "id").await);
+    let log = standby.log_text();
+    assert_eq!(log.matches("base backup loaded").count(), 1, "{log}");
+    assert!(log.matches("streaming WAL from the primary").count() >= 2, "it reconnected: {log}");
+}

@@ -89,6 +89,18 @@ impl LocalState {
     pub fn wal_dir(&self) -> &std::path::Path {
         &self.wal_dir
     }
+
+    /// A last persist on a clean shutdown, so the next start replays
+    /// (almost) nothing. Waits for a running persist first.
+    pub async fn persist_final(&mut self, store: &mut ColumnStore, applier: &Applier) -> Result<Lsn, StandbyError> {
+        store.publish(applier.received)?;
+        let snap = store.snapshot();
+        let point = applier.resume_point();
+        self.wal.sync().map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+        let mut p = self.persister.lock().await;
+        let info = p.persist(&snap, point).await.map_err(|e| StandbyError::Local(e.to_string()))?;
+        Ok(info.lsn)
+    }
 }
 
 impl StandbyError {

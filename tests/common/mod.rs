@@ -23,6 +23,8 @@ pub struct TestServer {
     log: PathBuf,
     /// The subcommand and its own arguments: `start`, or `standby --primary …`.
     command: Vec<String>,
+    /// Port to listen on at the next launch (0: any free one).
+    pub listen_port: u16,
 }
 
 pub fn binary() -> &'static str {
@@ -62,6 +64,7 @@ impl TestServer {
             password: init.password.then(|| PASSWORD.to_string()),
             log: PathBuf::new(),
             command: vec!["start".into()],
+            listen_port: 0,
         };
         s.log = s.dir.parent().unwrap().join("server.log");
         s.launch(&init.settings);
@@ -74,7 +77,12 @@ impl TestServer {
         let _ = std::fs::remove_file(self.dir.join("duetdb.pid"));
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let mut cmd = Command::new(binary());
-        cmd.arg(&self.command[0]).arg("-D").arg(&self.dir).args(&self.command[1..]).args(["--port", "0", "--listen", "127.0.0.1"]);
+        cmd.arg(&self.command[0]).arg("-D").arg(&self.dir).args(&self.command[1..]).args([
+            "--port",
+            &self.listen_port.to_string(),
+            "--listen",
+            "127.0.0.1",
+        ]);
         cmd.env("PGUSER", SUPERUSER);
         if let Some(pw) = &self.password {
             cmd.env("PGPASSWORD", pw);
@@ -100,6 +108,7 @@ impl TestServer {
             port: 0,
             password: primary.password.clone(),
             command: vec!["standby".into(), "--primary".into(), format!("127.0.0.1:{}", primary.port)],
+            listen_port: 0,
         };
         s.launch(settings);
         s
