@@ -315,3 +315,40 @@ async fn a_restarted_primary_keeps_its_standby_streaming() {
     assert_eq!(log.matches("base backup loaded").count(), 1, "{log}");
     assert!(log.matches("streaming WAL from the primary").count() >= 2, "it reconnected: {log}");
 }
+
+/// A standby that falls further behind than `max_slot_wal_keep_size`: its
+/// slot is invalidated, the WAL goes, and the standby is told it must be
+/// rebuilt — which it does, ending consistent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_behind_the_slot_limit_is_told_to_rebuild() {
+    let primary = TestServer::start_with(Init {
+        settings: vec![("wal_segment_size".into(), "65536".into()), ("max_slot_wal_keep_size".into(), "262144".into())],
+        ..Init::default()
+    });
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, pad text)").await.unwrap();
+    let slot = [("primary_slot_name".to_string(), "s1".to_string())];
+    let mut standby = TestServer::start_standby(&primary, &slot);
+    {
+        let s = standby.connect().await;
+        catch_up(&p, &s).await;
+    }
+    assert_eq!(one(&p, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 's1'").await, "reserved");
+    standby.stop();
+    // About 2 MB of WAL while it is away, then a checkpoint: the slot is over the limit.
+    for k in 0..10 {
+        p.batch_execute(&format!("INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series({}, {}) g", k * 1000, k * 1000 + 999))
+            .await
+            .unwrap();
+    }
+    p.batch_execute("CHECKPOINT").await.unwrap();
+    assert_eq!(one(&p, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 's1'").await, "lost");
+    standby.launch(&slot);
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    assert_eq!(one(&s, "SELECT count(*) FROM t").await, "10000");
+    let log = standby.log_text();
+    assert!(log.contains("invalidated") && log.contains("rebuilding from a new base backup"), "{log}");
+    assert_eq!(log.matches("base backup loaded").count(), 2, "{log}");
+    assert_eq!(one(&p, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 's1'").await, "reserved");
+}

@@ -260,14 +260,19 @@ fn fallible_next<I: fallible_iterator::FallibleIterator<Error = std::io::Error>>
 }
 
 fn server_error(body: &postgres_protocol::message::backend::ErrorResponseBody) -> ClientError {
-    let (mut code, mut message) = (String::new(), String::new());
+    let (mut code, mut message, mut detail) = (String::new(), String::new(), String::new());
     let mut fields = body.fields();
     while let Ok(Some(f)) = fallible_iterator::FallibleIterator::next(&mut fields) {
         match f.type_() {
             b'C' => code = String::from_utf8_lossy(f.value_bytes()).into_owned(),
             b'M' => message = String::from_utf8_lossy(f.value_bytes()).into_owned(),
+            b'D' => detail = String::from_utf8_lossy(f.value_bytes()).into_owned(),
             _ => {}
         }
+    }
+    // The detail says why (an invalidated slot, a forked timeline): keep it.
+    if !detail.is_empty() {
+        message = format!("{message}. {detail}");
     }
     ClientError::Server { code, message }
 }

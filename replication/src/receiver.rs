@@ -218,7 +218,7 @@ impl Standby {
             };
             let Err(e) = result else { continue };
             let rebuild = if e.wal_gone() {
-                tracing::warn!(error = %e, "the primary no longer has the WAL this standby needs; rebuilding from a new base backup");
+                tracing::warn!(error = %e, "this standby must be rebuilt: the primary no longer has the WAL it needs; rebuilding from a new base backup");
                 true
             } else if matches!(e, StandbyError::Apply(_) | StandbyError::Local(_)) {
                 // A stream that does not apply is not retried into the same
