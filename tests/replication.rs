@@ -352,3 +352,28 @@ async fn a_standby_behind_the_slot_limit_is_told_to_rebuild() {
     assert_eq!(log.matches("base backup loaded").count(), 2, "{log}");
     assert_eq!(one(&p, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 's1'").await, "reserved");
 }
+
+/// char(n) has PostgreSQL's semantics on both sides: trailing blanks are
+/// insignificant in comparisons, length() and concatenation, and the value
+/// is sent blank-padded to n.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn char_n_compares_without_trailing_blanks_on_primary_and_standby() {
+    let primary = TestServer::start();
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE c (x char(5) PRIMARY KEY, y int); INSERT INTO c VALUES ('ab', 1), ('abcde', 2), ('zz   ', 3)")
+        .await
+        .unwrap();
+    let standby = TestServer::start_standby(&primary, &[]);
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    for c in [&p, &s] {
+        assert_eq!(one(c, "SELECT y FROM c WHERE x = 'ab'").await, "1");
+        assert_eq!(one(c, "SELECT count(*) FROM c WHERE x IN ('ab', 'zz')").await, "2");
+        assert_eq!(one(c, "SELECT '[' || x || ']' FROM c WHERE y = 3").await, "[zz]");
+        assert_eq!(one(c, "SELECT length(x) FROM c WHERE y = 1").await, "2");
+        assert_eq!(one(c, "SELECT x FROM c WHERE y = 1").await, "ab   ");
+        let r = c.query_one("SELECT x FROM c WHERE y = 3", &[]).await.unwrap();
+        assert_eq!(r.get::<_, String>(0), "zz   ", "binary format pads too");
+    }
+    expect_error(&p, "INSERT INTO c VALUES ('abcdef', 4)", "22001").await;
+}

@@ -154,9 +154,33 @@ fn put_with_len(buf: &mut BytesMut, f: impl FnOnce(&mut BytesMut)) {
 // ---------------------------------------------------------------------------
 
 /// Encodes an engine value of column type `ty`.
+/// A char(n) value (stored without trailing blanks) as PostgreSQL sends it:
+/// blank-padded to n characters.
+fn bpchar_padded(s: &str, ty: PgType) -> std::borrow::Cow<'_, str> {
+    if ty.oid != oid::BPCHAR || ty.typmod <= 4 {
+        return s.into();
+    }
+    let n = (ty.typmod - 4) as usize;
+    let len = if s.is_ascii() { s.len() } else { s.chars().count() };
+    if len >= n {
+        return s.into();
+    }
+    let mut out = String::with_capacity(s.len() + n - len);
+    out.push_str(s);
+    out.extend(std::iter::repeat_n(' ', n - len));
+    out.into()
+}
+
 pub fn encode_value(buf: &mut BytesMut, v: &Value, ty: &DataType, fmt: Format, style: &Style) {
     if v.is_null() {
         return put_null(buf);
+    }
+    if let (Value::Text(s), DataType::Char(n)) = (v, ty) {
+        let padded = bpchar_padded(s, PgType { oid: oid::BPCHAR, typmod: *n as i32 + 4 });
+        return match fmt {
+            Format::Text => put_text(buf, &padded),
+            Format::Binary => put_with_len(buf, |b| b.put_slice(padded.as_bytes())),
+        };
     }
     match fmt {
         Format::Text => put_text(buf, &value_text(v, style)),
@@ -350,8 +374,8 @@ pub fn cell_text(out: &mut String, array: &ArrayRef, i: usize, ty: PgType, style
             out.push_str(&decimal256_text(&v.to_string(), *s));
         }
         A::Utf8 | A::LargeUtf8 | A::Utf8View => {
-            let s = str_of(array, i).unwrap();
-            if in_array { push_array_elem(out, s) } else { out.push_str(s) }
+            let s = bpchar_padded(str_of(array, i).unwrap(), ty);
+            if in_array { push_array_elem(out, &s) } else { out.push_str(&s) }
         }
         A::Binary | A::LargeBinary | A::BinaryView | A::FixedSizeBinary(_) => {
             let h = bytea_hex(bin_of(array, i).unwrap());
@@ -566,7 +590,7 @@ fn cell_binary(b: &mut BytesMut, array: &ArrayRef, i: usize, ty: PgType, style: 
             // Text-like types (text, varchar, bpchar, name, char, json, record…):
             // the binary form is the text form.
             match str_of(array, i) {
-                Some(s) => b.put_slice(s.as_bytes()),
+                Some(s) => b.put_slice(bpchar_padded(s, ty).as_bytes()),
                 None => {
                     let mut s = String::new();
                     cell_text(&mut s, array, i, ty, style, false);

@@ -471,18 +471,17 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
         }
         Ok(text(out))
     });
-    // Explicit casts to varchar(n) / char(n) truncate (and char pads), as in PostgreSQL.
+    // Explicit casts to varchar(n) / char(n) truncate, as in PostgreSQL; a
+    // char value carries no trailing blanks (they are insignificant, see
+    // storage::types), so it compares equal to the same text.
     f!("pg_varchar", Immutable, A::Utf8, Some(oid::VARCHAR), |a, env| {
         let (Some(s), Some(n)) = (arg_str(a, 0), arg_i64(a, 1)) else { return Ok(null_text()) };
         Ok(text(s.chars().take(n.max(0) as usize).collect::<String>()))
     });
     f!("pg_bpchar", Immutable, A::Utf8, Some(oid::BPCHAR), |a, env| {
         let (Some(s), Some(n)) = (arg_str(a, 0), arg_i64(a, 1)) else { return Ok(null_text()) };
-        let n = n.max(0) as usize;
-        let mut t: String = s.chars().take(n).collect();
-        let len = t.chars().count();
-        t.extend(std::iter::repeat_n(' ', n - len));
-        Ok(text(t))
+        let t: String = s.chars().take(n.max(0) as usize).collect();
+        Ok(text(t.trim_end_matches(' ').to_string()))
     });
     f!("pg_name", Immutable, A::Utf8, Some(oid::NAME), |a, env| Ok(arg_str(a, 0).map(text).unwrap_or(null_text())));
     f!("pg_char", Immutable, A::Utf8, Some(oid::CHAR), |a, env| Ok(arg_str(a, 0)

@@ -18,7 +18,7 @@
 //! ```
 //!
 //! A value stored in a column always has that column's exact shape: a numeric
-//! carries the column's scale, a char(n) is blank-padded to n, a varchar(n) is at
+//! carries the column's scale, a char(n) has no trailing blanks (they are insignificant; output pads to n), a varchar(n) is at
 //! most n characters. [`DataType::coerce`] is the one place that enforces it, with
 //! PostgreSQL's error codes (22003 out of range, 22001 too long).
 
@@ -229,20 +229,14 @@ impl DataType {
                 v => return Err(mismatch(&v)),
             },
             DataType::Char(n) => match value {
+                // PostgreSQL's bpchar: trailing blanks are insignificant (in
+                // comparisons, length(), casts to text), so the value is kept
+                // without them; the wire encoder pads to n on output. Excess
+                // length that is only blanks is not an error.
                 V::Text(s) => {
-                    let mut s = truncate_chars(s, *n as usize, "character")?;
-                    let len = if s.is_ascii() { s.len() } else { s.chars().count() };
-                    if len < *n as usize {
-                        const SPACES: &str = "                                                                ";
-                        let mut pad = *n as usize - len;
-                        s.reserve(pad);
-                        while pad > 0 {
-                            let k = pad.min(SPACES.len());
-                            s.push_str(&SPACES[..k]);
-                            pad -= k;
-                        }
-                    }
-                    V::Text(s)
+                    let trimmed = s.trim_end_matches(' ');
+                    let s = if trimmed.len() == s.len() { s } else { trimmed.to_string() };
+                    V::Text(truncate_chars(s, *n as usize, "character")?)
                 }
                 v => return Err(mismatch(&v)),
             },
@@ -492,7 +486,9 @@ mod tests {
         assert_eq!(num(5, 2).coerce(Value::Numeric(12345, 3)).unwrap(), Value::Numeric(1235, 2));
         assert_eq!(num(5, 2).coerce(Value::Int32(1000)).unwrap_err().sqlstate(), "22003");
         assert_eq!(num(5, 2).coerce(Value::Int32(999)).unwrap(), Value::Numeric(99900, 2));
-        assert_eq!(DataType::Char(4).coerce(Value::Text("ab".into())).unwrap(), Value::Text("ab  ".into()));
+        assert_eq!(DataType::Char(4).coerce(Value::Text("ab".into())).unwrap(), Value::Text("ab".into()));
+        assert_eq!(DataType::Char(4).coerce(Value::Text("ab      ".into())).unwrap(), Value::Text("ab".into()));
+        assert!(DataType::Char(2).coerce(Value::Text("abc".into())).is_err());
         assert_eq!(DataType::Varchar(Some(2)).coerce(Value::Text("abc".into())).unwrap_err().sqlstate(), "22001");
         assert_eq!(DataType::Varchar(Some(2)).coerce(Value::Text("ab  ".into())).unwrap(), Value::Text("ab".into()));
         assert_eq!(DataType::Bool.coerce(Value::Int32(1)).unwrap_err().sqlstate(), "42804");
