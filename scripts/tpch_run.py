@@ -88,6 +88,9 @@ def main():
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet({files!r})")
 
     totals = {"duetdb": 0.0, "duckdb": 0.0, "postgres": 0.0}
+    # Over the queries PostgreSQL finished, and with its timeouts counted at the limit.
+    common = {"duetdb": 0.0, "postgres": 0.0}
+    pg_bound = 0.0
     ok = {"duetdb": 0, "postgres": 0}
     print(f"{'query':<6}{'duetdb s':>10}{'duckdb s':>10}{'postgres s':>12}  answers (duetdb vs duckdb, postgres vs duckdb)")
     for path in sorted(glob.glob(os.path.join(args.queries, "q*.sql"))):
@@ -102,6 +105,11 @@ def main():
         for k, v in (("duetdb", d_t), ("duckdb", k_t), ("postgres", p_t)):
             if v is not None:
                 totals[k] += v
+        if p_t is not None and d_t is not None:
+            common["duetdb"] += d_t
+            common["postgres"] += p_t
+        if args.postgres:
+            pg_bound += p_t if p_t is not None else args.pg_timeout
         fmt = lambda v: "-" if v is None else f"{v:.3f}"
         note = " ".join(x for x in [f"duetdb error: {d_err}" if d_err else "", f"postgres: {p_err}" if p_err and p_err != "skipped" else ""] if x)
         print(f"{name:<6}{fmt(d_t):>10}{fmt(k_t):>10}{fmt(p_t):>12}  {'same' if d_ok else 'DIFFERENT'}, {'same' if p_ok else ('-' if p_rows is None else 'DIFFERENT')} {note}")
@@ -110,7 +118,8 @@ def main():
     if totals["duckdb"] > 0:
         print(f"ratio duetdb / DuckDB = {totals['duetdb'] / totals['duckdb']:.2f} (target <= 1.5)")
     if totals["postgres"] > 0:
-        print(f"ratio PostgreSQL / duetdb = {totals['postgres'] / totals['duetdb']:.2f} (target >= 10)")
+        print(f"ratio PostgreSQL / duetdb over the queries PostgreSQL finished = {common['postgres'] / common['duetdb']:.2f}; "
+              f"with PostgreSQL's timeouts counted at {args.pg_timeout} s: >= {pg_bound / totals['duetdb']:.1f} (target >= 10)")
 
 
 if __name__ == "__main__":
