@@ -182,3 +182,19 @@ async fn insert_fills_defaults_for_columns_given_as_default_and_for_default_valu
         ]
     );
 }
+
+#[tokio::test]
+async fn pg_typeof_names_the_type() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    assert_eq!(
+        rows(&c, "SELECT pg_typeof(true), pg_typeof('x'::text), pg_typeof(now()), pg_typeof(current_date), pg_typeof(2::bigint)").await,
+        vec![vec![
+            Some("boolean".into()),
+            Some("text".into()),
+            Some("timestamp with time zone".into()),
+            Some("date".into()),
+            Some("bigint".into())
+        ]]
+    );
+}

@@ -366,6 +366,12 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     f!("pg_current_wal_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.current_wal_lsn()?))));
     f!("pg_current_wal_insert_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.current_wal_lsn()?))));
     f!("pg_current_wal_flush_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.flushed_wal_lsn()?))));
+    // The argument's type by its Arrow type (a char(n) or varchar reads as text).
+    f!("pg_typeof", Stable, A::Utf8, Some(oid::REGTYPE), |a, env| {
+        let Some(v) = a.first() else { return Ok(null_text()) };
+        let t = crate::pg::encode::arrow_wire_type(&v.data_type());
+        Ok(text(system::format_type(t.oid, t.typmod).unwrap_or_else(|| "unknown".into())))
+    });
     // duetdb's own: PostgreSQL reads this from pg_control_checkpoint().timeline_id.
     f!("duetdb_timeline", Volatile, A::Int32, None, |a, env| Ok(ScalarValue::Int32(Some(env.timeline() as i32))));
     f!("pg_is_in_recovery", Volatile, A::Boolean, None, |a, env| Ok(ScalarValue::Boolean(Some(env.in_recovery()))));
