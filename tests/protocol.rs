@@ -198,3 +198,19 @@ async fn pg_typeof_names_the_type() {
         ]]
     );
 }
+
+/// ORDER BY a qualified input column that an output alias shadows, as
+/// PostgreSQL resolves it (DataFusion alone reports an ambiguity).
+#[tokio::test]
+async fn order_by_a_qualified_column_shadowed_by_an_alias() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE o (k text, y int); INSERT INTO o VALUES ('b', 1), ('a', 2), ('c', 3)").await.unwrap();
+    let col = |rows: Vec<Vec<Option<String>>>| rows.into_iter().map(|r| r[0].clone().unwrap()).collect::<Vec<_>>();
+    assert_eq!(col(rows(&c, "SELECT o.y * 2 AS y FROM o ORDER BY o.y DESC").await), ["6", "4", "2"]);
+    assert_eq!(col(rows(&c, "SELECT sum(o.y) AS y FROM o GROUP BY o.k ORDER BY o.k").await), ["2", "1", "3"]);
+    // A bare name still means the output column.
+    assert_eq!(col(rows(&c, "SELECT -o.y AS y FROM o ORDER BY y").await), ["-3", "-2", "-1"]);
+    let stmt = c.prepare("SELECT o.y * 2 AS y FROM o ORDER BY o.y").await.unwrap();
+    assert_eq!(stmt.columns()[0].name(), "y");
+}

@@ -35,6 +35,9 @@ pub fn visible(name: &str) -> &str {
 
 /// Gives every select-list item of every SELECT in `stmt` its PostgreSQL name.
 pub fn name_outputs(stmt: &mut Statement) {
+    if let Statement::Query(q) = stmt {
+        unshadow_order_by(q);
+    }
     struct Namer;
     impl VisitorMut for Namer {
         type Break = ();
@@ -44,6 +47,45 @@ pub fn name_outputs(stmt: &mut Statement) {
         }
     }
     let _ = stmt.visit(&mut Namer);
+}
+
+/// `SELECT c.y * 2 AS y FROM c ORDER BY c.y`: in PostgreSQL the ORDER BY
+/// names the input column. DataFusion sorts by adding `c.y` to the
+/// projection beside the alias `y` and rejects the pair as ambiguous, so the
+/// alias gets a hidden suffix (the client still sees `y`). Only at the top
+/// level, where no outer query refers to the name, and only when no bare
+/// `ORDER BY y` means the alias.
+fn unshadow_order_by(q: &mut Query) {
+    use datafusion::sql::sqlparser::ast::{OrderBy, OrderByKind, visit_expressions};
+    let Some(OrderBy { kind: OrderByKind::Expressions(exprs), .. }) = &q.order_by else { return };
+    let (mut qualified, mut bare) = (HashSet::new(), HashSet::new());
+    for o in exprs {
+        let _ = visit_expressions(&o.expr, |e| {
+            match e {
+                Expr::CompoundIdentifier(parts) if parts.len() > 1 => {
+                    qualified.insert(crate::sql::names::ident(parts.last().unwrap()));
+                }
+                Expr::Identifier(i) => {
+                    bare.insert(crate::sql::names::ident(i));
+                }
+                _ => {}
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    if qualified.is_empty() {
+        return;
+    }
+    let SetExpr::Select(select) = q.body.as_mut() else { return };
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let SelectItem::ExprWithAlias { expr, alias } = item else { continue };
+        let name = crate::sql::names::ident(alias);
+        let same_column = matches!(expr, Expr::CompoundIdentifier(p) if p.last().is_some_and(|l| crate::sql::names::ident(l) == name))
+            || matches!(expr, Expr::Identifier(x) if crate::sql::names::ident(x) == name);
+        if qualified.contains(&name) && !bare.contains(&name) && !same_column {
+            *alias = Ident::with_quote('"', format!("{name}{HIDDEN}o{i}"));
+        }
+    }
 }
 
 fn name_set_expr(body: &mut SetExpr) {
