@@ -345,7 +345,8 @@ pub async fn status(target: &Target) -> SqlResult<Status> {
     let rows = client
         .query(
             "SELECT application_name::text, client_addr::text, state::text, sent_lsn::text, write_lsn::text, flush_lsn::text, \
-             replay_lsn::text, write_lag::float8, flush_lag::float8, replay_lag::float8, sync_state::text \
+             replay_lsn::text, extract(epoch from write_lag)::float8, extract(epoch from flush_lag)::float8, \
+             extract(epoch from replay_lag)::float8, sync_state::text \
              FROM pg_stat_replication ORDER BY application_name",
             &[],
         )

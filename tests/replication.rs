@@ -377,3 +377,29 @@ async fn char_n_compares_without_trailing_blanks_on_primary_and_standby() {
     }
     expect_error(&p, "INSERT INTO c VALUES ('abcdef', 4)", "22001").await;
 }
+
+/// pg_stat_replication's lags are intervals, as in PostgreSQL, so
+/// monitoring queries like `replay_lag < interval '1 second'` work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_lags_are_intervals() {
+    let primary = TestServer::start();
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
+    let standby = TestServer::start_standby(&primary, &[]);
+    let s = standby.connect().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        p.batch_execute("INSERT INTO t SELECT coalesce(max(id), 0) + 1 FROM t").await.unwrap();
+        catch_up(&p, &s).await;
+        let r = rows(&p, "SELECT replay_lag IS NOT NULL, replay_lag < interval '10 seconds', extract(epoch from replay_lag) >= 0 FROM pg_stat_replication").await;
+        if r.first().is_some_and(|r| r[0].as_deref() == Some("t")) {
+            assert_eq!(r[0][1].as_deref(), Some("t"), "{r:?}");
+            assert_eq!(r[0][2].as_deref(), Some("t"), "{r:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "replay_lag never reported: {r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (ok, out, err) = primary.psql(&["-Atc", "SELECT pg_typeof(replay_lag)::text FROM pg_stat_replication"]);
+    assert!(ok && out.trim() == "interval", "{out}{err}");
+}

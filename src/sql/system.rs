@@ -201,7 +201,8 @@ impl Ty {
             Ty::I32 => A::Int32,
             Ty::I64 => A::Int64,
             Ty::F32 => A::Float32,
-            Ty::F64 | Ty::Interval => A::Float64,
+            Ty::F64 => A::Float64,
+            Ty::Interval => A::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano),
             Ty::Ts => A::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             Ty::TextArr => A::List(Arc::new(Field::new("item", A::Utf8, true))),
             Ty::Int2Vector | Ty::I16Arr => A::List(Arc::new(Field::new("item", A::Int16, true))),
@@ -225,7 +226,7 @@ impl Ty {
             Ty::I64 => oid::INT8,
             Ty::F32 => oid::FLOAT4,
             Ty::F64 => oid::FLOAT8,
-            Ty::Interval => oid::FLOAT8,
+            Ty::Interval => oid::INTERVAL,
             Ty::Ts => oid::TIMESTAMPTZ,
             Ty::TextArr => 1009,
             Ty::Int2Vector => oid::INT2VECTOR,
@@ -344,7 +345,10 @@ fn build_column<'a>(ty: Ty, cells: impl Iterator<Item = &'a Cell>) -> ArrayRef {
         Ty::I32 => prim!(Int32Builder::new(), Cell::I32(v) => *v),
         Ty::I64 => prim!(Int64Builder::new(), Cell::I64(v) => *v),
         Ty::F32 => prim!(Float32Builder::new(), Cell::F32(v) => *v),
-        Ty::F64 | Ty::Interval => prim!(Float64Builder::new(), Cell::F64(v) => *v),
+        Ty::F64 => prim!(Float64Builder::new(), Cell::F64(v) => *v),
+        // Microseconds (Cell::I64) as an interval, PostgreSQL's type for lags and ages.
+        Ty::Interval => prim!(datafusion::arrow::array::IntervalMonthDayNanoBuilder::new(),
+            Cell::I64(us) => datafusion::arrow::datatypes::IntervalMonthDayNano::new(0, 0, us.saturating_mul(1000))),
         Ty::Ts => {
             let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
             for c in cells {
@@ -1741,7 +1745,7 @@ pub static TABLES: &[TableSpec] = &[
         ],
         rows: |ctx| {
             let Some(sys) = &ctx.system else { return vec![] };
-            let lag = |l: Option<i64>| l.map(|us| Cell::F64(us as f64 / 1e6)).unwrap_or(Cell::Null);
+            let lag = |l: Option<i64>| l.map(Cell::I64).unwrap_or(Cell::Null);
             sys.replication()
                 .into_iter()
                 .map(|r| {
