@@ -367,6 +367,13 @@ async fn run(cli: Cli) -> Result<ExitCode, SqlError> {
         Command::Status { dir, host, port, user, json } => {
             let target = match (&dir, host) {
                 (Some(d), _) => match om::Target::of_dir(d)? {
+                    Some(_) if !duetdb::node::is_ready(d) => {
+                        let pid = duetdb::node::running(d).map(|(p, _)| p).unwrap_or(0);
+                        return Err(SqlError::new(
+                            "57P03",
+                            format!("the server on {} (pid {pid}) is starting: not accepting connections yet", d.display()),
+                        ));
+                    }
                     Some(t) => t,
                     None => {
                         eprintln!("duetdb: no server running on data directory {}", d.display());
@@ -381,7 +388,11 @@ async fn run(cli: Cli) -> Result<ExitCode, SqlError> {
                 },
             };
             let target = om::Target { user: user.unwrap_or(target.user), ..target };
-            let st = match om::status(&target).await {
+            let st = match tokio::time::timeout(Duration::from_secs(30), om::status(&target)).await {
+                Err(_) => return Err(SqlError::new("57014", format!("{}:{} did not answer within 30 s", target.host, target.port))),
+                Ok(r) => r,
+            };
+            let st = match st {
                 Ok(s) => s,
                 Err(e) if e.code == "08001" => {
                     eprintln!("duetdb: {}", e.message);

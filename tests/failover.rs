@@ -208,6 +208,7 @@ async fn om_commands_drive_a_detached_server() {
     let d = dir.to_str().unwrap();
     let (code, _, err) = duetdb(&["init", "-D", d, "-A", "trust"]);
     assert_eq!(code, 0, "{err}");
+    let _guard = Detached(vec![dir.clone()]);
     // Not running: status says so with exit code 3, stop fails with 1.
     assert_eq!(duetdb(&["status", "-D", d]).0, 3);
     assert_eq!(duetdb(&["stop", "-D", d]).0, 1);
