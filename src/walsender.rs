@@ -95,6 +95,10 @@ struct Lags {
     write: Option<Duration>,
     flush: Option<Duration>,
     apply: Option<Duration>,
+    /// The sample each lag was last measured from: a reply that confirms
+    /// nothing newer keeps the lag (as PostgreSQL does) instead of letting it
+    /// grow with idle time.
+    measured: [Lsn; 3],
 }
 
 impl Lags {
@@ -105,15 +109,21 @@ impl Lags {
         self.samples.push_back((lsn, Instant::now()));
     }
 
-    /// How long ago the newest sample at or below `lsn` was sent.
-    fn lag_of(&self, lsn: Lsn) -> Option<Duration> {
-        self.samples.iter().rev().find(|(l, _)| *l <= lsn).map(|(_, t)| t.elapsed())
+    /// How long ago the newest sample at or below `lsn` was sent, if that
+    /// sample is newer than the one `kind` was last measured from.
+    fn lag_of(&mut self, kind: usize, lsn: Lsn) -> Option<Duration> {
+        let (l, t) = *self.samples.iter().rev().find(|(l, _)| *l <= lsn)?;
+        if l <= self.measured[kind] {
+            return None;
+        }
+        self.measured[kind] = l;
+        Some(t.elapsed())
     }
 
     fn reply(&mut self, s: &StatusUpdate) {
-        self.write = self.lag_of(s.write).or(self.write);
-        self.flush = self.lag_of(s.flush).or(self.flush);
-        self.apply = self.lag_of(s.apply).or(self.apply);
+        self.write = self.lag_of(0, s.write).or(self.write);
+        self.flush = self.lag_of(1, s.flush).or(self.flush);
+        self.apply = self.lag_of(2, s.apply).or(self.apply);
         while self.samples.len() > 1 && self.samples[1].0 <= s.apply {
             self.samples.pop_front();
         }
