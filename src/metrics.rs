@@ -36,31 +36,11 @@ impl Metrics {
     /// Renders the counters in Prometheus text exposition format.
     pub fn render(&self, out: &mut String) {
         let c = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP duetdb_commits_total Transactions committed.\n# TYPE duetdb_commits_total counter\nduetdb_commits_total {}",
-            c(&self.commits)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP duetdb_rollbacks_total Transactions rolled back.\n# TYPE duetdb_rollbacks_total counter\nduetdb_rollbacks_total {}",
-            c(&self.rollbacks)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP duetdb_statements_total Statements executed.\n# TYPE duetdb_statements_total counter\nduetdb_statements_total {}",
-            c(&self.statements)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP duetdb_errors_total Statements that failed.\n# TYPE duetdb_errors_total counter\nduetdb_errors_total {}",
-            c(&self.errors)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP duetdb_connections_total Connections accepted.\n# TYPE duetdb_connections_total counter\nduetdb_connections_total {}",
-            c(&self.connections_total)
-        );
+        counter(out, "duetdb_commits_total", "Transactions committed.", c(&self.commits));
+        counter(out, "duetdb_rollbacks_total", "Transactions rolled back.", c(&self.rollbacks));
+        counter(out, "duetdb_statements_total", "Statements executed.", c(&self.statements));
+        counter(out, "duetdb_errors_total", "Statements that failed.", c(&self.errors));
+        counter(out, "duetdb_connections_total", "Connections accepted.", c(&self.connections_total));
         let _ = writeln!(
             out,
             "# HELP duetdb_commit_latency_seconds Commit latency (durable, including synchronous replication).\n# TYPE duetdb_commit_latency_seconds histogram"
@@ -74,4 +54,14 @@ impl Metrics {
         let _ = writeln!(out, "duetdb_commit_latency_seconds_sum {}", c(&self.commit_micros) as f64 / 1e6);
         let _ = writeln!(out, "duetdb_commit_latency_seconds_count {}", c(&self.commits));
     }
+}
+
+/// One counter in the Prometheus text format (HELP, TYPE, value).
+pub fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+}
+
+/// One gauge in the Prometheus text format.
+pub fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
 }

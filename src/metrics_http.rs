@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::metrics::{counter, gauge};
 use crate::server::Server;
 
 const MAX_HEAD: usize = 8 << 10;
@@ -77,30 +78,15 @@ async fn serve(server: Arc<Server>, mut sock: tokio::net::TcpStream) -> std::io:
 pub fn render(server: &Server) -> String {
     let mut out = String::new();
     server.metrics.render(&mut out);
-    let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
-    };
     gauge(&mut out, "duetdb_connections", "Client connections open now.", server.registry.count("client backend") as f64);
     gauge(&mut out, "duetdb_in_recovery", "1 on a standby, 0 on a primary.", if server.is_standby() { 1.0 } else { 0.0 });
     gauge(&mut out, "duetdb_timeline", "Timeline written (primary) or followed (standby).", server.timeline() as f64);
     if let Ok(engine) = server.engine() {
         let s = engine.wal.stats();
         let c = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP duetdb_wal_bytes_total WAL bytes written.\n# TYPE duetdb_wal_bytes_total counter\nduetdb_wal_bytes_total {}",
-            c(&s.bytes)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP duetdb_wal_records_total WAL records written.\n# TYPE duetdb_wal_records_total counter\nduetdb_wal_records_total {}",
-            c(&s.records)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP duetdb_wal_flushes_total WAL flushes (one per commit group).\n# TYPE duetdb_wal_flushes_total counter\nduetdb_wal_flushes_total {}",
-            c(&s.flushes)
-        );
+        counter(&mut out, "duetdb_wal_bytes_total", "WAL bytes written.", c(&s.bytes));
+        counter(&mut out, "duetdb_wal_records_total", "WAL records written.", c(&s.records));
+        counter(&mut out, "duetdb_wal_flushes_total", "WAL flushes (one per commit group).", c(&s.flushes));
         gauge(&mut out, "duetdb_wal_flush_lsn", "Flushed WAL position (bytes).", engine.wal.flushed_lsn().0 as f64);
         let rows = server.replication.read().as_ref().map(|r| r.stat_replication()).unwrap_or_default();
         let _ =
@@ -129,14 +115,8 @@ pub fn render(server: &Server) -> String {
         gauge(&mut out, "duetdb_standby_replay_lsn", "WAL applied to the column store (bytes).", replay.0 as f64);
         if let Some(s) = server.standby() {
             let (txns, rows) = s.applied();
-            let _ = writeln!(
-                out,
-                "# HELP duetdb_standby_applied_transactions_total Transactions applied.\n# TYPE duetdb_standby_applied_transactions_total counter\nduetdb_standby_applied_transactions_total {txns}"
-            );
-            let _ = writeln!(
-                out,
-                "# HELP duetdb_standby_applied_rows_total Row changes applied (its rate is the apply rate).\n# TYPE duetdb_standby_applied_rows_total counter\nduetdb_standby_applied_rows_total {rows}"
-            );
+            counter(&mut out, "duetdb_standby_applied_transactions_total", "Transactions applied.", txns);
+            counter(&mut out, "duetdb_standby_applied_rows_total", "Row changes applied (its rate is the apply rate).", rows);
         }
     }
     out

@@ -303,20 +303,8 @@ pub struct StandbyStatus {
 }
 
 pub async fn status(target: &Target) -> SqlResult<Status> {
-    let mut cfg = tokio_postgres::Config::new();
-    cfg.host(&target.host).port(target.port).user(&target.user).dbname("postgres").application_name("duetdb status");
-    cfg.connect_timeout(Duration::from_secs(10));
-    if let Some(p) = &target.password {
-        cfg.password(p);
-    }
+    let client = connect(target, "duetdb status").await?;
     let server = format!("{}:{}", target.host, target.port);
-    let (client, conn) = cfg
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| SqlError::new("08001", format!("could not connect to {server}: {}", client_error(&e))))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
     let q = |e: tokio_postgres::Error| SqlError::new("XX000", format!("status query failed: {}", client_error(&e)));
     let row = client.query_one("SELECT pg_is_in_recovery(), duetdb_timeline(), current_setting('server_version')", &[]).await.map_err(q)?;
     let in_recovery: bool = row.get(0);
@@ -481,9 +469,11 @@ fn demote_request(dir: &Path, what: &str, timeout: Duration) -> SqlResult<String
     }
 }
 
-async fn connect(target: &Target) -> SqlResult<tokio_postgres::Client> {
+/// A SQL session with the server `target` names (08001 when it cannot be had).
+async fn connect(target: &Target, application_name: &str) -> SqlResult<tokio_postgres::Client> {
     let mut cfg = tokio_postgres::Config::new();
-    cfg.host(&target.host).port(target.port).user(&target.user).dbname("postgres").application_name("duetdb switchover");
+    cfg.host(&target.host).port(target.port).user(&target.user).dbname("postgres").application_name(application_name);
+    cfg.connect_timeout(Duration::from_secs(10));
     if let Some(p) = &target.password {
         cfg.password(p);
     }
@@ -532,7 +522,7 @@ pub async fn switchover(standby_dir: &Path, primary_dir: &Path, timeout: Duratio
 
     let end = demote_request(primary_dir, "on", Duration::from_secs(60))?;
     let caught_up = async {
-        let c = connect(&standby).await?;
+        let c = connect(&standby, "duetdb switchover").await?;
         let began = Instant::now();
         loop {
             let r = c

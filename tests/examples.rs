@@ -25,8 +25,7 @@ async fn cluster_with_sample() -> (TestServer, TestServer) {
     p.batch_execute(duetdb::demo::SAMPLE).await.unwrap();
     let standby = TestServer::start_standby(&primary, &[]);
     let s = standby.connect().await;
-    let lsn = one(&p, "SELECT pg_current_wal_lsn()::text").await;
-    s.batch_execute(&format!("WAIT FOR LSN '{lsn}' WITH (TIMEOUT '60s')")).await.unwrap();
+    catch_up(&p, &s).await;
     (primary, standby)
 }
 

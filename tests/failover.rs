@@ -9,15 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-async fn catch_up(primary: &tokio_postgres::Client, standby: &tokio_postgres::Client) -> String {
-    let lsn = one(primary, "SELECT pg_current_wal_lsn()::text").await;
-    standby
-        .batch_execute(&format!("WAIT FOR LSN '{lsn}' WITH (TIMEOUT '30s')"))
-        .await
-        .unwrap_or_else(|e| panic!("WAIT FOR LSN {lsn}: {e:?}"));
-    lsn
-}
-
 fn pgbench_cmd(s: &TestServer, args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new("pgbench");
     cmd.args(["-h", "127.0.0.1", "-p", &s.port.to_string(), "-U", SUPERUSER]).args(args).arg("postgres");

@@ -7,16 +7,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Waits until the standby has replayed what the primary has flushed now.
-async fn catch_up(primary: &tokio_postgres::Client, standby: &tokio_postgres::Client) -> String {
-    let lsn = one(primary, "SELECT pg_current_wal_lsn()::text").await;
-    standby
-        .batch_execute(&format!("WAIT FOR LSN '{lsn}' WITH (TIMEOUT '30s')"))
-        .await
-        .unwrap_or_else(|e| panic!("WAIT FOR LSN {lsn}: {e:?}"));
-    lsn
-}
-
 /// Every row of a table as text, in key order: compared across servers.
 async fn table_digest(c: &tokio_postgres::Client, table: &str, key: &str) -> Vec<Vec<Option<String>>> {
     rows(c, &format!("SELECT * FROM {table} ORDER BY {key}")).await
@@ -177,11 +167,7 @@ async fn remote_apply_commits_are_visible_on_the_standby_at_once() {
     let s = standby.connect().await;
     catch_up(&p, &s).await;
     // Wait until the primary counts it as synchronous.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while one(&p, "SELECT coalesce(max(sync_state), '') FROM pg_stat_replication").await != "sync" {
-        assert!(Instant::now() < deadline, "standby never became synchronous");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_sync(&p).await;
     p.batch_execute("SET synchronous_commit = remote_apply").await.unwrap();
     for i in 0..30 {
         p.batch_execute(&format!("INSERT INTO t VALUES ({i})")).await.unwrap();

@@ -230,6 +230,17 @@ pub fn duetdb(args: &[&str]) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// Waits until the standby has replayed what the primary has flushed now;
+/// returns that LSN.
+pub async fn catch_up(primary: &tokio_postgres::Client, standby: &tokio_postgres::Client) -> String {
+    let lsn = one(primary, "SELECT pg_current_wal_lsn()::text").await;
+    standby
+        .batch_execute(&format!("WAIT FOR LSN '{lsn}' WITH (TIMEOUT '30s')"))
+        .await
+        .unwrap_or_else(|e| panic!("WAIT FOR LSN {lsn}: {e:?}"));
+    lsn
+}
+
 /// Waits until the primary reports a standby as synchronous.
 pub async fn wait_sync(p: &tokio_postgres::Client) {
     let deadline = Instant::now() + Duration::from_secs(30);
