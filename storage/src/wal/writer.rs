@@ -152,12 +152,14 @@ impl Wal {
         let mut st = s.insert.lock();
         // Bounded buffer: wait for the writer rather than grow without limit.
         while !st.buf.is_empty() && st.buf.len() + frame_len > s.config.max_buffer {
-            s.space_ready.wait(&mut st);
+            // The writer records a failure under this lock, so it is seen
+            // here or its wakeup reaches the wait.
             if s.failure.lock().is_some() {
                 drop(st);
                 self.check_failed()?;
                 unreachable!();
             }
+            s.space_ready.wait(&mut st);
         }
         let lsn = st.next;
         if lsn.0 - st.seg_start.0 >= s.config.segment_size {
@@ -252,8 +254,14 @@ impl Wal {
     pub fn shutdown(&self) {
         let end = self.insert_lsn();
         let _ = self.wait_flushed_blocking(end);
-        self.shared.shutdown.store(true, Ordering::Release);
-        self.shared.data_ready.notify_all();
+        {
+            // Under the lock the writer checks the flag with: otherwise the
+            // notification can fall between its check and its wait, and it
+            // sleeps forever (a lost wakeup; seen as a hang in Engine drop).
+            let _st = self.shared.insert.lock();
+            self.shared.shutdown.store(true, Ordering::Release);
+            self.shared.data_ready.notify_all();
+        }
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
@@ -275,6 +283,8 @@ fn writer_loop(s: Arc<Shared>, mut file: File, mut file_start: Lsn) {
                 if s.shutdown.load(Ordering::Acquire) {
                     return;
                 }
+                #[cfg(test)]
+                tests::widen_shutdown_race();
                 s.data_ready.wait(&mut st);
             }
             let start = st.buf_start;
@@ -290,10 +300,13 @@ fn writer_loop(s: Arc<Shared>, mut file: File, mut file_start: Lsn) {
         let result = write_batch(&s, &mut file, &mut file_start, start, &bytes, &boundaries);
         if let Err(e) = result {
             tracing::error!(error = %e, "write-ahead log write failed; the log is unusable until restart");
-            *s.failure.lock() = Some(e.to_string());
-            // Wake everyone: waiters re-check the failure.
+            {
+                let _st = s.insert.lock();
+                *s.failure.lock() = Some(e.to_string());
+                // Wake everyone: waiters re-check the failure.
+                s.space_ready.notify_all();
+            }
             s.flushed_tx.send_replace(Lsn(u64::MAX));
-            s.space_ready.notify_all();
             return;
         }
         s.stats.flushes.fetch_add(1, Ordering::Relaxed);
@@ -331,4 +344,43 @@ fn write_batch(s: &Shared, file: &mut File, file_start: &mut Lsn, start: Lsn, by
         file.sync_data()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    static WIDEN: AtomicBool = AtomicBool::new(false);
+
+    /// Fault injection: stretches the writer's moment between checking the
+    /// shutdown flag and waiting, where a shutdown's wakeup could be lost.
+    pub(super) fn widen_shutdown_race() {
+        if WIDEN.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Dropping a log stops its writer thread every time, even when the
+    /// shutdown lands while the writer is between its check and its wait.
+    #[test]
+    fn drop_never_hangs_on_the_writer_thread() {
+        WIDEN.store(true, Ordering::Relaxed);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let config = WalConfig { fsync: false, ..WalConfig::default() };
+            let mut end = Lsn(0);
+            for i in 0..200 {
+                let wal = Wal::open(&path, end, config.clone()).unwrap();
+                if i % 2 == 0 {
+                    end = wal.append(Kind::Abort, &[0; 8]).unwrap().1;
+                }
+                drop(wal);
+            }
+            done_tx.send(()).unwrap();
+        });
+        done_rx.recv_timeout(Duration::from_secs(60)).expect("a Wal drop hung waiting for its writer thread");
+    }
 }
