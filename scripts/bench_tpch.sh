@@ -5,6 +5,8 @@
 # package) and the same data as Parquet into DuckDB (Python package).
 #
 #   SF=1 bash scripts/bench_tpch.sh        # SF=0.1 for a quick check; NO_PG=1 skips PostgreSQL
+#   STANDBY_MEMORY=256MB ...               # the standby's columnar_memory_limit: what does not fit
+#                                          # is scanned from its Parquet files
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/duetdb-target}"
@@ -48,7 +50,9 @@ load() {  # load CONNINFO LABEL
 
 "$BIN" init -D "$T/p" -A trust >/dev/null 2>&1
 "$BIN" start -D "$T/p" --port "$PP" --listen 127.0.0.1 --detach >/dev/null
-"$BIN" standby -D "$T/s" --primary "127.0.0.1:$PP" --port "$SP" --listen 127.0.0.1 --detach >/dev/null
+STANDBY_ARGS=()
+[ -n "${STANDBY_MEMORY:-}" ] && STANDBY_ARGS=(-c "columnar_memory_limit=$STANDBY_MEMORY")
+"$BIN" standby -D "$T/s" --primary "127.0.0.1:$PP" --port "$SP" --listen 127.0.0.1 --detach "${STANDBY_ARGS[@]}" >/dev/null
 P="host=127.0.0.1 port=$PP user=duet dbname=postgres"
 S="host=127.0.0.1 port=$SP user=duet dbname=postgres"
 load "$P" "duetdb primary"

@@ -117,6 +117,14 @@ pub fn render(server: &Server) -> String {
             let (txns, rows) = s.applied();
             counter(&mut out, "duetdb_standby_applied_transactions_total", "Transactions applied.", txns);
             counter(&mut out, "duetdb_standby_applied_rows_total", "Row changes applied (its rate is the apply rate).", rows);
+            let (resident, limit) = s.segment_memory();
+            gauge(&mut out, "duetdb_standby_segment_memory_bytes", "Column segments held in memory.", resident as f64);
+            gauge(
+                &mut out,
+                "duetdb_standby_segment_memory_limit_bytes",
+                "columnar_memory_limit: persisted segments beyond it are read from Parquet.",
+                limit as f64,
+            );
         }
     }
     out

@@ -42,6 +42,8 @@ pub trait StandbyRole: Send + Sync {
     fn timeline(&self) -> u32;
     /// Transactions and row changes applied since start.
     fn applied(&self) -> (u64, u64);
+    /// Bytes of column segments in memory, and the limit they are kept under.
+    fn segment_memory(&self) -> (usize, usize);
     /// Stops streaming and hands back the standby's state (for a promotion);
     /// None when it was already taken.
     async fn stop_streaming(&self) -> Option<duetdb_replication::receiver::Stopped>;

@@ -362,6 +362,14 @@ pub static SETTINGS: &[Setting] = &[
         "Standby: directory or object store URL for its Parquet segments (default: DIR/columnar).",
     ),
     s(
+        "columnar_memory_limit",
+        "0",
+        Postmaster,
+        Size,
+        "Replication",
+        "Standby: memory for column segments; persisted segments beyond it are read from Parquet (0 = 40% of RAM).",
+    ),
+    s(
         "columnar_persist_interval",
         "10000",
         Sighup,
@@ -537,6 +545,11 @@ impl Values {
     }
 
     pub fn duration_ms(&self, name: &str) -> u64 {
+        self.get_or_default(name).parse().unwrap_or(0)
+    }
+
+    /// A Size setting in bytes.
+    pub fn bytes(&self, name: &str) -> u64 {
         self.get_or_default(name).parse().unwrap_or(0)
     }
 

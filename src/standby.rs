@@ -85,6 +85,11 @@ impl StandbyRole for StandbyNode {
         (self.standby.transactions.load(Relaxed), self.standby.rows.load(Relaxed))
     }
 
+    fn segment_memory(&self) -> (usize, usize) {
+        let pool = self.standby.pool();
+        (pool.resident(), pool.limit())
+    }
+
     async fn stop_streaming(&self) -> Option<Stopped> {
         let (token, handle) = self.runner.lock().take()?;
         token.cancel();
@@ -165,8 +170,23 @@ pub fn standby_config(
         conn,
         slot,
         status_interval: Duration::from_millis(settings.duration_ms("wal_receiver_status_interval").max(10)),
-        state_dir: Some(dir.to_path_buf()),
+        state_dir: dir.to_path_buf(),
         columnar_location,
         persist_interval: Duration::from_millis(settings.duration_ms("columnar_persist_interval").max(10)),
+        memory_limit: match settings.bytes("columnar_memory_limit") {
+            0 => default_memory_limit(),
+            n => n as usize,
+        },
     })
+}
+
+/// 40% of the machine's memory: room for the segments most queries touch,
+/// and for the queries themselves.
+fn default_memory_limit() -> usize {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map(|kb| kb * 1024)
+        .unwrap_or(8 << 30);
+    (total / 5 * 2) as usize
 }

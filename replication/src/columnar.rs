@@ -21,25 +21,32 @@
 //! the snapshot they started with, so a long query keeps exactly the segments
 //! it began with while apply goes on, and apply never waits for it.
 //!
+//! A segment's rows may be in memory, in a Parquet file, or both (`segment`):
+//! compaction merges only segments in memory and asks for the others to be
+//! loaded off the apply path (`take_wanted`), so apply never waits for I/O.
+//!
 //! Segments are positional by *physical* column (a table's column list with
 //! dropped columns kept), so ADD/DROP COLUMN need not rewrite data: a segment
 //! built before a column was added reads that column's "missing" value.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::BooleanBufferBuilder;
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt64Array, new_null_array};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt64Array};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::{concat, filter};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::ScalarValue;
 use duetdb_storage::arrow_conv::{BatchBuilder, arrow_type};
 use duetdb_storage::catalog::{Catalog, TableDef};
 use duetdb_storage::wal::record::Change;
-use duetdb_storage::{Lsn, RowId, Value};
+use duetdb_storage::{Lsn, RowId};
 use parking_lot::RwLock;
 use tokio::sync::watch;
+
+use crate::segment::rowids_of;
+pub use crate::segment::{Segment, SegmentPool};
 
 /// Segments below this many rows are merged with others at publish time.
 pub const SMALL_SEGMENT_ROWS: usize = 64 * 1024;
@@ -58,33 +65,6 @@ pub enum ApplyError {
     Invalid(String),
 }
 
-/// Immutable rows of one table: `__rowid` first, then columns.
-#[derive(Debug)]
-pub struct Segment {
-    pub batch: RecordBatch,
-    /// Physical column position → column index in `batch` (None: not present).
-    pub col_of: Vec<Option<usize>>,
-}
-
-impl Segment {
-    pub fn rows(&self) -> usize {
-        self.batch.num_rows()
-    }
-
-    pub fn rowids(&self) -> &UInt64Array {
-        self.batch.column(0).as_any().downcast_ref::<UInt64Array>().expect("segment column 0 is __rowid")
-    }
-
-    /// Physical column `p` as an array, the table's missing value where the
-    /// segment predates the column.
-    pub fn column(&self, def: &TableDef, p: usize) -> ArrayRef {
-        match self.col_of.get(p).copied().flatten() {
-            Some(ci) => self.batch.column(ci).clone(),
-            None => missing_array(def, p, self.rows()),
-        }
-    }
-}
-
 /// A segment as one snapshot sees it.
 #[derive(Clone, Debug)]
 pub struct SegmentView {
@@ -95,18 +75,22 @@ pub struct SegmentView {
 }
 
 impl SegmentView {
-    /// The live rows of physical columns `cols` (all rows if none were deleted).
-    pub fn columns(&self, def: &TableDef, cols: &[usize]) -> Result<Vec<ArrayRef>, ApplyError> {
-        let mask = self.live.as_ref().map(|b| BooleanArray::new(b.clone(), None));
-        cols.iter()
-            .map(|&p| {
-                let a = self.segment.column(def, p);
-                Ok(match &mask {
-                    Some(m) => filter(&a, m)?,
-                    None => a,
-                })
-            })
-            .collect()
+    /// The live mask as a filter (None: every row is live).
+    pub fn live_filter(&self) -> Option<BooleanArray> {
+        self.live.as_ref().map(|b| BooleanArray::new(b.clone(), None))
+    }
+
+    /// The live rows as `__rowid` + physical columns `cols`, read from the
+    /// file when the segment is not in memory (promotion writes these out).
+    pub async fn read_live(&self, def: &TableDef, cols: &[usize]) -> Result<Vec<ArrayRef>, ApplyError> {
+        let batch = self.segment.read().await.map_err(|e| ApplyError::Invalid(format!("reading a segment: {e}")))?;
+        let mut out = Vec::with_capacity(cols.len() + 1);
+        out.push(batch.column(0).clone());
+        out.extend(cols.iter().map(|&p| self.segment.column_of(&batch, def, p)));
+        match self.live_filter() {
+            Some(m) => Ok(out.iter().map(|a| filter(a, &m)).collect::<Result<_, _>>()?),
+            None => Ok(out),
+        }
     }
 }
 
@@ -118,8 +102,9 @@ pub struct TableSnapshot {
 }
 
 impl TableSnapshot {
+    /// Bytes of the table: in memory where resident, on disk where not.
     pub fn bytes(&self) -> usize {
-        self.segments.iter().map(|s| s.segment.batch.get_array_memory_size()).sum()
+        self.segments.iter().map(|s| s.segment.bytes()).sum()
     }
 }
 
@@ -129,6 +114,13 @@ pub struct ColumnSnapshot {
     pub lsn: Lsn,
     pub catalog: Arc<Catalog>,
     pub tables: HashMap<u32, Arc<TableSnapshot>>,
+}
+
+impl ColumnSnapshot {
+    /// Every segment of the snapshot.
+    pub fn segments(&self) -> impl Iterator<Item = &Arc<Segment>> {
+        self.tables.values().flat_map(|t| t.segments.iter().map(|v| &v.segment))
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -151,7 +143,7 @@ struct WorkSegment {
 impl WorkSegment {
     fn new(segment: Arc<Segment>, live: Option<BooleanBufferBuilder>) -> WorkSegment {
         let live_rows = match &live {
-            Some(b) => (0..b.len()).filter(|&i| b.get_bit(i)).count(),
+            Some(b) => b.finish_cloned().count_set_bits(),
             None => segment.rows(),
         };
         WorkSegment { segment, published: None, dirty: live.is_some(), live, live_rows }
@@ -168,6 +160,7 @@ impl WorkSegment {
 
 struct TableState {
     def: Arc<TableDef>,
+    pool: Arc<SegmentPool>,
     /// Stable slots: compaction empties slots, it never moves a segment.
     segments: Vec<Option<WorkSegment>>,
     delta: BatchBuilder,
@@ -199,10 +192,11 @@ fn physical_schema(def: &TableDef) -> datafusion::arrow::datatypes::SchemaRef {
 }
 
 impl TableState {
-    fn new(def: Arc<TableDef>) -> TableState {
+    fn new(def: Arc<TableDef>, pool: Arc<SegmentPool>) -> TableState {
         TableState {
             delta: delta_builder(&def),
             def,
+            pool,
             segments: Vec::new(),
             delta_live: Vec::new(),
             locs: Vec::new(),
@@ -225,15 +219,15 @@ impl TableState {
         self.locs[i] = ((slot as u64) << 32) | offset as u64;
     }
 
-    /// Adds a segment whose rows are all new (base backup, sealed delta, merge).
-    fn add_segment(&mut self, segment: Arc<Segment>, live: Option<BooleanBufferBuilder>) {
+    /// Adds a segment whose rows are all new (base backup, sealed delta,
+    /// merge, restart); `rowids` are its row ids in order.
+    fn add_segment(&mut self, segment: Arc<Segment>, live: Option<BooleanBufferBuilder>, rowids: &UInt64Array) {
         let slot = self.segments.len() as u32;
         assert!(slot < DELTA, "segment slots exhausted");
-        let ids = segment.rowids().clone();
-        for (i, id) in ids.iter().enumerate() {
-            let id = id.expect("row ids are never null");
+        assert_eq!(rowids.len(), segment.rows(), "one row id per row of the segment");
+        for (i, id) in rowids.values().iter().enumerate() {
             if live.as_ref().is_none_or(|b| b.get_bit(i)) {
-                self.set_loc(id, slot, i as u32);
+                self.set_loc(*id, slot, i as u32);
             }
         }
         self.segments.push(Some(WorkSegment::new(segment, live)));
@@ -288,68 +282,92 @@ impl TableState {
             }
             b
         });
-        self.add_segment(Arc::new(Segment { batch, col_of }), live);
+        let rowids = rowids_of(&batch).clone();
+        self.add_segment(Segment::in_memory(batch, col_of, &self.pool), live, &rowids);
     }
 
-    /// Merges small segments into one, and rewrites mostly-dead ones.
-    fn compact(&mut self) -> Result<(), ApplyError> {
+    /// Merges small segments into one, and rewrites mostly-dead ones. Only
+    /// segments in memory are merged; a candidate that is not is returned,
+    /// to be loaded for a later round.
+    fn compact(&mut self) -> Result<Vec<Arc<Segment>>, ApplyError> {
         let small: Vec<usize> = self
             .segments
             .iter()
             .enumerate()
             .filter_map(|(i, s)| s.as_ref().filter(|s| s.live_rows < SMALL_SEGMENT_ROWS).map(|_| i))
             .collect();
-        let mut merge: Vec<usize> = if small.len() >= MAX_SMALL_SEGMENTS { small } else { Vec::new() };
+        let mut candidates: Vec<usize> = if small.len() >= MAX_SMALL_SEGMENTS { small } else { Vec::new() };
         for (i, s) in self.segments.iter().enumerate() {
             if let Some(s) = s
-                && !merge.contains(&i)
+                && !candidates.contains(&i)
                 && (s.live_rows as f64) < MIN_LIVE_FRACTION * s.segment.rows() as f64
             {
-                merge.push(i);
+                candidates.push(i);
+            }
+        }
+        let mut wanted = Vec::new();
+        let mut merge: Vec<(usize, RecordBatch)> = Vec::new();
+        for i in candidates {
+            let ws = self.segments[i].as_ref().expect("candidates exist");
+            if ws.live_rows == 0 {
+                // Nothing to keep: no data needed.
+                self.segments[i] = None;
+                self.changed = true;
+                continue;
+            }
+            match ws.segment.data() {
+                Some(batch) => merge.push((i, batch)),
+                None => {
+                    if !ws.segment.load_requested.swap(true, Ordering::Relaxed) {
+                        wanted.push(ws.segment.clone());
+                    }
+                }
+            }
+        }
+        // One segment alone is merged only to drop its dead rows.
+        if merge.len() == 1 {
+            let ws = self.segments[merge[0].0].as_ref().expect("candidates exist");
+            if ws.live_rows == ws.segment.rows() {
+                return Ok(wanted);
             }
         }
         if merge.is_empty() {
-            return Ok(());
+            return Ok(wanted);
         }
         let def = self.def.clone();
         let ncols = def.columns.len();
         let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); ncols + 1];
-        for &i in &merge {
+        for (i, batch) in merge {
             let mut ws = self.segments[i].take().expect("merge candidates exist");
-            if ws.live_rows == 0 {
-                continue;
-            }
             let view = ws.view();
-            let mask = view.live.as_ref().map(|b| BooleanArray::new(b.clone(), None));
-            let ids: ArrayRef = Arc::new(view.segment.rowids().clone());
-            parts[0].push(match &mask {
-                Some(m) => filter(&ids, m)?,
-                None => ids,
-            });
-            let cols: Vec<usize> = (0..ncols).collect();
-            for (p, a) in view.columns(&def, &cols)?.into_iter().enumerate() {
-                parts[p + 1].push(a);
+            let mask = view.live_filter();
+            let mut cols = vec![batch.column(0).clone()];
+            cols.extend((0..ncols).map(|p| view.segment.column_of(&batch, &def, p)));
+            for (p, a) in cols.into_iter().enumerate() {
+                parts[p].push(match &mask {
+                    Some(m) => filter(&a, m)?,
+                    None => a,
+                });
             }
-        }
-        if parts[0].is_empty() {
-            return Ok(());
         }
         let arrays =
             parts.iter().map(|p| concat(&p.iter().map(|a| a.as_ref()).collect::<Vec<&dyn Array>>())).collect::<Result<Vec<_>, _>>()?;
         let batch = RecordBatch::try_new(physical_schema(&def), arrays)?;
         let col_of = (0..ncols).map(|i| Some(i + 1)).collect();
-        self.add_segment(Arc::new(Segment { batch, col_of }), None);
-        Ok(())
+        let rowids = rowids_of(&batch).clone();
+        self.add_segment(Segment::in_memory(batch, col_of, &self.pool), None, &rowids);
+        Ok(wanted)
     }
 
-    fn publish(&mut self) -> Result<Arc<TableSnapshot>, ApplyError> {
+    /// The table as of now, and segments compaction would like in memory.
+    fn publish(&mut self) -> Result<(Arc<TableSnapshot>, Vec<Arc<Segment>>), ApplyError> {
         if !self.changed
             && let Some(p) = &self.published
         {
-            return Ok(p.clone());
+            return Ok((p.clone(), Vec::new()));
         }
         self.seal_delta();
-        self.compact()?;
+        let wanted = self.compact()?;
         // Drop trailing empty slots so the slot vector does not grow forever
         // when segments keep being merged.
         while matches!(self.segments.last(), Some(None)) {
@@ -360,56 +378,66 @@ impl TableState {
         let snap = Arc::new(TableSnapshot { def: self.def.clone(), segments, rows: self.rows });
         self.published = Some(snap.clone());
         self.changed = false;
-        Ok(snap)
+        Ok((snap, wanted))
     }
 }
 
 /// The standby's column store: applied by one task, read by many.
 pub struct ColumnStore {
     catalog: Arc<Catalog>,
+    pool: Arc<SegmentPool>,
     tables: HashMap<u32, TableState>,
     current: Arc<RwLock<Arc<ColumnSnapshot>>>,
     applied_tx: watch::Sender<Lsn>,
+    /// Segments compaction wants in memory (see `take_wanted`).
+    wanted: Vec<Arc<Segment>>,
 }
 
 impl ColumnStore {
-    pub fn new(catalog: Arc<Catalog>, lsn: Lsn) -> ColumnStore {
-        let tables = catalog.tables.values().map(|d| (d.id, TableState::new(d.clone()))).collect();
+    pub fn new(catalog: Arc<Catalog>, lsn: Lsn, pool: Arc<SegmentPool>) -> ColumnStore {
+        let tables = catalog.tables.values().map(|d| (d.id, TableState::new(d.clone(), pool.clone()))).collect();
         let (applied_tx, _) = watch::channel(lsn);
         let snap = Arc::new(ColumnSnapshot { lsn, catalog: catalog.clone(), tables: HashMap::new() });
-        let mut store = ColumnStore { catalog, tables, current: Arc::new(RwLock::new(snap)), applied_tx };
+        let mut store = ColumnStore { catalog, pool, tables, current: Arc::new(RwLock::new(snap)), applied_tx, wanted: Vec::new() };
         store.publish(lsn).expect("publishing an empty store cannot fail");
         store
     }
 
-    /// Adds rows loaded from a base backup (a checkpoint's Parquet batch:
-    /// `__rowid` + the live columns of `table`).
-    pub fn load_base_batch(&mut self, table: u32, batch: RecordBatch) -> Result<(), ApplyError> {
+    pub fn pool(&self) -> &Arc<SegmentPool> {
+        &self.pool
+    }
+
+    /// Adds a segment of rows that are all live and new to `table` (a base
+    /// backup's row group: `__rowid` + the table's live columns).
+    pub fn add_base_segment(&mut self, table: u32, segment: Arc<Segment>, rowids: &UInt64Array) -> Result<(), ApplyError> {
         let t = self.tables.get_mut(&table).ok_or(ApplyError::UnknownTable(table))?;
-        let mut col_of = vec![None; t.def.columns.len()];
-        for (ci, (p, _)) in t.def.live_columns().enumerate() {
-            col_of[p] = Some(ci + 1);
+        if segment.col_of.len() != t.def.columns.len() {
+            return Err(ApplyError::Invalid(format!("base backup segment of table {table} does not match its columns")));
         }
-        if batch.num_columns() != t.def.live_columns().count() + 1 {
-            return Err(ApplyError::Invalid(format!("base backup batch for table {table} has {} columns", batch.num_columns())));
-        }
-        t.rows += batch.num_rows();
-        t.add_segment(Arc::new(Segment { batch, col_of }), None);
+        t.rows += segment.rows();
+        t.add_segment(segment, None, rowids);
         Ok(())
     }
 
     /// Adds a segment read back from a persisted snapshot (`persist`), with
     /// its live mask.
-    pub fn restore_segment(&mut self, table: u32, segment: Arc<Segment>, live: Option<BooleanBufferBuilder>) -> Result<(), ApplyError> {
+    pub fn restore_segment(
+        &mut self,
+        table: u32,
+        segment: Arc<Segment>,
+        live: Option<BooleanBufferBuilder>,
+        rowids: &UInt64Array,
+    ) -> Result<(), ApplyError> {
         let t = self.tables.get_mut(&table).ok_or(ApplyError::UnknownTable(table))?;
-        if segment.col_of.len() != t.def.columns.len() || segment.batch.num_columns() == 0 {
-            return Err(ApplyError::Invalid(format!("persisted segment of table {table} does not match its columns")));
+        // A segment may predate columns added since (they read their missing value).
+        if segment.col_of.len() > t.def.columns.len() {
+            return Err(ApplyError::Invalid(format!("persisted segment of table {table} has more columns than the table")));
         }
         if live.as_ref().is_some_and(|b| b.len() != segment.rows()) {
             return Err(ApplyError::Invalid(format!("persisted live mask of table {table} does not match its segment")));
         }
-        t.rows += live.as_ref().map(|b| (0..b.len()).filter(|&i| b.get_bit(i)).count()).unwrap_or(segment.rows());
-        t.add_segment(segment, live);
+        t.rows += live.as_ref().map(|b| b.finish_cloned().count_set_bits()).unwrap_or(segment.rows());
+        t.add_segment(segment, live, rowids);
         Ok(())
     }
 
@@ -445,7 +473,7 @@ impl ColumnStore {
                     t.changed = true;
                 }
                 _ => {
-                    self.tables.insert(def.id, TableState::new(def.clone()));
+                    self.tables.insert(def.id, TableState::new(def.clone(), self.pool.clone()));
                 }
             }
         }
@@ -456,12 +484,21 @@ impl ColumnStore {
     pub fn publish(&mut self, lsn: Lsn) -> Result<(), ApplyError> {
         let mut tables = HashMap::with_capacity(self.tables.len());
         for (id, t) in self.tables.iter_mut() {
-            tables.insert(*id, t.publish()?);
+            let (snap, wanted) = t.publish()?;
+            tables.insert(*id, snap);
+            self.wanted.extend(wanted);
         }
         let snap = Arc::new(ColumnSnapshot { lsn, catalog: self.catalog.clone(), tables });
         *self.current.write() = snap;
         self.applied_tx.send_replace(lsn);
         Ok(())
+    }
+
+    /// Segments that compaction would merge once they are in memory; the
+    /// caller loads them (`Segment::load`) off the apply path, and a later
+    /// publish merges them.
+    pub fn take_wanted(&mut self) -> Vec<Arc<Segment>> {
+        std::mem::take(&mut self.wanted)
     }
 
     pub fn snapshot(&self) -> Arc<ColumnSnapshot> {
@@ -499,33 +536,4 @@ impl Published {
         let mut rx = self.rx.clone();
         let _ = tokio::time::timeout(timeout, rx.changed()).await;
     }
-}
-
-// ---------------------------------------------------------------------------
-// Missing values
-// ---------------------------------------------------------------------------
-
-/// A column of `n` copies of the value rows written before column `p` existed read.
-fn missing_array(def: &TableDef, p: usize, n: usize) -> ArrayRef {
-    let ty = arrow_type(&def.columns[p].ty);
-    let v = def.columns[p].missing.clone().unwrap_or(Value::Null);
-    let scalar = match v {
-        Value::Null => return new_null_array(&ty, n),
-        Value::Bool(b) => ScalarValue::Boolean(Some(b)),
-        Value::Int16(x) => ScalarValue::Int16(Some(x)),
-        Value::Int32(x) => ScalarValue::Int32(Some(x)),
-        Value::Int64(x) => ScalarValue::Int64(Some(x)),
-        Value::Float32(x) => ScalarValue::Float32(Some(x)),
-        Value::Float64(x) => ScalarValue::Float64(Some(x)),
-        Value::Numeric(m, _) => match ty {
-            datafusion::arrow::datatypes::DataType::Decimal128(pr, s) => ScalarValue::Decimal128(Some(m), pr, s),
-            _ => return new_null_array(&ty, n),
-        },
-        Value::Text(s) => ScalarValue::Utf8(Some(s)),
-        Value::Bytea(b) => ScalarValue::Binary(Some(b)),
-        Value::Date(d) => ScalarValue::Date32(Some(d)),
-        Value::Timestamp(t) => ScalarValue::TimestampMicrosecond(Some(t), None),
-        Value::TimestampTz(t) => ScalarValue::TimestampMicrosecond(Some(t), Some("UTC".into())),
-    };
-    scalar.to_array_of_size(n).unwrap_or_else(|_| new_null_array(&ty, n))
 }

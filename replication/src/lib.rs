@@ -19,8 +19,11 @@
 //! side: WAL frames from a start LSN, tailing the flushed LSN), `base_backup`
 //! (the checkpoint shipped as the standby's starting state), `apply` (WAL →
 //! committed transactions, the same rules as crash recovery), `columnar`
-//! (segments, deltas, delete vectors, snapshots), `table` (DataFusion's view of
-//! a snapshot table), `receiver` (the standby's loop: build, stream, reconnect).
+//! (segments, deltas, delete vectors, snapshots), `segment` (a segment's rows
+//! in memory or in Parquet, and the pool that bounds the memory), `persist`
+//! (snapshots as Parquet + manifest), `table` (DataFusion's view of a
+//! snapshot table: pruned, read from memory or Parquet), `receiver` (the
+//! standby's loop: build, stream, reconnect).
 //!
 //! Invariants:
 //! - A snapshot holds whole transactions only: it is published between
@@ -42,6 +45,7 @@ pub mod messages;
 pub mod persist;
 pub mod promote;
 pub mod receiver;
+pub mod segment;
 pub mod sender;
 pub mod table;
 

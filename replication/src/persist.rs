@@ -3,15 +3,17 @@
 //! Parquet engine can read the replica.
 //!
 //! ```text
-//!   <standby dir>/columnar/            (or any object_store URL: standby_columnar_location)
-//!     segments/16384_0000000001A2B3C4_0.parquet   one immutable file per sealed segment,
-//!     segments/16384_0000000001A2B3C4_1.parquet   written once, shared by later manifests
-//!     manifest.json                                written last, atomically (put)
+//!   <standby dir>/columnar/            (or any object_store URL: columnar_location)
+//!     segments/16384_0000000001A2B3C4_<run>_0.parquet   one immutable file per persisted segment,
+//!     segments/16384_0000000001A2B3C4_<run>_1.parquet   written once, shared by later manifests
+//!     segments/base_<run>_2_16384.parquet               a base backup's file: a segment per row group
+//!     manifest.json                                      written last, atomically (put)
 //! ```
 //!
 //! A manifest describes one published snapshot at applied LSN `lsn`: per
-//! table its segment files, each with its deleted rows (runs of offsets), and
-//! what replay needs to continue exactly after it:
+//! table its segments (a file and a range of its row groups), each with its
+//! deleted rows (runs of offsets), and what replay needs to continue exactly
+//! after it:
 //!
 //! - `resume`: the local WAL is replayed from here — the first record of the
 //!   oldest transaction still open at `lsn` (or `lsn` itself);
@@ -19,8 +21,14 @@
 //!   them; every other transaction there was applied before the snapshot.
 //! - the base backup's snapshot, whose transactions are never applied again.
 //!
-//! Segment files are removed only after a manifest that no longer names them
-//! is in place, so the files a manifest names always exist.
+//! Writing a segment's file is what lets it leave memory: after each persist
+//! the pool evicts persisted segments until it is under its limit, and a
+//! restart loads segments only while the pool has room — the rest stay in
+//! their files and are scanned from there.
+//!
+//! A file is removed only after a manifest that no longer names it is in
+//! place and no segment in memory names it (a query may still hold an old
+//! snapshot), so the files a manifest or a query needs always exist.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,18 +37,17 @@ use bytes::Bytes;
 use datafusion::arrow::array::{BooleanBufferBuilder, RecordBatch};
 use datafusion::arrow::buffer::BooleanBuffer;
 use duetdb_storage::catalog::Catalog;
-use duetdb_storage::store::Location;
 use duetdb_storage::txn::Snapshot;
 use duetdb_storage::{Lsn, TxnId};
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-use crate::columnar::{ApplyError, ColumnSnapshot, ColumnStore, Segment};
+use crate::columnar::{ApplyError, ColumnSnapshot, ColumnStore};
+use crate::segment::{ROW_GROUP_ROWS, Segment, SegmentFile, SegmentPool, rowids_of};
 
 const FORMAT: u32 = 1;
 const MANIFEST: &str = "manifest.json";
@@ -79,6 +86,9 @@ impl ResumePoint {
 #[derive(Debug, Serialize, Deserialize)]
 struct SegmentEntry {
     file: String,
+    /// The file's row groups that hold the segment (absent: all of them).
+    #[serde(default)]
+    row_groups: Option<(usize, usize)>,
     rows: u64,
     /// Physical column → column index in the file (None: predates the column).
     col_of: Vec<Option<usize>>,
@@ -124,17 +134,13 @@ pub struct PersistInfo {
     pub segments_written: usize,
     pub bytes_written: u64,
     pub files_removed: usize,
+    /// Bytes of segments dropped from memory afterwards.
+    pub bytes_evicted: usize,
 }
 
-/// Writes snapshots; remembers which segments already have a file.
+/// Writes snapshots into the pool's location.
 pub struct Persister {
-    loc: Location,
-    /// Segment (by address, kept alive here) → its file.
-    written: HashMap<usize, (Arc<Segment>, String)>,
-}
-
-fn key(s: &Arc<Segment>) -> usize {
-    Arc::as_ptr(s) as usize
+    pool: Arc<SegmentPool>,
 }
 
 /// `[offset, count]` runs of the cleared bits of a live mask.
@@ -172,7 +178,7 @@ fn live_mask(rows: usize, deleted: &[(u32, u32)]) -> Result<Option<BooleanBuffer
 }
 
 fn encode(batch: &RecordBatch) -> Result<Vec<u8>, PersistError> {
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(1 << 20)).build();
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(ROW_GROUP_ROWS)).build();
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2);
     let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
     w.write(batch)?;
@@ -181,45 +187,35 @@ fn encode(batch: &RecordBatch) -> Result<Vec<u8>, PersistError> {
 }
 
 impl Persister {
-    pub fn new(loc: Location) -> Persister {
-        Persister { loc, written: HashMap::new() }
+    pub fn new(pool: Arc<SegmentPool>) -> Persister {
+        Persister { pool }
     }
 
-    pub fn location(&self) -> &Location {
-        &self.loc
+    pub fn pool(&self) -> &Arc<SegmentPool> {
+        &self.pool
     }
 
-    /// Writes `snap` (new segments first, then the manifest) and removes the
-    /// files no manifest needs any more.
+    /// Writes `snap` (new segments first, then the manifest), evicts
+    /// persisted segments while the pool is over its limit, and removes the
+    /// files nothing needs any more.
     pub async fn persist(&mut self, snap: &ColumnSnapshot, resume: ResumePoint) -> Result<PersistInfo, PersistError> {
         assert_eq!(snap.lsn, resume.lsn, "a manifest describes the snapshot its resume point belongs to");
         let mut tables = Vec::with_capacity(snap.tables.len());
-        let mut keep: HashMap<usize, (Arc<Segment>, String)> = HashMap::new();
         let (mut written, mut bytes) = (0usize, 0u64);
         let mut ids: Vec<&u32> = snap.tables.keys().collect();
         ids.sort();
         for id in ids {
             let t = &snap.tables[id];
             let mut segments = Vec::with_capacity(t.segments.len());
-            for (n, view) in t.segments.iter().enumerate() {
-                let k = key(&view.segment);
-                let file = match self.written.get(&k) {
-                    Some((_, f)) => f.clone(),
-                    None => {
-                        let file = format!("{id}_{:016X}_{n}.parquet", snap.lsn.0);
-                        let segment = view.segment.clone();
-                        let data = tokio::task::spawn_blocking(move || encode(&segment.batch))
-                            .await
-                            .map_err(|e| PersistError::Manifest(format!("encoding a segment: {e}")))??;
-                        bytes += data.len() as u64;
-                        self.loc.store.put(&self.loc.path(&["segments", &file]), Bytes::from(data).into()).await?;
-                        written += 1;
-                        file
-                    }
-                };
-                keep.insert(k, (view.segment.clone(), file.clone()));
+            for view in &t.segments {
+                if view.segment.file().is_none() {
+                    bytes += self.write_segment(&view.segment, &format!("{id}_{:016X}", snap.lsn.0)).await?;
+                    written += 1;
+                }
+                let file = view.segment.file().expect("written above");
                 segments.push(SegmentEntry {
-                    file,
+                    file: file.name.clone(),
+                    row_groups: Some((file.row_groups.start, file.row_groups.end)),
                     rows: view.segment.rows() as u64,
                     col_of: view.segment.col_of.clone(),
                     deleted: view.live.as_ref().map(deleted_runs).unwrap_or_default(),
@@ -227,6 +223,7 @@ impl Persister {
             }
             tables.push(TableEntry { table_id: *id, rows: t.rows as u64, segments });
         }
+        let named: HashSet<String> = tables.iter().flat_map(|t| t.segments.iter().map(|s| s.file.clone())).collect();
         let manifest = Manifest {
             format: FORMAT,
             resume,
@@ -235,34 +232,59 @@ impl Persister {
             created_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0),
         };
         let json = serde_json::to_vec(&manifest).map_err(|e| PersistError::Manifest(e.to_string()))?;
-        self.loc.store.put(&self.loc.path(&[MANIFEST]), Bytes::from(json).into()).await?;
-        self.written = keep;
-        let removed = self.remove_unreferenced().await?;
-        Ok(PersistInfo { lsn: snap.lsn, segments_written: written, bytes_written: bytes, files_removed: removed })
+        let loc = self.pool.location();
+        loc.store.put(&loc.path(&[MANIFEST]), Bytes::from(json).into()).await?;
+        let bytes_evicted = self.pool.evict(snap.segments());
+        let removed = self.remove_unreferenced(&named).await?;
+        Ok(PersistInfo { lsn: snap.lsn, segments_written: written, bytes_written: bytes, files_removed: removed, bytes_evicted })
     }
 
-    async fn remove_unreferenced(&self) -> Result<usize, PersistError> {
-        let live: HashSet<&str> = self.written.values().map(|(_, f)| f.as_str()).collect();
-        let prefix = self.loc.path(&["segments"]);
-        let mut listing = self.loc.store.list(Some(&prefix));
+    /// Writes a segment that is only in memory to a file of its own.
+    async fn write_segment(&self, segment: &Arc<Segment>, prefix: &str) -> Result<u64, PersistError> {
+        let batch = segment.data().expect("a segment without a file is in memory");
+        let data = tokio::task::spawn_blocking(move || encode(&batch))
+            .await
+            .map_err(|e| PersistError::Manifest(format!("encoding a segment: {e}")))??;
+        let data = Bytes::from(data);
+        let meta = SegmentFile::footer_of(&data)?;
+        let name = self.pool.new_file_name(prefix);
+        let size = data.len() as u64;
+        self.pool.location().store.put(&self.pool.path(&name), data.into()).await?;
+        let groups = meta.metadata().num_row_groups();
+        segment.attach_file(SegmentFile::new(name, size, meta, 0..groups)?);
+        Ok(size)
+    }
+
+    /// Removes files neither the manifest (`named`) nor any segment names.
+    async fn remove_unreferenced(&self, named: &HashSet<String>) -> Result<usize, PersistError> {
+        let loc = self.pool.location();
+        let prefix = loc.path(&["segments"]);
+        let mut listing = loc.store.list(Some(&prefix));
         let mut doomed = Vec::new();
         while let Some(meta) = listing.next().await {
             let meta = meta?;
             if let Some(name) = meta.location.filename()
-                && !live.contains(name)
+                && !named.contains(name)
+                && !self.pool.in_use(name)
             {
                 doomed.push(meta.location.clone());
             }
         }
+        drop(listing);
         for p in &doomed {
-            self.loc.store.delete(p).await?;
+            match loc.store.delete(p).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(doomed.len())
     }
 
     /// The newest persisted snapshot as a column store, with its resume
-    /// point; None when nothing was persisted.
-    pub async fn load(loc: Location) -> Result<Option<(ColumnStore, ResumePoint, Persister)>, PersistError> {
+    /// point; None when nothing was persisted. Segments are loaded into
+    /// memory while the pool has room; the others stay in their files.
+    pub async fn load(pool: Arc<SegmentPool>) -> Result<Option<(ColumnStore, ResumePoint, Persister)>, PersistError> {
+        let loc = pool.location().clone();
         let json = match loc.store.get(&loc.path(&[MANIFEST])).await {
             Ok(r) => r.bytes().await?,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
@@ -273,49 +295,51 @@ impl Persister {
             return Err(PersistError::Manifest(format!("format {} (this build reads {FORMAT})", manifest.format)));
         }
         let lsn = manifest.resume.lsn;
-        let mut store = ColumnStore::new(Arc::new(manifest.catalog.clone()), lsn);
-        let mut persister = Persister::new(loc.clone());
+        let mut store = ColumnStore::new(Arc::new(manifest.catalog.clone()), lsn, pool.clone());
+        let mut footers = HashMap::new();
         for t in &manifest.tables {
             let mut rows = 0u64;
             for s in &t.segments {
-                let data = loc.store.get(&loc.path(&["segments", &s.file])).await?.bytes().await?;
-                let batches = tokio::task::spawn_blocking(move || -> Result<Vec<RecordBatch>, PersistError> {
-                    let reader = ParquetRecordBatchReaderBuilder::try_new(data)?.with_batch_size(usize::MAX >> 1).build()?;
-                    Ok(reader.collect::<Result<Vec<_>, _>>()?)
-                })
-                .await
-                .map_err(|e| PersistError::Manifest(format!("decoding {}: {e}", s.file)))??;
-                let batch = match batches.as_slice() {
-                    [one] => one.clone(),
-                    [] => return Err(PersistError::Manifest(format!("segment file {} is empty", s.file))),
-                    many => datafusion::arrow::compute::concat_batches(&many[0].schema(), many)
-                        .map_err(|e| PersistError::Manifest(e.to_string()))?,
-                };
-                if batch.num_rows() as u64 != s.rows {
-                    return Err(PersistError::Manifest(format!("{} has {} rows, the manifest says {}", s.file, batch.num_rows(), s.rows)));
+                if !footers.contains_key(&s.file) {
+                    footers.insert(s.file.clone(), SegmentFile::footer(&pool, &s.file).await?);
                 }
-                let live = live_mask(batch.num_rows(), &s.deleted)?;
+                let (size, meta) = footers[&s.file].clone();
+                let groups = match s.row_groups {
+                    Some((a, b)) => a..b,
+                    None => 0..meta.metadata().num_row_groups(),
+                };
+                let width = meta.schema().fields().len();
+                if s.col_of.iter().flatten().any(|&c| c == 0 || c >= width) {
+                    return Err(PersistError::Manifest(format!("{}: column map {:?} for a file of {width} columns", s.file, s.col_of)));
+                }
+                let file = SegmentFile::new(s.file.clone(), size, meta, groups)?;
+                if file.rows() as u64 != s.rows {
+                    return Err(PersistError::Manifest(format!("{} has {} rows, the manifest says {}", s.file, file.rows(), s.rows)));
+                }
+                let room = pool.has_room(file.decoded_bytes());
+                let segment = Segment::from_file(file, s.col_of.clone(), &pool);
+                let rowids = if room { rowids_of(&segment.load().await?).clone() } else { segment.rowids().await? };
+                let live = live_mask(segment.rows(), &s.deleted)?;
                 rows += s.rows - s.deleted.iter().map(|&(_, n)| n as u64).sum::<u64>();
-                let segment = Arc::new(Segment { batch, col_of: s.col_of.clone() });
-                persister.written.insert(key(&segment), (segment.clone(), s.file.clone()));
-                store.restore_segment(t.table_id, segment, live)?;
+                store.restore_segment(t.table_id, segment, live, &rowids)?;
             }
             if rows != t.rows {
                 return Err(PersistError::Manifest(format!("table {} has {rows} live rows, the manifest says {}", t.table_id, t.rows)));
             }
         }
         store.publish(lsn)?;
-        Ok(Some((store, manifest.resume, persister)))
+        Ok(Some((store, manifest.resume, Persister::new(pool))))
     }
 
-    /// Forgets every persisted file (before a rebuild).
+    /// Forgets the persisted snapshot and every file no segment needs
+    /// (before a rebuild).
     pub async fn clear(&mut self) -> Result<(), PersistError> {
-        match self.loc.store.delete(&self.loc.path(&[MANIFEST])).await {
+        let loc = self.pool.location();
+        match loc.store.delete(&loc.path(&[MANIFEST])).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        self.written.clear();
-        self.remove_unreferenced().await?;
+        self.remove_unreferenced(&HashSet::new()).await?;
         Ok(())
     }
 }

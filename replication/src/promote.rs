@@ -31,10 +31,8 @@
 //!   until the engine has opened.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch};
-use datafusion::arrow::compute::filter;
+use datafusion::arrow::array::RecordBatch;
 use duetdb_storage::arrow_conv::table_schema;
 use duetdb_storage::checkpoint::{self, Manifest, TableFile};
 use duetdb_storage::store::Location;
@@ -143,7 +141,10 @@ async fn write_table(
 ) -> Result<(u64, u64), PromoteError> {
     let def = snap.catalog.tables.get(&table).expect("table of the snapshot's catalog");
     let schema = table_schema(def, true);
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(duetdb_storage::checkpoint::ROW_GROUP_ROWS))
+        .build();
     let sink = object_store::buffered::BufWriter::new(location.store.clone(), path.clone());
     let mut writer = AsyncArrowWriter::try_new(sink, schema.clone(), Some(props))?;
     let live: Vec<usize> = def.live_columns().map(|(i, _)| i).collect();
@@ -154,13 +155,8 @@ async fn write_table(
             if view.live_rows == 0 {
                 continue;
             }
-            let rowids: ArrayRef = Arc::new(view.segment.rowids().clone());
-            let rowids = match &view.live {
-                Some(mask) => filter(&rowids, &BooleanArray::new(mask.clone(), None))?,
-                None => rowids,
-            };
-            let mut columns = vec![rowids];
-            columns.extend(view.columns(def, &live)?);
+            // Cold segments are read back from their files, one at a time.
+            let columns = view.read_live(def, &live).await?;
             let batch = RecordBatch::try_new(schema.clone(), columns)?;
             let ids = batch.column(0).as_any().downcast_ref::<datafusion::arrow::array::UInt64Array>().expect("__rowid is UInt64");
             max_rowid = ids.iter().flatten().fold(max_rowid, u64::max);

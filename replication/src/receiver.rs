@@ -2,7 +2,7 @@
 //! reconnect.
 //!
 //! ```text
-//!   build:   BASE_BACKUP ─► Received ─► ColumnStore (as of the checkpoint's snapshot)
+//!   build:   BASE_BACKUP ─► files in the column store location ─► ColumnStore (as of its snapshot)
 //!   stream:  START_REPLICATION [SLOT s] PHYSICAL <received>
 //!            XLogData ─► Applier.feed ─► ColumnStore ─► publish (≤ every PUBLISH_EVERY)
 //!            status 'r' (write = received, flush = apply = published) after each
@@ -11,13 +11,22 @@
 //!   WAL gone (slot invalidated, WAL removed): rebuild from a new base backup
 //! ```
 //!
-//! With a state directory (every real standby), received WAL is also appended
-//! to a local copy (`local_wal`) and synced before each status report, so the
-//! flush LSN it reports is durable; every `persist_interval` the published
-//! snapshot is written as Parquet (`persist`), off the apply path. A restart
-//! loads the newest persisted snapshot, replays the local WAL after it, and
-//! streams from there — no rebuild. Anything unreadable falls back to a new
-//! base backup, with a log line saying why.
+//! Received WAL is also appended to a local copy (`local_wal`) and synced
+//! before each status report, so the flush LSN it reports is durable; every
+//! `persist_interval` — sooner while the segment pool is over its memory
+//! limit — the published snapshot is written as Parquet (`persist`), off the
+//! apply path, and persisted segments are evicted until the pool is under
+//! its limit. Apply waits for a running persist only when memory reaches
+//! twice the limit (backpressure: the primary's WAL then waits in the TCP
+//! window and the slot). A restart loads the newest persisted snapshot,
+//! replays the local WAL after it, and streams from there — no rebuild.
+//! Anything unreadable falls back to a new base backup, with a log line
+//! saying why.
+//!
+//! A base backup's files go straight into the column store's location as
+//! they arrive, and each of their row groups becomes a segment, loaded into
+//! memory only while the pool has room: building a standby never needs the
+//! whole database in memory.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,34 +36,39 @@ use std::time::{Duration, Instant};
 use duetdb_storage::Lsn;
 use duetdb_storage::checkpoint::Manifest;
 use parking_lot::{Mutex, RwLock};
+use tokio::io::AsyncWriteExt;
 
 use crate::apply::Applier;
-use crate::base_backup::Received;
 use crate::client::{ClientError, ConnInfo, ReplicationClient, Reply};
 use crate::columnar::{ApplyError, ColumnStore, Published};
 use crate::local_wal::LocalWal;
 use crate::messages::{BackupChunk, FromPrimary, StatusUpdate, pg_now};
 use crate::persist::Persister;
+use crate::segment::SegmentPool;
 
 /// How long applied transactions may wait before they are published.
 const PUBLISH_EVERY: Duration = Duration::from_millis(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Largest base backup file accepted (a checkpoint's Parquet file of one table).
-const MAX_BACKUP_FILE: u64 = 64 << 30;
+const MAX_BACKUP_FILE: u64 = 1 << 40;
+/// How often the column store is persisted while the pool is over its limit.
+const PRESSURE_PERSIST_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Clone, Debug)]
 pub struct StandbyConfig {
     pub conn: ConnInfo,
     pub slot: Option<String>,
     pub status_interval: Duration,
-    /// Where the local WAL and (by default) the persisted snapshots live;
-    /// None keeps everything in memory (a restart rebuilds).
-    pub state_dir: Option<std::path::PathBuf>,
+    /// Where the local WAL and (by default) the persisted snapshots live.
+    pub state_dir: std::path::PathBuf,
     /// Where persisted snapshots go: a directory or an object_store URL
     /// (default `<state_dir>/columnar`).
     pub columnar_location: Option<String>,
     pub persist_interval: Duration,
+    /// Bytes of segments kept in memory; persisted segments beyond it are
+    /// read from their Parquet files.
+    pub memory_limit: usize,
 }
 
 /// The standby's durable state: its WAL copy and the snapshot writer.
@@ -130,31 +144,29 @@ pub struct Standby {
     pub persisted: Arc<AtomicU64>,
     /// The primary's timeline, as the stream last showed it.
     timeline: std::sync::atomic::AtomicU32,
+    /// The column segments' memory and files.
+    pool: Arc<SegmentPool>,
 }
 
 impl Standby {
     /// Builds the standby — from its persisted state when it has one, else
     /// from a base backup; `run` then keeps it streaming.
     pub async fn build(config: StandbyConfig) -> Result<(Arc<Standby>, ColumnStore, Applier, Option<LocalState>), StandbyError> {
-        let restored = match &config.state_dir {
-            Some(_) => match restore(&config).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, "persisted standby state is unusable; rebuilding from a base backup");
-                    None
-                }
-            },
-            None => None,
+        let pool = SegmentPool::new(columnar_location(&config)?, config.memory_limit);
+        let restored = match restore(&config, &pool).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "persisted standby state is unusable; rebuilding from a base backup");
+                None
+            }
         };
         let (store, applier, local) = match restored {
             Some(x) => x,
             None => {
-                let (store, applier) = base_backup(&config).await?;
-                let local = match &config.state_dir {
-                    Some(_) => Some(fresh_local_state(&config, applier.received).await?),
-                    None => None,
-                };
-                (store, applier, local)
+                let mut persister = Persister::new(pool.clone());
+                let (store, applier) = base_backup(&config, &pool).await?;
+                let local = fresh_local_state(&config, &mut persister, applier.received).await?;
+                (store, applier, Some(local))
             }
         };
         let standby = Arc::new(Standby {
@@ -165,6 +177,7 @@ impl Standby {
             rows: AtomicU64::new(0),
             persisted: Arc::new(AtomicU64::new(0)),
             timeline: std::sync::atomic::AtomicU32::new(applier.timeline),
+            pool,
             config,
         });
         Ok((standby, store, applier, local))
@@ -172,6 +185,11 @@ impl Standby {
 
     pub fn published(&self) -> Published {
         self.published.read().clone()
+    }
+
+    /// The segment pool: resident bytes and the limit.
+    pub fn pool(&self) -> &Arc<SegmentPool> {
+        &self.pool
     }
 
     pub fn receive_lsn(&self) -> Lsn {
@@ -231,7 +249,7 @@ impl Standby {
             };
             if rebuild {
                 self.set_state("rebuilding");
-                match self.rebuild(&mut local).await {
+                match self.rebuild(&self.pool.clone(), &mut local).await {
                     Ok((s, a)) => {
                         store = s;
                         applier = a;
@@ -252,23 +270,25 @@ impl Standby {
         }
     }
 
-    async fn rebuild(&self, local: &mut Option<LocalState>) -> Result<(ColumnStore, Applier), StandbyError> {
-        let (store, applier) = base_backup(&self.config).await?;
-        if let Some(l) = local.as_mut() {
-            // Waits for a running persist, then forgets the old state.
-            let mut p = l.persister.lock().await;
-            p.clear().await.map_err(|e| StandbyError::Local(e.to_string()))?;
-            l.wal = LocalWal::create(&l.wal_dir, applier.received).map_err(|e| StandbyError::Local(e.to_string()))?;
-            l.last_persist = None;
-            self.persisted.store(0, Ordering::Release);
-        }
+    async fn rebuild(&self, pool: &Arc<SegmentPool>, local: &mut Option<LocalState>) -> Result<(ColumnStore, Applier), StandbyError> {
+        let Some(l) = local.as_mut() else { return base_backup(&self.config, pool).await };
+        // Waits for a running persist, and keeps the next one from sweeping
+        // the base backup's files while they arrive.
+        let mut p = l.persister.lock().await;
+        let (store, applier) = base_backup(&self.config, pool).await?;
+        // Forgets the old state (files the new store or a query uses stay).
+        p.clear().await.map_err(|e| StandbyError::Local(e.to_string()))?;
+        l.wal = LocalWal::create(&l.wal_dir, applier.received).map_err(|e| StandbyError::Local(e.to_string()))?;
+        l.last_persist = None;
+        self.persisted.store(0, Ordering::Release);
         Ok((store, applier))
     }
 
     /// Hands the snapshot just published to a background persist, when one
     /// is due and none is running.
     fn maybe_persist(&self, store: &ColumnStore, applier: &Applier, local: &mut LocalState) -> Result<(), StandbyError> {
-        if local.last_persist.is_some_and(|t| t.elapsed() < self.config.persist_interval) || applier.partial_len() != 0 {
+        let interval = if store.pool().over_limit() { PRESSURE_PERSIST_EVERY } else { self.config.persist_interval };
+        if local.last_persist.is_some_and(|t| t.elapsed() < interval) || applier.partial_len() != 0 {
             return Ok(());
         }
         let snap = store.snapshot();
@@ -291,7 +311,8 @@ impl Standby {
                     persisted.store(info.lsn.0, Ordering::Release);
                     let removed = LocalWal::remove_before(&wal_dir, resume).unwrap_or(0);
                     tracing::debug!(lsn = %info.lsn, segments = info.segments_written, bytes = info.bytes_written,
-                        files_removed = info.files_removed, wal_files_removed = removed, ms = started.elapsed().as_millis() as u64,
+                        files_removed = info.files_removed, wal_files_removed = removed, evicted = info.bytes_evicted,
+                        resident = guard.pool().resident(), ms = started.elapsed().as_millis() as u64,
                         "column snapshot persisted");
                 }
                 Err(e) => tracing::warn!(error = %e, "persisting the column snapshot failed; will retry"),
@@ -368,8 +389,14 @@ impl Standby {
                 last_publish = Instant::now();
                 unpublished = false;
                 reply_now = true;
+                load_wanted(store);
                 if let Some(l) = local.as_mut() {
                     self.maybe_persist(store, applier, l)?;
+                    if store.pool().resident() / 2 > store.pool().limit() {
+                        // Backpressure: let the running persist write and evict.
+                        drop(l.persister.lock().await);
+                        self.maybe_persist(store, applier, l)?;
+                    }
                 }
             }
             if applier.received >= primary_end {
@@ -398,11 +425,13 @@ impl Standby {
 
 /// The persisted snapshot plus the local WAL after it, or None when there is
 /// no snapshot.
-async fn restore(config: &StandbyConfig) -> Result<Option<(ColumnStore, Applier, Option<LocalState>)>, StandbyError> {
+async fn restore(
+    config: &StandbyConfig,
+    pool: &Arc<SegmentPool>,
+) -> Result<Option<(ColumnStore, Applier, Option<LocalState>)>, StandbyError> {
     let started = Instant::now();
-    let dir = config.state_dir.as_ref().expect("restore needs a state dir");
-    let loc = columnar_location(config)?;
-    let Some((mut store, point, persister)) = Persister::load(loc).await.map_err(|e| StandbyError::Local(e.to_string()))? else {
+    let dir = &config.state_dir;
+    let Some((mut store, point, persister)) = Persister::load(pool.clone()).await.map_err(|e| StandbyError::Local(e.to_string()))? else {
         return Ok(None);
     };
     let wal_dir = dir.join("standby_wal");
@@ -416,14 +445,14 @@ async fn restore(config: &StandbyConfig) -> Result<Option<(ColumnStore, Applier,
         return Err(StandbyError::Local(format!("local WAL ends at {}, before the persisted snapshot at {}", applier.received, point.lsn)));
     }
     store.publish(applier.received)?;
-    tracing::info!(snapshot = %point.lsn, replayed_to = %applier.received, transactions = n,
-        ms = started.elapsed().as_millis() as u64, "standby resumed from its persisted state");
+    tracing::info!(snapshot = %point.lsn, replayed_to = %applier.received, transactions = n, resident = pool.resident(),
+        memory_limit = pool.limit(), ms = started.elapsed().as_millis() as u64, "standby resumed from its persisted state");
     let local = LocalState { wal_dir, wal, persister: Arc::new(tokio::sync::Mutex::new(persister)), last_persist: Some(Instant::now()) };
     Ok(Some((store, applier, Some(local))))
 }
 
 fn columnar_location(config: &StandbyConfig) -> Result<duetdb_storage::store::Location, StandbyError> {
-    let dir = config.state_dir.as_ref().expect("a state dir");
+    let dir = &config.state_dir;
     let r = match &config.columnar_location {
         Some(spec) => duetdb_storage::store::Location::open(spec),
         None => duetdb_storage::store::Location::local(&dir.join("columnar")),
@@ -432,19 +461,37 @@ fn columnar_location(config: &StandbyConfig) -> Result<duetdb_storage::store::Lo
 }
 
 /// Empty local state for a standby just built from a base backup at `start`.
-async fn fresh_local_state(config: &StandbyConfig, start: Lsn) -> Result<LocalState, StandbyError> {
-    let dir = config.state_dir.as_ref().expect("a state dir");
-    let mut persister = Persister::new(columnar_location(config)?);
+async fn fresh_local_state(config: &StandbyConfig, persister: &mut Persister, start: Lsn) -> Result<LocalState, StandbyError> {
+    // Files of an earlier state go; the base backup's are in use and stay.
     persister.clear().await.map_err(|e| StandbyError::Local(e.to_string()))?;
-    let wal_dir = dir.join("standby_wal");
+    let persister = Persister::new(persister.pool().clone());
+    let wal_dir = config.state_dir.join("standby_wal");
     let wal = LocalWal::create(&wal_dir, start).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
     // last_persist None: the first publish persists, so a restart soon after
     // the build need not build again.
     Ok(LocalState { wal_dir, wal, persister: Arc::new(tokio::sync::Mutex::new(persister)), last_persist: None })
 }
 
-/// Receives a base backup and builds a column store from it.
-async fn base_backup(config: &StandbyConfig) -> Result<(ColumnStore, Applier), StandbyError> {
+/// Segments compaction wants in memory are loaded in the background; a
+/// later publish merges them.
+fn load_wanted(store: &mut ColumnStore) {
+    let wanted = store.take_wanted();
+    if wanted.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        for segment in wanted {
+            if let Err(e) = segment.load().await {
+                tracing::warn!(error = %e, ?segment, "loading a segment for compaction failed; it stays as it is");
+            }
+            segment.load_requested.store(false, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Receives a base backup into the pool's location and builds a column
+/// store from it.
+async fn base_backup(config: &StandbyConfig, pool: &Arc<SegmentPool>) -> Result<(ColumnStore, Applier), StandbyError> {
     let started = Instant::now();
     let mut client = ReplicationClient::connect(&config.conn).await?;
     let cmd = match &config.slot {
@@ -457,8 +504,9 @@ async fn base_backup(config: &StandbyConfig) -> Result<(ColumnStore, Applier), S
         other => return Err(StandbyError::Backup(format!("BASE_BACKUP answered with {other:?}"))),
     }
     let mut manifest: Option<Manifest> = None;
-    let mut files: HashMap<String, bytes::Bytes> = HashMap::new();
-    let mut current: Option<(String, u64, Vec<u8>)> = None;
+    // Backup file name → the file it was stored as.
+    let mut files: HashMap<String, String> = HashMap::new();
+    let mut current: Option<IncomingFile> = None;
     let mut ended = false;
     loop {
         match client.next().await? {
@@ -470,18 +518,19 @@ async fn base_backup(config: &StandbyConfig) -> Result<(ColumnStore, Applier), S
                     if size > MAX_BACKUP_FILE {
                         return Err(StandbyError::Backup(format!("file {name} of {size} bytes is too large")));
                     }
-                    finish_file(&mut current, &mut files)?;
-                    current = Some((name, size, Vec::with_capacity(size as usize)));
+                    if let Some(f) = current.take() {
+                        f.finish(&mut files).await?;
+                    }
+                    current = Some(IncomingFile::create(pool, name, size));
                 }
                 BackupChunk::Data(bytes) => {
-                    let (name, size, buf) = current.as_mut().ok_or_else(|| StandbyError::Backup("data before a file header".into()))?;
-                    if buf.len() as u64 + bytes.len() as u64 > *size {
-                        return Err(StandbyError::Backup(format!("file {name} is longer than announced")));
-                    }
-                    buf.extend_from_slice(&bytes);
+                    let f = current.as_mut().ok_or_else(|| StandbyError::Backup("data before a file header".into()))?;
+                    f.write(&bytes).await?;
                 }
                 BackupChunk::End => {
-                    finish_file(&mut current, &mut files)?;
+                    if let Some(f) = current.take() {
+                        f.finish(&mut files).await?;
+                    }
                     ended = true;
                 }
             },
@@ -499,19 +548,43 @@ async fn base_backup(config: &StandbyConfig) -> Result<(ColumnStore, Applier), S
     let redo = manifest.redo_lsn;
     let origin = (manifest.sequences.clone(), manifest.timeline);
     let (rows, nfiles) = (manifest.tables.iter().map(|t| t.rows).sum::<u64>(), files.len());
-    let store = tokio::task::spawn_blocking(move || Received { manifest, files }.into_store())
-        .await
-        .map_err(|e| StandbyError::Backup(format!("loading the base backup: {e}")))??;
-    tracing::info!(%redo, rows, files = nfiles, ms = started.elapsed().as_millis() as u64, "base backup loaded");
+    let store = crate::base_backup::into_store(&manifest, &files, pool).await.map_err(|e| StandbyError::Backup(e.to_string()))?;
+    tracing::info!(%redo, rows, files = nfiles, resident = pool.resident(), memory_limit = pool.limit(),
+        ms = started.elapsed().as_millis() as u64, "base backup loaded");
     Ok((store, Applier::new(base, redo).with_origin(origin.0, origin.1)))
 }
 
-fn finish_file(current: &mut Option<(String, u64, Vec<u8>)>, files: &mut HashMap<String, bytes::Bytes>) -> Result<(), StandbyError> {
-    if let Some((name, size, buf)) = current.take() {
-        if buf.len() as u64 != size {
-            return Err(StandbyError::Backup(format!("file {name}: {} of {size} bytes received", buf.len())));
-        }
-        files.insert(name, bytes::Bytes::from(buf));
+/// A base backup file on its way into the pool's location.
+struct IncomingFile {
+    name: String,
+    stored: String,
+    size: u64,
+    received: u64,
+    sink: object_store::buffered::BufWriter,
+}
+
+impl IncomingFile {
+    fn create(pool: &SegmentPool, name: String, size: u64) -> IncomingFile {
+        let stem: String = name.trim_end_matches(".parquet").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+        let stored = pool.new_file_name(&format!("base_{stem}"));
+        let sink = object_store::buffered::BufWriter::new(pool.location().store.clone(), pool.path(&stored));
+        IncomingFile { name, stored, size, received: 0, sink }
     }
-    Ok(())
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), StandbyError> {
+        if self.received + bytes.len() as u64 > self.size {
+            return Err(StandbyError::Backup(format!("file {} is longer than announced", self.name)));
+        }
+        self.received += bytes.len() as u64;
+        self.sink.write_all(bytes).await.map_err(|e| StandbyError::Local(format!("storing base backup file {}: {e}", self.name)))
+    }
+
+    async fn finish(mut self, files: &mut HashMap<String, String>) -> Result<(), StandbyError> {
+        if self.received != self.size {
+            return Err(StandbyError::Backup(format!("file {}: {} of {} bytes received", self.name, self.received, self.size)));
+        }
+        self.sink.shutdown().await.map_err(|e| StandbyError::Local(format!("storing base backup file {}: {e}", self.name)))?;
+        files.insert(self.name, self.stored);
+        Ok(())
+    }
 }

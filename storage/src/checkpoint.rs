@@ -47,6 +47,10 @@ use crate::{RowId, TxnId};
 
 pub const FORMAT: u32 = 1;
 const BATCH_ROWS: usize = 65_536;
+/// Rows per Parquet row group: small enough that min/max statistics prune
+/// scans usefully (a standby uses each row group of a base backup as one
+/// segment), large enough to compress and scan well.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TableFile {
@@ -151,7 +155,7 @@ async fn write_inner(engine: &Arc<Engine>, shared: &crate::txn::TxnShared, began
 
 async fn write_table(loc: &Location, path: &object_store::path::Path, view: &ReadView, def: &TableDef) -> Result<(u64, u64)> {
     let mut builder = BatchBuilder::for_table(def, true, BATCH_ROWS);
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(1 << 20)).build();
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(ROW_GROUP_ROWS)).build();
     let sink = object_store::buffered::BufWriter::new(loc.store.clone(), path.clone());
     let mut writer = AsyncArrowWriter::try_new(sink, builder_schema(def), Some(props))?;
     let mut from = 0;

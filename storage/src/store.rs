@@ -73,6 +73,15 @@ impl ParquetObjectFile {
         let size = store.head(&path).await?.size;
         Ok(ParquetObjectFile { store, path, size })
     }
+
+    /// A file whose size is already known (no request to the store).
+    pub fn with_size(store: Arc<dyn ObjectStore>, path: Path, size: u64) -> ParquetObjectFile {
+        ParquetObjectFile { store, path, size }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
 }
 
 fn parquet_err(e: object_store::Error) -> parquet::errors::ParquetError {
