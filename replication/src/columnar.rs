@@ -50,6 +50,10 @@ pub use crate::segment::{Segment, SegmentPool};
 
 /// Segments below this many rows are merged with others at publish time.
 pub const SMALL_SEGMENT_ROWS: usize = 64 * 1024;
+/// The delta is sealed once it holds this many rows, even inside one
+/// transaction: segments stay a size that persists, evicts and scans in
+/// parallel well, however large a transaction is.
+pub const MAX_DELTA_ROWS: usize = 4 * crate::segment::ROW_GROUP_ROWS;
 /// Merge once a table has this many small segments.
 const MAX_SMALL_SEGMENTS: usize = 8;
 /// Rewrite a segment once fewer than this fraction of its rows are live.
@@ -238,6 +242,9 @@ impl TableState {
         if self.loc(rowid).is_some() {
             self.delete(rowid);
         }
+        if self.delta.len() >= MAX_DELTA_ROWS {
+            self.seal_delta();
+        }
         let offset = self.delta.len() as u32;
         self.delta.push(rowid, row);
         self.delta_live.push(true);
@@ -334,10 +341,31 @@ impl TableState {
         if merge.is_empty() {
             return Ok(wanted);
         }
+        // Merge in groups of at most MAX_DELTA_ROWS live rows (a segment
+        // larger than that on its own is rewritten alone).
+        let mut groups: Vec<Vec<(usize, RecordBatch)>> = vec![Vec::new()];
+        let mut rows = 0;
+        for (i, batch) in merge {
+            let live = self.segments[i].as_ref().expect("merge candidates exist").live_rows;
+            if rows > 0 && rows + live > MAX_DELTA_ROWS {
+                groups.push(Vec::new());
+                rows = 0;
+            }
+            rows += live;
+            groups.last_mut().expect("a group").push((i, batch));
+        }
+        for group in groups {
+            self.merge(group)?;
+        }
+        Ok(wanted)
+    }
+
+    /// Replaces segments (slot, data) with one segment of their live rows.
+    fn merge(&mut self, group: Vec<(usize, RecordBatch)>) -> Result<(), ApplyError> {
         let def = self.def.clone();
         let ncols = def.columns.len();
         let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); ncols + 1];
-        for (i, batch) in merge {
+        for (i, batch) in group {
             let mut ws = self.segments[i].take().expect("merge candidates exist");
             let view = ws.view();
             let mask = view.live_filter();
@@ -356,7 +384,7 @@ impl TableState {
         let col_of = (0..ncols).map(|i| Some(i + 1)).collect();
         let rowids = rowids_of(&batch).clone();
         self.add_segment(Segment::in_memory(batch, col_of, &self.pool), None, &rowids);
-        Ok(wanted)
+        Ok(())
     }
 
     /// The table as of now, and segments compaction would like in memory.

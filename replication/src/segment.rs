@@ -49,8 +49,8 @@ use parquet::errors::ParquetError;
 /// Rows per Parquet row group in segment files: the unit of statistics
 /// pruning and of reading a cold segment.
 pub const ROW_GROUP_ROWS: usize = duetdb_storage::checkpoint::ROW_GROUP_ROWS;
-/// Rows per batch read back from a file.
-const READ_BATCH_ROWS: usize = 8192;
+/// Rows per batch when a whole segment is read back (loads, row ids).
+const READ_BATCH_ROWS: usize = 64 * 1024;
 
 /// Memory accounting and file references for the segments of one standby.
 pub struct SegmentPool {
@@ -235,20 +235,22 @@ impl SegmentFile {
     }
 
     /// Streams file columns `columns` (ascending) of the segment's row groups
-    /// `groups` (relative, ascending), with `selection` over those groups' rows.
+    /// `groups` (relative, ascending), with `selection` over those groups'
+    /// rows, in batches of `batch_rows`.
     pub async fn stream(
         &self,
         pool: &SegmentPool,
         columns: &[usize],
         groups: Vec<usize>,
         selection: Option<RowSelection>,
+        batch_rows: usize,
     ) -> Result<parquet::arrow::async_reader::ParquetRecordBatchStream<ParquetObjectFile>, ParquetError> {
         debug_assert!(columns.windows(2).all(|w| w[0] < w[1]), "file columns ascending");
         let reader = ParquetObjectFile::with_size(pool.loc.store.clone(), pool.path(&self.name), self.size);
         let builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, self.meta.clone());
         let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
         let groups: Vec<usize> = groups.into_iter().map(|g| self.row_groups.start + g).collect();
-        let mut builder = builder.with_projection(mask).with_row_groups(groups).with_batch_size(READ_BATCH_ROWS);
+        let mut builder = builder.with_projection(mask).with_row_groups(groups).with_batch_size(batch_rows);
         if let Some(s) = selection {
             builder = builder.with_row_selection(s);
         }
@@ -385,7 +387,8 @@ impl Segment {
         }
         let file = self.file().expect("a segment not in memory has a file");
         let columns: Vec<usize> = (0..file.meta.schema().fields().len()).collect();
-        let batches: Vec<RecordBatch> = file.stream(&self.pool, &columns, (0..file.groups()).collect(), None).await?.try_collect().await?;
+        let batches: Vec<RecordBatch> =
+            file.stream(&self.pool, &columns, (0..file.groups()).collect(), None, READ_BATCH_ROWS).await?.try_collect().await?;
         let batch = concat_batches(file.meta.schema(), &batches)?;
         if batch.num_rows() != self.rows {
             return Err(ParquetError::General(format!("{} holds {} rows for a segment of {}", file.name, batch.num_rows(), self.rows)));
@@ -406,7 +409,7 @@ impl Segment {
             return Ok(rowids_of(&b).clone());
         }
         let file = self.file().expect("a segment not in memory has a file");
-        let mut stream = file.stream(&self.pool, &[0], (0..file.groups()).collect(), None).await?;
+        let mut stream = file.stream(&self.pool, &[0], (0..file.groups()).collect(), None, READ_BATCH_ROWS).await?;
         let mut parts: Vec<ArrayRef> = Vec::new();
         while let Some(b) = stream.next().await {
             parts.push(b?.column(0).clone());

@@ -113,34 +113,35 @@ impl TableProvider for ColumnTable {
         let mut parts = Vec::with_capacity(self.snapshot.segments.len());
         let (mut pruned_segments, mut pruned_groups) = (0usize, 0usize);
         for view in &self.snapshot.segments {
-            let groups = match (&predicate, view.segment.file()) {
-                (Some(p), Some(file)) => {
-                    let stats = GroupStats { file, col_of: &view.segment.col_of, schema: &self.schema, physical: &self.physical };
-                    match p.prune(&stats) {
-                        Ok(keep) if keep.iter().all(|&k| k) => None,
-                        Ok(keep) => {
-                            let kept: Vec<usize> = keep.iter().enumerate().filter(|(_, k)| **k).map(|(g, _)| g).collect();
-                            pruned_groups += keep.len() - kept.len();
-                            if kept.is_empty() {
-                                pruned_segments += 1;
-                                continue;
-                            }
-                            Some(kept)
-                        }
-                        // Statistics that do not fit the predicate prune nothing.
-                        Err(_) => None,
-                    }
+            let Some(file) = view.segment.file() else {
+                // Not in a file yet: chunks of rows, for parallel scans.
+                for start in (0..view.segment.rows()).step_by(CHUNK_ROWS) {
+                    parts.extend(Part::new(view, start..(start + CHUNK_ROWS).min(view.segment.rows()), None));
                 }
-                _ => None,
+                continue;
             };
-            parts.push(Part { view: view.clone(), groups });
+            // Statistics that do not fit the predicate prune nothing.
+            let keep = predicate
+                .as_ref()
+                .and_then(|p| {
+                    p.prune(&GroupStats { file, col_of: &view.segment.col_of, schema: &self.schema, physical: &self.physical }).ok()
+                })
+                .unwrap_or_else(|| vec![true; file.groups()]);
+            let kept = keep.iter().filter(|&&k| k).count();
+            pruned_groups += file.groups() - kept;
+            if kept == 0 {
+                pruned_segments += 1;
+            }
+            for (g, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+                parts.extend(Part::new(view, file.group_rows(g), Some(g)));
+            }
         }
         // Without filters a limit bounds the scan (DataFusion still applies it).
         if let (Some(l), true) = (limit, filters.is_empty()) {
             let mut rows = 0;
             parts.retain(|p| {
                 let keep = rows < l;
-                rows += p.view.live_rows;
+                rows += p.live_rows;
                 keep
             });
         }
@@ -155,24 +156,29 @@ impl TableProvider for ColumnTable {
     }
 }
 
-/// One segment to read: all of it, or some of its file's row groups.
+/// Rows scanned in memory per part when a segment has no file (its row
+/// groups are the parts otherwise): the unit of parallelism.
+const CHUNK_ROWS: usize = crate::segment::ROW_GROUP_ROWS;
+
+/// Some rows of one segment: one row group of its file, or a chunk.
 #[derive(Clone, Debug)]
 struct Part {
     view: SegmentView,
-    /// Row groups (relative to the segment's file range) left after pruning.
-    groups: Option<Vec<usize>>,
+    /// Rows of the segment.
+    rows: Range<usize>,
+    /// The file's row group holding exactly `rows` (relative to the segment's).
+    group: Option<usize>,
+    live_rows: usize,
 }
 
 impl Part {
-    /// Live rows, or an estimate when row groups were pruned.
-    fn rows(&self) -> usize {
-        match (&self.groups, self.view.segment.file()) {
-            (Some(g), Some(f)) => {
-                let all: usize = g.iter().map(|&g| f.group_rows(g).len()).sum();
-                all * self.view.live_rows / self.view.segment.rows().max(1)
-            }
-            _ => self.view.live_rows,
-        }
+    /// None when every row in `rows` was deleted.
+    fn new(view: &SegmentView, rows: Range<usize>, group: Option<usize>) -> Option<Part> {
+        let live_rows = match &view.live {
+            Some(m) => m.slice(rows.start, rows.len()).count_set_bits(),
+            None => rows.len(),
+        };
+        (live_rows > 0).then(|| Part { view: view.clone(), rows, group, live_rows })
     }
 }
 
@@ -259,11 +265,11 @@ impl SegmentScanExec {
         // Largest first onto the lightest partition keeps the partitions even.
         let mut partitions: Vec<Vec<Part>> = vec![Vec::new(); n];
         let mut order: Vec<Part> = parts;
-        order.sort_by_key(|p| std::cmp::Reverse(p.rows()));
+        order.sort_by_key(|p| std::cmp::Reverse(p.live_rows));
         let mut load = vec![0usize; n];
         for part in order {
             let p = (0..n).min_by_key(|&p| load[p]).expect("at least one partition");
-            load[p] += part.rows();
+            load[p] += part.live_rows;
             partitions[p].push(part);
         }
         let cache = PlanProperties::new(
@@ -282,8 +288,10 @@ impl SegmentScanExec {
 
 impl DisplayAs for SegmentScanExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let segments = self.parts().count();
-        let in_memory = self.parts().filter(|p| p.view.segment.is_resident()).count();
+        let mut seen = std::collections::HashSet::new();
+        let segments: Vec<&Part> = self.parts().filter(|p| seen.insert(Arc::as_ptr(&p.view.segment))).collect();
+        let in_memory = segments.iter().filter(|p| p.view.segment.is_resident()).count();
+        let segments = segments.len();
         write!(
             f,
             "SegmentScanExec: table={}, partitions={}, segments={segments} (in memory {in_memory}, parquet {}), pruned: segments={}, row_groups={}",
@@ -317,7 +325,7 @@ impl ExecutionPlan for SegmentScanExec {
         Ok(self)
     }
 
-    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
         let parts = self
             .partitions
             .get(partition)
@@ -327,6 +335,7 @@ impl ExecutionPlan for SegmentScanExec {
             def: self.def.clone(),
             schema: self.schema.clone(),
             physical: Arc::from(self.physical.clone()),
+            batch_size: context.session_config().batch_size(),
             from_parquet: MetricBuilder::new(&self.metrics).counter("row_groups_from_parquet", partition),
             from_memory: MetricBuilder::new(&self.metrics).counter("segments_from_memory", partition),
         };
@@ -343,13 +352,15 @@ impl ExecutionPlan for SegmentScanExec {
             Some(p) => self.partitions.get(p).map(|v| v.iter().collect()).unwrap_or_default(),
             None => self.parts().collect(),
         };
-        let rows: usize = parts.iter().map(|p| p.rows()).sum();
-        let exact = parts.iter().all(|p| p.groups.is_none());
-        // Bytes: each segment's size, for the share of its columns projected.
+        let rows: usize = parts.iter().map(|p| p.live_rows).sum();
+        // Bytes: each segment's size, for the share of its rows and columns read.
         let share = (self.physical.len().max(1) as f64) / (self.def.columns.len().max(1) as f64);
-        let bytes: usize = parts.iter().map(|p| (p.view.segment.bytes() as f64 * share) as usize).sum();
+        let bytes: usize = parts
+            .iter()
+            .map(|p| (p.view.segment.bytes() as f64 * share * p.rows.len() as f64 / p.view.segment.rows() as f64) as usize)
+            .sum();
         let mut s = Statistics::new_unknown(&self.schema);
-        s.num_rows = if exact { Precision::Exact(rows) } else { Precision::Inexact(rows) };
+        s.num_rows = Precision::Exact(rows);
         s.total_byte_size = Precision::Inexact(bytes);
         Ok(Arc::new(s))
     }
@@ -361,6 +372,7 @@ struct Reader {
     def: Arc<TableDef>,
     schema: SchemaRef,
     physical: Arc<[usize]>,
+    batch_size: usize,
     from_parquet: Count,
     from_memory: Count,
 }
@@ -370,7 +382,9 @@ impl Reader {
         match part.view.segment.data() {
             Some(batch) => {
                 self.from_memory.add(1);
-                stream::iter(self.in_memory(&part, &batch)).boxed()
+                let me = self.clone();
+                let starts = (part.rows.start..part.rows.end).step_by(self.batch_size.max(1));
+                stream::iter(starts).filter_map(move |start| std::future::ready(me.in_memory(&part, &batch, start))).boxed()
             }
             None => {
                 let me = self.clone();
@@ -379,41 +393,46 @@ impl Reader {
         }
     }
 
-    /// A resident segment's live rows (of the row groups left), projected.
-    fn in_memory(&self, part: &Part, batch: &RecordBatch) -> Vec<DfResult<RecordBatch>> {
-        let ranges: Vec<Range<usize>> = match (&part.groups, part.view.segment.file()) {
-            (Some(groups), Some(file)) => groups.iter().map(|&g| file.group_rows(g)).collect(),
-            _ => vec![0..batch.num_rows()],
-        };
-        ranges
-            .into_iter()
-            .map(|r| {
-                let slice = batch.slice(r.start, r.len());
-                let columns: Vec<ArrayRef> = self.physical.iter().map(|&p| part.view.segment.column_of(&slice, &self.def, p)).collect();
-                let live = part.view.live.as_ref().map(|m| m.slice(r.start, r.len()));
-                match live {
-                    Some(m) if m.count_set_bits() < m.len() => {
-                        let mask = BooleanArray::new(m, None);
-                        let rows = mask.true_count();
-                        let columns = columns.iter().map(|a| filter(a, &mask)).collect::<Result<Vec<_>, _>>()?;
-                        self.batch(columns, rows)
-                    }
-                    _ => self.batch(columns, r.len()),
-                }
-            })
-            .collect()
+    /// The live rows of a resident segment from `start` on (one batch), projected.
+    fn in_memory(&self, part: &Part, batch: &RecordBatch, start: usize) -> Option<DfResult<RecordBatch>> {
+        let len = self.batch_size.min(part.rows.end - start);
+        let slice = batch.slice(start, len);
+        let columns: Vec<ArrayRef> = self.physical.iter().map(|&p| part.view.segment.column_of(&slice, &self.def, p)).collect();
+        let Some(live) = part.view.live.as_ref().map(|m| m.slice(start, len)) else { return Some(self.batch(columns, len)) };
+        match live.count_set_bits() {
+            0 => None,
+            n if n == len => Some(self.batch(columns, len)),
+            n => {
+                let mask = BooleanArray::new(live, None);
+                Some(
+                    columns
+                        .iter()
+                        .map(|a| filter(a, &mask))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(Into::into)
+                        .and_then(|c| self.batch(c, n)),
+                )
+            }
+        }
     }
 
-    /// A segment's live rows read back from its Parquet file.
+    /// A part's live rows read back from its segment's Parquet file.
     async fn from_file(self, part: Part) -> DfResult<BoxStream<'static, DfResult<RecordBatch>>> {
         let segment = part.view.segment.clone();
         let file = segment.file().expect("a segment not in memory has a file");
-        let groups: Vec<usize> = part.groups.clone().unwrap_or_else(|| (0..file.groups()).collect());
-        let (groups, selection) = selection(file, groups, part.view.live.as_ref());
-        if groups.is_empty() {
-            return Ok(stream::empty().boxed());
-        }
-        self.from_parquet.add(groups.len());
+        let group = match part.group {
+            Some(g) => g,
+            // Evicted after planning: the chunk's row group (chunks of a
+            // segment without a file never leave memory, so this is one).
+            None => (0..file.groups())
+                .find(|&g| file.group_rows(g) == part.rows)
+                .ok_or_else(|| DataFusionError::Internal(format!("rows {:?} of {} are not one row group", part.rows, file.name)))?,
+        };
+        let selection = part.view.live.as_ref().and_then(|m| {
+            let mask = m.slice(part.rows.start, part.rows.len());
+            (mask.count_set_bits() < mask.len()).then(|| RowSelection::from_filters(&[BooleanArray::new(mask, None)]))
+        });
+        self.from_parquet.add(1);
         // The file columns the output needs, ascending (the reader's order).
         let mut wanted: Vec<usize> = self.physical.iter().filter_map(|&p| segment.col_of.get(p).copied().flatten()).collect();
         wanted.sort_unstable();
@@ -421,7 +440,7 @@ impl Reader {
         // Only counting rows: read the narrowest column, the row id.
         let read_cols = if wanted.is_empty() { vec![0] } else { wanted.clone() };
         let stream = file
-            .stream(segment.pool(), &read_cols, groups, selection)
+            .stream(segment.pool(), &read_cols, vec![group], selection, self.batch_size)
             .await
             .map_err(|e| DataFusionError::External(format!("reading {}: {e}", file.name).into()))?;
         let name = file.name.clone();
@@ -445,29 +464,4 @@ impl Reader {
         let opts = RecordBatchOptions::new().with_row_count(Some(rows));
         Ok(RecordBatch::try_new_with_options(self.schema.clone(), columns, &opts)?)
     }
-}
-
-/// The row groups worth reading (those with a live row) and, when some rows
-/// of them were deleted, the selection of live rows across them.
-fn selection(
-    file: &SegmentFile,
-    groups: Vec<usize>,
-    live: Option<&datafusion::arrow::buffer::BooleanBuffer>,
-) -> (Vec<usize>, Option<RowSelection>) {
-    let Some(live) = live else { return (groups, None) };
-    let mut kept = Vec::with_capacity(groups.len());
-    let mut masks: Vec<BooleanArray> = Vec::with_capacity(groups.len());
-    let mut partial = false;
-    for g in groups {
-        let r = file.group_rows(g);
-        let mask = live.slice(r.start, r.len());
-        let n = mask.count_set_bits();
-        if n == 0 {
-            continue;
-        }
-        partial |= n < r.len();
-        kept.push(g);
-        masks.push(BooleanArray::new(mask, None));
-    }
-    (kept, partial.then(|| RowSelection::from_filters(&masks)))
 }
