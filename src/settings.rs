@@ -14,7 +14,7 @@
 //! Values are validated when set (a bad value is an error, 22023), and are
 //! stored as the canonical text SHOW prints.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{SqlError, SqlResult};
 
@@ -401,7 +401,10 @@ pub static SETTINGS: &[Setting] = &[
 ];
 
 pub fn find(name: &str) -> Option<&'static Setting> {
-    SETTINGS.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+    // Looked up on every statement (timeouts, styles): a map, not a scan.
+    static BY_NAME: std::sync::LazyLock<HashMap<String, &'static Setting>> =
+        std::sync::LazyLock::new(|| SETTINGS.iter().map(|s| (s.name.to_ascii_lowercase(), s)).collect());
+    if name.bytes().any(|b| b.is_ascii_uppercase()) { BY_NAME.get(&name.to_ascii_lowercase()).copied() } else { BY_NAME.get(name).copied() }
 }
 
 /// Validates `value` for `setting` and returns its canonical text.

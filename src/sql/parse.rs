@@ -39,32 +39,37 @@ pub struct Piece {
 /// Splits a query string into statements at top-level semicolons.
 pub fn split(sql: &str) -> Vec<Piece> {
     let mut out = Vec::new();
-    let chars: Vec<char> = sql.chars().collect();
-    let mut start = 0;
-    let mut i = 0;
+    // Bytes, not chars: every character that matters here is ASCII, and
+    // UTF-8 never puts an ASCII byte inside a multi-byte character.
+    let b = sql.as_bytes();
     let push = |out: &mut Vec<Piece>, from: usize, to: usize| {
-        let s: String = chars[from..to].iter().collect();
-        let lead = s.len() - s.trim_start().len();
+        let s = &sql[from..to];
         let trimmed = s.trim();
         if !trimmed.is_empty() {
-            let lead_chars = s[..lead].chars().count();
-            out.push(Piece { text: trimmed.to_string(), offset: from + lead_chars });
+            let lead = s.len() - s.trim_start().len();
+            out.push(Piece { text: trimmed.to_string(), offset: sql[..from + lead].chars().count() });
         }
     };
-    while i < chars.len() {
-        let c = chars[i];
+    if !sql.contains(';') {
+        push(&mut out, 0, b.len());
+        return out;
+    }
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
         match c {
-            '\'' | '"' => {
+            b'\'' | b'"' => {
                 // Quoted literal/identifier; doubled quotes escape. E'…' allows backslash escapes.
-                let escapes = c == '\'' && i > 0 && matches!(chars[i - 1], 'E' | 'e');
+                let escapes = c == b'\'' && i > 0 && matches!(b[i - 1], b'E' | b'e');
                 i += 1;
-                while i < chars.len() {
-                    if escapes && chars[i] == '\\' {
+                while i < b.len() {
+                    if escapes && b[i] == b'\\' {
                         i += 2;
                         continue;
                     }
-                    if chars[i] == c {
-                        if i + 1 < chars.len() && chars[i + 1] == c {
+                    if b[i] == c {
+                        if i + 1 < b.len() && b[i + 1] == c {
                             i += 2;
                             continue;
                         }
@@ -74,18 +79,18 @@ pub fn split(sql: &str) -> Vec<Piece> {
                 }
                 i += 1;
             }
-            '-' if chars.get(i + 1) == Some(&'-') => {
-                while i < chars.len() && chars[i] != '\n' {
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
                     i += 1;
                 }
             }
-            '/' if chars.get(i + 1) == Some(&'*') => {
+            b'/' if b.get(i + 1) == Some(&b'*') => {
                 let mut depth = 0;
-                while i < chars.len() {
-                    if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+                while i < b.len() {
+                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
                         depth += 1;
                         i += 2;
-                    } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
                         depth -= 1;
                         i += 2;
                         if depth == 0 {
@@ -96,24 +101,24 @@ pub fn split(sql: &str) -> Vec<Piece> {
                     }
                 }
             }
-            '$' => {
-                // Dollar quoting: $tag$ … $tag$
+            b'$' => {
+                // Dollar quoting: $tag$ … $tag$ (tag characters as in PostgreSQL's
+                // lexer: letters, digits but not first, underscore, any non-ASCII).
                 let mut j = i + 1;
-                while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80) {
                     j += 1;
                 }
-                if j < chars.len() && chars[j] == '$' && !chars[i + 1..j].first().is_some_and(|c| c.is_ascii_digit()) {
-                    let tag: String = chars[i..=j].iter().collect();
-                    let rest: String = chars[j + 1..].iter().collect();
-                    match rest.find(&tag) {
-                        Some(p) => i = j + 1 + rest[..p].chars().count() + tag.chars().count(),
-                        None => i = chars.len(),
+                if j < b.len() && b[j] == b'$' && !b[i + 1..j].first().is_some_and(|c| c.is_ascii_digit()) {
+                    let tag = &sql[i..=j];
+                    match sql[j + 1..].find(tag) {
+                        Some(p) => i = j + 1 + p + tag.len(),
+                        None => i = b.len(),
                     }
                 } else {
                     i += 1;
                 }
             }
-            ';' => {
+            b';' => {
                 push(&mut out, start, i);
                 i += 1;
                 start = i;
@@ -121,7 +126,7 @@ pub fn split(sql: &str) -> Vec<Piece> {
             _ => i += 1,
         }
     }
-    push(&mut out, start, chars.len());
+    push(&mut out, start, b.len().max(start));
     out
 }
 
@@ -219,8 +224,46 @@ fn is_pg_promote(rest: &str) -> bool {
     r.starts_with("PG_PROMOTE(") && r.ends_with(')') && !r.contains("FROM") && r.matches('(').count() == 1
 }
 
+/// First words of the statements `special` recognizes.
+const SPECIAL_LEADERS: [&str; 23] = [
+    "SELECT",
+    "WAIT",
+    "CHECKPOINT",
+    "VACUUM",
+    "ANALYZE",
+    "ANALYSE",
+    "ALTER",
+    "DISCARD",
+    "LISTEN",
+    "UNLISTEN",
+    "NOTIFY",
+    "SHOW",
+    "IDENTIFY_SYSTEM",
+    "START_REPLICATION",
+    "BASE_BACKUP",
+    "CREATE_REPLICATION_SLOT",
+    "DROP_REPLICATION_SLOT",
+    "DEALLOCATE",
+    "GRANT",
+    "REVOKE",
+    "COMMENT",
+    "SET",
+    "MOVE",
+];
+
+fn contains_ignore_case(text: &str, needle: &str) -> bool {
+    text.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 /// Recognizes duetdb's own commands by their leading words.
 pub fn special(text: &str) -> SqlResult<Option<Special>> {
+    // Most statements are not ours: decide that from the first word alone.
+    let first = text.split_whitespace().next().unwrap_or("").trim_end_matches(';');
+    if !SPECIAL_LEADERS.iter().any(|l| first.eq_ignore_ascii_case(l))
+        || (first.eq_ignore_ascii_case("SELECT") && !contains_ignore_case(text, "pg_promote"))
+    {
+        return Ok(None);
+    }
     let w = words(text);
     let up: Vec<String> = w.iter().map(|x| x.to_ascii_uppercase().trim_end_matches(';').to_string()).collect();
     let first = up.first().map(String::as_str).unwrap_or("");
@@ -401,8 +444,12 @@ pub fn parse(piece: &Piece) -> SqlResult<Parsed> {
         1 => {
             let mut s = stmts.pop().unwrap();
             // Names first: they are figured from the statement as written.
-            crate::sql::colnames::name_outputs(&mut s);
-            rewrite(&mut s);
+            // Only queries have output names (DML without one: nothing to name).
+            let dml = matches!(s, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_));
+            if !dml || contains_ignore_case(text, "select") {
+                crate::sql::colnames::name_outputs(&mut s);
+            }
+            rewrite_text(&mut s, text);
             Ok(Parsed::Sql(Box::new(s)))
         }
         _ => Err(SqlError::syntax("cannot insert multiple commands into a prepared statement")),
@@ -536,6 +583,20 @@ fn custom_type(t: &SqlType) -> Option<String> {
 pub fn rewrite(stmt: &mut Statement) {
     // `FROM pg_catalog.generate_series(…)`: table functions live unqualified.
     strip_table_function_schema(stmt);
+    rewrite_exprs(stmt);
+}
+
+/// `rewrite` for a statement parsed from `text`: the set-returning-function
+/// pass only when the text names what it changes (for most statements it
+/// would walk the whole tree to change nothing).
+fn rewrite_text(stmt: &mut Statement, text: &str) {
+    if ["generate_series", "unnest", "pg_catalog"].iter().any(|n| contains_ignore_case(text, n)) {
+        strip_table_function_schema(stmt);
+    }
+    rewrite_exprs(stmt);
+}
+
+fn rewrite_exprs(stmt: &mut Statement) {
     let _ = visit_expressions_mut(stmt, |e| {
         rewrite_expr(e);
         ControlFlow::<()>::Continue(())
