@@ -114,9 +114,15 @@ pub fn render(server: &Server) -> String {
         gauge(&mut out, "duetdb_standby_receive_lsn", "WAL received from the primary (bytes).", recv.0 as f64);
         gauge(&mut out, "duetdb_standby_replay_lsn", "WAL applied to the column store (bytes).", replay.0 as f64);
         if let Some(s) = server.standby() {
-            let (txns, rows) = s.applied();
-            counter(&mut out, "duetdb_standby_applied_transactions_total", "Transactions applied.", txns);
-            counter(&mut out, "duetdb_standby_applied_rows_total", "Row changes applied (its rate is the apply rate).", rows);
+            let applied = s.applied();
+            counter(&mut out, "duetdb_standby_applied_transactions_total", "Transactions applied.", applied.transactions);
+            counter(&mut out, "duetdb_standby_applied_rows_total", "Row changes applied (its rate is the apply rate).", applied.rows);
+            counter(
+                &mut out,
+                "duetdb_standby_spilled_transactions_total",
+                "Transactions too large to buffer, applied by reading them back from the local WAL.",
+                applied.spilled_transactions,
+            );
             let (resident, limit) = s.segment_memory();
             gauge(&mut out, "duetdb_standby_segment_memory_bytes", "Column segments held in memory.", resident as f64);
             gauge(

@@ -40,8 +40,8 @@ pub trait StandbyRole: Send + Sync {
     fn relation_size(&self, oid: u32) -> i64;
     /// The primary's timeline this standby follows.
     fn timeline(&self) -> u32;
-    /// Transactions and row changes applied since start.
-    fn applied(&self) -> (u64, u64);
+    /// What apply has done since start.
+    fn applied(&self) -> duetdb_replication::receiver::Applied;
     /// Bytes of column segments in memory, and the limit they are kept under.
     fn segment_memory(&self) -> (usize, usize);
     /// Stops streaming and hands back the standby's state (for a promotion);

@@ -80,9 +80,8 @@ impl StandbyRole for StandbyNode {
         self.standby.timeline()
     }
 
-    fn applied(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (self.standby.transactions.load(Relaxed), self.standby.rows.load(Relaxed))
+    fn applied(&self) -> duetdb_replication::receiver::Applied {
+        self.standby.applied()
     }
 
     fn segment_memory(&self) -> (usize, usize) {

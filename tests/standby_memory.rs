@@ -104,3 +104,77 @@ async fn a_standby_beyond_its_memory_limit_answers_from_parquet() {
     assert_eq!(log.matches("base backup loaded").count(), 1, "{log}");
     settles_under_limit(mport);
 }
+
+/// A transaction whose WAL is larger than the standby buffers
+/// (`apply::SPILL_BYTES`, 16 MB) is applied by reading it back from the
+/// standby's local WAL at its commit: savepoint rollbacks inside it,
+/// transactions interleaved with it, and a standby restart while it is open
+/// all end with the primary's answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_too_large_to_buffer_is_applied_from_the_local_wal() {
+    let primary = TestServer::start();
+    let p = primary.connect().await;
+    let other = primary.connect().await;
+    p.batch_execute(
+        "CREATE TABLE big (id int PRIMARY KEY, grp int NOT NULL, name text, amount numeric(12,2));
+         CREATE TABLE side (id int PRIMARY KEY, v text);",
+    )
+    .await
+    .unwrap();
+    let mport = free_port();
+    let settings = [("metrics_port".to_string(), mport.to_string()), ("columnar_persist_interval".to_string(), "100ms".to_string())];
+    let mut standby = TestServer::start_standby(&primary, &settings);
+    let spilled = |port: u16| value(&get(port, "/metrics").1, "duetdb_standby_spilled_transactions_total");
+    let checks = [
+        "SELECT count(*), sum(id), sum(amount), sum(length(name)), sum(grp) FROM big",
+        "SELECT id, grp, name, amount FROM big WHERE id % 9973 = 0 OR id > 400000 ORDER BY id",
+        "SELECT count(*), min(v), max(v) FROM side",
+    ];
+    let pad = "x".repeat(80);
+
+    // One transaction, ~40 MB of WAL: inserts, a rolled-back savepoint, an
+    // update and deletes kept, a released savepoint; another session commits
+    // small transactions in between.
+    p.batch_execute("BEGIN").await.unwrap();
+    p.batch_execute(&format!("INSERT INTO big SELECT g, g % 13, '{pad}' || g, g * 0.25 FROM generate_series(1, 200000) g")).await.unwrap();
+    other.batch_execute("INSERT INTO side VALUES (1, 'during the big one')").await.unwrap();
+    p.batch_execute(&format!(
+        "SAVEPOINT a;
+         INSERT INTO big SELECT g, 99, '{pad}', 0 FROM generate_series(200001, 300000) g;
+         UPDATE big SET amount = -1 WHERE id % 7 = 0;
+         ROLLBACK TO a;
+         DELETE FROM big WHERE id % 5 = 0;
+         UPDATE big SET grp = grp + 100, name = 'updated ' || id WHERE id % 11 = 0;
+         SAVEPOINT b;
+         INSERT INTO big SELECT g, 7, 'late ' || g, 1.5 FROM generate_series(400001, 401000) g;
+         RELEASE b;"
+    ))
+    .await
+    .unwrap();
+    other.batch_execute("INSERT INTO side VALUES (2, 'still during it')").await.unwrap();
+    p.batch_execute("COMMIT").await.unwrap();
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    for q in checks {
+        assert_eq!(rows(&s, q).await, rows(&p, q).await, "{q}");
+    }
+    assert_eq!(spilled(mport), 1.0, "the big transaction was read back from the local WAL");
+
+    // A standby restart while a large transaction is open: the restart
+    // replays from its first record and spills it again.
+    p.batch_execute("BEGIN").await.unwrap();
+    p.batch_execute(&format!("UPDATE big SET name = '{pad}{pad}' || id WHERE grp < 100")).await.unwrap();
+    catch_up(&other, &s).await;
+    drop(s);
+    standby.stop();
+    standby.launch(&settings);
+    p.batch_execute("INSERT INTO big VALUES (500000, 1, 'last', 2); COMMIT").await.unwrap();
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    for q in checks {
+        assert_eq!(rows(&s, q).await, rows(&p, q).await, "after a restart: {q}");
+    }
+    assert_eq!(spilled(mport), 1.0, "the open transaction spilled again after the restart");
+    let log = standby.log_text();
+    assert_eq!(log.matches("base backup loaded").count(), 1, "{log}");
+}

@@ -67,6 +67,8 @@ pub enum ApplyError {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
     #[error("{0}")]
     Invalid(String),
+    #[error("local WAL: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// A segment as one snapshot sees it.

@@ -73,35 +73,62 @@ impl LocalWal {
         Ok(LocalWal { dir: dir.to_path_buf(), file, start, end: start, synced: start })
     }
 
-    /// Reads everything from `from` on (which must lie inside the files), for
-    /// replay. Returns the bytes and the WAL to keep appending to after
-    /// `truncate_to` cuts what replay could not use.
-    pub fn open_for_replay(dir: &Path, from: Lsn) -> io::Result<(LocalWal, Vec<u8>)> {
+    /// Opens the WAL in `dir` to append after its last byte; `read_range`
+    /// replays it and `truncate_to` cuts what replay could not use.
+    pub fn open(dir: &Path) -> io::Result<LocalWal> {
+        let files = list(dir)?;
+        let last = *files.last().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no local WAL in {}", dir.display())))?;
+        let mut file = OpenOptions::new().write(true).open(dir.join(file_name(last)))?;
+        let len = file.seek(SeekFrom::End(0))?;
+        let end = Lsn(last.0 + len);
+        Ok(LocalWal { dir: dir.to_path_buf(), file, start: last, end, synced: end })
+    }
+
+    /// Calls `f` with the bytes in `[from, to)` in order, at most `chunk`
+    /// bytes at a time, each with the LSN it starts at. Reads only what it
+    /// hands out, so a gigabyte of WAL needs a chunk of memory, not a
+    /// gigabyte.
+    pub fn read_range<E: From<io::Error>>(
+        dir: &Path,
+        from: Lsn,
+        to: Lsn,
+        chunk: usize,
+        mut f: impl FnMut(Lsn, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        assert!(chunk > 0);
         let files = list(dir)?;
         let first = files
             .iter()
             .rposition(|s| *s <= from)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no local WAL file covers {from}")))?;
-        let mut bytes = Vec::new();
-        let mut expect = from;
+        let mut at = from;
+        let mut buf = vec![0u8; chunk];
         for (i, &s) in files.iter().enumerate().skip(first) {
-            let mut f = File::open(dir.join(file_name(s)))?;
-            let len = f.metadata()?.len();
-            if i > first && s != expect {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("local WAL gap: file {s} follows data ending at {expect}")));
+            if at >= to {
+                break;
             }
-            let skip = expect.0.saturating_sub(s.0);
-            if skip > len {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("local WAL file {s} ends before {expect}")));
+            if s > at {
+                return Err(
+                    io::Error::new(io::ErrorKind::InvalidData, format!("local WAL gap: file {s} follows data ending at {at}")).into()
+                );
             }
-            f.seek(SeekFrom::Start(skip))?;
-            f.read_to_end(&mut bytes)?;
-            expect = Lsn(s.0 + len);
+            let mut file = File::open(dir.join(file_name(s)))?;
+            let len = file.metadata()?.len();
+            // The newest file may be longer than what was handed to the
+            // applier; older ones end where the next starts.
+            let end = files.get(i + 1).map_or(Lsn(s.0 + len), |next| *next).min(to);
+            file.seek(SeekFrom::Start(at.0 - s.0))?;
+            while at < end {
+                let n = ((end.0 - at.0) as usize).min(chunk);
+                file.read_exact(&mut buf[..n])?;
+                f(at, &buf[..n])?;
+                at = Lsn(at.0 + n as u64);
+            }
         }
-        let last = *files.last().expect("first exists");
-        let file = OpenOptions::new().write(true).open(dir.join(file_name(last)))?;
-        let wal = LocalWal { dir: dir.to_path_buf(), file, start: last, end: expect, synced: expect };
-        Ok((wal, bytes))
+        if at < to {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("local WAL ends at {at}, before {to}")).into());
+        }
+        Ok(())
     }
 
     pub fn end(&self) -> Lsn {
@@ -202,17 +229,49 @@ mod tests {
         w.append(Lsn(106), b"ghij").unwrap();
         assert_eq!(w.sync().unwrap(), Lsn(110));
         drop(w);
-        let (mut w, bytes) = LocalWal::open_for_replay(&dir, Lsn(103)).unwrap();
-        assert_eq!(bytes, b"defghij");
+        let all = |from: u64| {
+            let mut got = Vec::new();
+            let end = LocalWal::open(&dir).unwrap().end();
+            LocalWal::read_range::<io::Error>(&dir, Lsn(from), end, 1 << 20, |_, b| {
+                got.extend_from_slice(b);
+                Ok(())
+            })
+            .map(|_| got)
+        };
+        assert_eq!(all(103).unwrap(), b"defghij");
+        let mut w = LocalWal::open(&dir).unwrap();
         assert_eq!(w.end(), Lsn(110));
         w.truncate_to(Lsn(108)).unwrap();
         w.append(Lsn(108), b"XY").unwrap();
         drop(w);
-        let (_, bytes) = LocalWal::open_for_replay(&dir, Lsn(100)).unwrap();
-        assert_eq!(bytes, b"abcdefghXY");
+        assert_eq!(all(100).unwrap(), b"abcdefghXY");
         assert_eq!(LocalWal::remove_before(&dir, Lsn(107)).unwrap(), 1);
-        assert!(LocalWal::open_for_replay(&dir, Lsn(100)).is_err(), "the first file is gone");
-        let (_, bytes) = LocalWal::open_for_replay(&dir, Lsn(106)).unwrap();
-        assert_eq!(bytes, b"ghXY");
+        assert!(all(100).is_err(), "the first file is gone");
+        assert_eq!(all(106).unwrap(), b"ghXY");
+    }
+
+    #[test]
+    fn reads_ranges_across_files_in_chunks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("wal");
+        let mut w = LocalWal::create(&dir, Lsn(100)).unwrap();
+        w.append(Lsn(100), b"abcdef").unwrap();
+        w.rotate().unwrap();
+        w.append(Lsn(106), b"ghijkl").unwrap();
+        let read = |from: u64, to: u64| {
+            let mut got = Vec::new();
+            LocalWal::read_range::<io::Error>(&dir, Lsn(from), Lsn(to), 4, |at, b| {
+                assert_eq!(at.0, from + got.len() as u64, "chunks are contiguous");
+                assert!(b.len() <= 4);
+                got.extend_from_slice(b);
+                Ok(())
+            })
+            .map(|_| String::from_utf8(got).unwrap())
+        };
+        assert_eq!(read(100, 112).unwrap(), "abcdefghijkl");
+        assert_eq!(read(103, 109).unwrap(), "defghi");
+        assert_eq!(read(106, 106).unwrap(), "");
+        assert!(read(104, 113).is_err(), "past the end is an error, not a short read");
+        assert!(read(90, 100).is_err(), "before the first file");
     }
 }

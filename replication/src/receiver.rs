@@ -52,6 +52,10 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Largest base backup file accepted (a checkpoint's Parquet file of one table).
 const MAX_BACKUP_FILE: u64 = 1 << 40;
+/// The local WAL copy's directory under `state_dir`.
+const LOCAL_WAL_DIR: &str = "standby_wal";
+/// Local WAL bytes replayed at a time by a restart.
+const REPLAY_CHUNK: usize = 8 << 20;
 /// How often the column store is persisted while the pool is over its limit.
 const PRESSURE_PERSIST_EVERY: Duration = Duration::from_millis(200);
 
@@ -90,6 +94,22 @@ pub enum StandbyError {
     Backup(String),
     #[error("standby state: {0}")]
     Local(String),
+}
+
+impl From<std::io::Error> for StandbyError {
+    fn from(e: std::io::Error) -> StandbyError {
+        StandbyError::Local(format!("local WAL: {e}"))
+    }
+}
+
+/// What apply has done since the standby started.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Applied {
+    pub transactions: u64,
+    /// Row changes (the apply rate is its rate).
+    pub rows: u64,
+    /// Transactions too large to buffer, read back from the local WAL.
+    pub spilled_transactions: u64,
 }
 
 impl LocalState {
@@ -140,6 +160,8 @@ pub struct Standby {
     pub transactions: AtomicU64,
     /// Row changes applied (the apply rate is its rate).
     pub rows: AtomicU64,
+    /// Transactions read back from the local WAL at their commit.
+    pub spilled: AtomicU64,
     /// Applied LSN of the newest persisted snapshot (0: none).
     pub persisted: Arc<AtomicU64>,
     /// The primary's timeline, as the stream last showed it.
@@ -175,6 +197,7 @@ impl Standby {
             state: Mutex::new("startup".into()),
             transactions: AtomicU64::new(0),
             rows: AtomicU64::new(0),
+            spilled: AtomicU64::new(0),
             persisted: Arc::new(AtomicU64::new(0)),
             timeline: std::sync::atomic::AtomicU32::new(applier.timeline),
             pool,
@@ -185,6 +208,14 @@ impl Standby {
 
     pub fn published(&self) -> Published {
         self.published.read().clone()
+    }
+
+    pub fn applied(&self) -> Applied {
+        Applied {
+            transactions: self.transactions.load(Ordering::Relaxed),
+            rows: self.rows.load(Ordering::Relaxed),
+            spilled_transactions: self.spilled.load(Ordering::Relaxed),
+        }
     }
 
     /// The segment pool: resident bytes and the limit.
@@ -363,10 +394,11 @@ impl Standby {
                                 if let Some(l) = local.as_mut() {
                                     l.wal.append(start, &frames).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
                                 }
-                                let rows_before = applier.rows;
+                                let (rows_before, spilled_before) = (applier.rows, applier.spilled_commits);
                                 let n = applier.feed(start, &frames, store)?;
                                 self.transactions.fetch_add(n as u64, Ordering::Relaxed);
                                 self.rows.fetch_add(applier.rows - rows_before, Ordering::Relaxed);
+                                self.spilled.fetch_add(applier.spilled_commits - spilled_before, Ordering::Relaxed);
                                 self.received.store(applier.received.0, Ordering::Release);
                                 primary_end = primary_end.max(end);
                                 unpublished = true;
@@ -434,13 +466,19 @@ async fn restore(
     let Some((mut store, point, persister)) = Persister::load(pool.clone()).await.map_err(|e| StandbyError::Local(e.to_string()))? else {
         return Ok(None);
     };
-    let wal_dir = dir.join("standby_wal");
-    let (mut wal, bytes) = LocalWal::open_for_replay(&wal_dir, point.resume).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
-    let mut applier = Applier::resume(&point);
-    let n = applier.feed(point.resume, &bytes, &mut store)?;
+    let wal_dir = dir.join(LOCAL_WAL_DIR);
+    let local_err = |e: std::io::Error| StandbyError::Local(format!("local WAL: {e}"));
+    let mut wal = LocalWal::open(&wal_dir).map_err(local_err)?;
+    let mut applier = Applier::resume(&point).spill_to(wal_dir.clone());
+    // Replayed a chunk at a time: the WAL after the snapshot can be large.
+    let mut n = 0;
+    LocalWal::read_range::<StandbyError>(&wal_dir, point.resume, wal.end(), REPLAY_CHUNK, |at, bytes| {
+        n += applier.feed(at, bytes, &mut store)?;
+        Ok(())
+    })?;
     // A torn tail (the crash cut a frame) is cut here and streamed again.
     applier.reset_partial();
-    wal.truncate_to(applier.received).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+    wal.truncate_to(applier.received).map_err(local_err)?;
     if applier.received < point.lsn {
         return Err(StandbyError::Local(format!("local WAL ends at {}, before the persisted snapshot at {}", applier.received, point.lsn)));
     }
@@ -465,7 +503,7 @@ async fn fresh_local_state(config: &StandbyConfig, persister: &mut Persister, st
     // Files of an earlier state go; the base backup's are in use and stay.
     persister.clear().await.map_err(|e| StandbyError::Local(e.to_string()))?;
     let persister = Persister::new(persister.pool().clone());
-    let wal_dir = config.state_dir.join("standby_wal");
+    let wal_dir = config.state_dir.join(LOCAL_WAL_DIR);
     let wal = LocalWal::create(&wal_dir, start).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
     // last_persist None: the first publish persists, so a restart soon after
     // the build need not build again.
@@ -551,7 +589,8 @@ async fn base_backup(config: &StandbyConfig, pool: &Arc<SegmentPool>) -> Result<
     let store = crate::base_backup::into_store(&manifest, &files, pool).await.map_err(|e| StandbyError::Backup(e.to_string()))?;
     tracing::info!(%redo, rows, files = nfiles, resident = pool.resident(), memory_limit = pool.limit(),
         ms = started.elapsed().as_millis() as u64, "base backup loaded");
-    Ok((store, Applier::new(base, redo).with_origin(origin.0, origin.1)))
+    let applier = Applier::new(base, redo).with_origin(origin.0, origin.1).spill_to(config.state_dir.join(LOCAL_WAL_DIR));
+    Ok((store, applier))
 }
 
 /// A base backup file on its way into the pool's location.
