@@ -57,11 +57,23 @@ load() { # port → seconds for pgbench -i (client-side COPY of pgbench_accounts
   e=$(date +%s.%N)
   python3 -c "print(f'{$e-$s:.2f}')"
 }
-invariant() { # port → "sums a=b=t=h, history N rows" (TPC-B: the four sums agree)
-  psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atqc \
-    "SELECT 'abalance ' || (SELECT sum(abalance) FROM pgbench_accounts) || ', bbalance ' || (SELECT sum(bbalance) FROM pgbench_branches)
-            || ', tbalance ' || (SELECT sum(tbalance) FROM pgbench_tellers) || ', delta ' || (SELECT coalesce(sum(delta), 0) FROM pgbench_history)
-            || ', history rows ' || (SELECT count(*) FROM pgbench_history)"
+sums() { # port → "abalance bbalance tbalance" sums
+  psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atq -F ' ' -c \
+    "SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(bbalance) FROM pgbench_branches), (SELECT sum(tbalance) FROM pgbench_tellers)"
+}
+# TPC-B's invariant for one run (pgbench empties pgbench_history before each):
+# every balance sum moved by the sum of the run's history deltas, and the
+# history has one row per transaction pgbench reported.
+check_run() { # port "sums before" transactions → "ok" or what differs
+  local before=($2) after hist
+  after=($(sums "$1"))
+  hist=($(psql -h 127.0.0.1 -p "$1" -U postgres -d postgres -Atq -F ' ' -c "SELECT coalesce(sum(delta), 0), count(*) FROM pgbench_history"))
+  local da=$((after[0] - before[0])) db=$((after[1] - before[1])) dt=$((after[2] - before[2]))
+  if [ "$da" = "${hist[0]}" ] && [ "$db" = "${hist[0]}" ] && [ "$dt" = "${hist[0]}" ] && [ "${hist[1]}" = "$3" ]; then
+    echo ok
+  else
+    echo "MISMATCH: balances moved by $da/$db/$dt, history deltas ${hist[0]}, history rows ${hist[1]}, transactions $3"
+  fi
 }
 processed() { # → transactions pgbench reported in the last run of the log
   sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' | tail -1
@@ -71,20 +83,20 @@ echo "scale $SCALE, $CLIENTS clients, $THREADS threads, ${T}s per run; PostgreSQ
 printf '%-28s %12s %12s %8s\n' "" duetdb postgresql ratio
 D_LOAD=$(load "$DPORT"); P_LOAD=$(load "$PPORT")
 printf '%-28s %11ss %11ss %8s\n' "pgbench -i (load)" "$D_LOAD" "$P_LOAD" "$(ratio "$P_LOAD" "$D_LOAD")"
-D_TXNS=0; P_TXNS=0
+CHECKS=()
 for mode in "tpcb simple:-c $CLIENTS -j $THREADS -T $T" "tpcb -M prepared:-c $CLIENTS -j $THREADS -T $T -M prepared" \
             "select-only -S:-c $CLIENTS -j $THREADS -T $T -S -M prepared" "tpcb 1 client:-c 1 -j 1 -T $T"; do
   name="${mode%%:*}"; args="${mode#*:}"
+  DS=$(sums "$DPORT"); PS=$(sums "$PPORT")
   # shellcheck disable=SC2086
   D=$(run "$DPORT" $args); DN=$(processed < "$WORK/pgbench.out")
   # shellcheck disable=SC2086
   P=$(run "$PPORT" $args); PN=$(processed < "$WORK/pgbench.out")
-  case "$name" in tpcb*) D_TXNS=$((D_TXNS + DN)); P_TXNS=$((P_TXNS + PN));; esac
   printf '%-28s %12.0f %12.0f %8s\n' "$name TPS" "$D" "$P" "$(ratio "$D" "$P")"
+  case "$name" in tpcb*) CHECKS+=("$name: duetdb $(check_run "$DPORT" "$DS" "$DN"), postgresql $(check_run "$PPORT" "$PS" "$PN")");; esac
 done
-echo "after the runs (tpcb transactions pgbench reported: duetdb $D_TXNS, postgresql $P_TXNS):"
-echo "  duetdb:     $(invariant "$DPORT")"
-echo "  postgresql: $(invariant "$PPORT")"
+echo "TPC-B invariant after each run (balance sums moved by the history's deltas, one history row per transaction):"
+printf '  %s\n' "${CHECKS[@]}"
 D_RSS=$(awk '/VmRSS/ {print $2}' "/proc/$DPID/status")
 P_SIZE=$(psql -h 127.0.0.1 -p "$PPORT" -U postgres -d postgres -Atqc "SELECT pg_database_size('postgres') / 1024")
 echo "memory: duetdb resident $((D_RSS / 1024)) MiB; PostgreSQL database size on disk $((P_SIZE / 1024)) MiB"

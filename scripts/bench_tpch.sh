@@ -55,11 +55,19 @@ STANDBY_ARGS=()
 "$BIN" standby -D "$T/s" --primary "127.0.0.1:$PP" --port "$SP" --listen 127.0.0.1 --detach "${STANDBY_ARGS[@]}" >/dev/null
 P="host=127.0.0.1 port=$PP user=duet dbname=postgres"
 S="host=127.0.0.1 port=$SP user=duet dbname=postgres"
+# The standby's peak resident set during the load and catch-up.
+SPID=$(head -1 "$T/s/duetdb.pid")
+( peak=0; while kill -0 "$SPID" 2>/dev/null; do
+    r=$(ps -o rss= -p "$SPID" 2>/dev/null || echo 0); [ "${r:-0}" -gt "$peak" ] && peak=$r && echo "$peak" >"$T/standby_peak_rss"
+    sleep 0.5; done ) &
+SAMPLER=$!
 load "$P" "duetdb primary"
 start=$(date +%s.%N)
 LSN=$(psql "$P" -Atc 'SELECT pg_current_wal_lsn()')
 psql "$S" -Atc "WAIT FOR LSN '$LSN' WITH (TIMEOUT '600s')" >/dev/null
 echo "standby caught up $(echo "$(date +%s.%N) - $start" | bc) s after the load"
+kill "$SAMPLER" 2>/dev/null || true
+echo "standby peak RSS during load and catch-up: $(awk '{printf "%.0f MiB", $1/1024}' "$T/standby_peak_rss")"
 echo "duetdb RSS: primary $(ps -o rss= -p "$(head -1 "$T/p/duetdb.pid")" | awk '{printf "%.0f MiB", $1/1024}'), standby $(ps -o rss= -p "$(head -1 "$T/s/duetdb.pid")" | awk '{printf "%.0f MiB", $1/1024}')"
 
 PG_ARG=()

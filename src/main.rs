@@ -14,6 +14,9 @@ use duetdb::error::SqlError;
 use duetdb::node::StopMode;
 use duetdb::om;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "duetdb", version, about = "PostgreSQL-compatible OLTP primary with columnar DataFusion standbys")]
 struct Cli {

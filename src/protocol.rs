@@ -29,7 +29,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use pgwire::api::auth::sasl::scram::{ScramSecret, ScramServerAuth};
 use pgwire::messages::copy::{CopyData, CopyDone, CopyInResponse, CopyOutResponse};
 use pgwire::messages::data::{FieldDescription, NoData, ParameterDescription, RowDescription};
@@ -175,7 +175,7 @@ pub async fn serve(server: Arc<Server>, socket: TcpStream, peer: SocketAddr, tls
             return;
         }
     };
-    let mut conn = Connection { session, conn: guard.conn.clone(), skip_to_sync: false };
+    let mut conn = Connection { session, conn: guard.conn.clone(), skip_to_sync: false, state: "" };
     let result = conn.run(&mut wire).await;
     if let Err(e) = result {
         tracing::debug!(%peer, error = %e, "connection closed");
@@ -410,6 +410,8 @@ struct Connection {
     conn: Arc<Conn>,
     /// After an error in the extended protocol: ignore messages until Sync.
     skip_to_sync: bool,
+    /// The state last shown in pg_stat_activity.
+    state: &'static str,
 }
 
 /// Why a statement stopped.
@@ -420,40 +422,13 @@ enum Stop {
 
 impl Connection {
     async fn run(&mut self, wire: &mut Wire) -> io::Result<()> {
-        let server = self.session.server().clone();
         loop {
-            let idle_in_txn = self.session.status() != b'I';
-            let limit = {
-                let s = self.session.env.settings.lock();
-                if idle_in_txn { s.duration_ms("idle_in_transaction_session_timeout") } else { s.duration_ms("idle_session_timeout") }
-            };
-            server.registry.set_state(
-                self.conn.pid,
-                if idle_in_txn {
-                    if self.session.status() == b'E' { "idle in transaction (aborted)" } else { "idle in transaction" }
-                } else {
-                    "idle"
-                },
-            );
-            let next = tokio::select! {
-                m = wire.next() => m,
-                _ = server.shutdown.cancelled() => {
-                    send_error(wire, &SqlError::fatal("57P01", "terminating connection due to administrator command")).await?;
-                    return Ok(());
-                }
-                _ = tokio::time::sleep(Duration::from_millis(if limit == 0 { u64::MAX / 4 } else { limit })) => {
-                    let e = if idle_in_txn {
-                        SqlError::fatal("25P03", "terminating connection due to idle-in-transaction timeout")
-                    } else {
-                        SqlError::fatal("57P05", "terminating connection due to idle-session timeout")
-                    };
-                    send_error(wire, &e).await?;
-                    return Ok(());
-                }
-                _ = self.terminated() => {
-                    send_error(wire, &SqlError::fatal("57P01", "terminating connection due to administrator command")).await?;
-                    return Ok(());
-                }
+            // A message already in the read buffer (a pipelined Bind/Execute/
+            // Sync) is taken at once: the session is not idle, so no idle
+            // state and no idle timer.
+            let next = match wire.next().now_or_never() {
+                Some(next) => next,
+                None => self.next_when_idle(wire).await?,
             };
             let msg = match next {
                 None => return Ok(()),
@@ -463,7 +438,7 @@ impl Connection {
                     return Ok(());
                 }
             };
-            server.registry.set_state(self.conn.pid, "active");
+            self.set_state("active");
             if self.skip_to_sync && !matches!(msg, PgWireFrontendMessage::Sync(_)) {
                 continue;
             }
@@ -541,6 +516,54 @@ impl Connection {
                 send_error(wire, &SqlError::fatal("57P01", "terminating connection due to administrator command")).await?;
                 return Ok(());
             }
+        }
+    }
+
+    /// Waits for the client's next message while the session is idle (or
+    /// idle in a transaction), under the idle timeouts; None when the session
+    /// ends (the client closed the connection, a timeout, a shutdown — the
+    /// client was told why).
+    async fn next_when_idle(&mut self, wire: &mut Wire) -> io::Result<Option<io::Result<PgWireFrontendMessage>>> {
+        let server = self.session.server().clone();
+        let idle_in_txn = self.session.status() != b'I';
+        let limit = {
+            let s = self.session.env.settings.lock();
+            if idle_in_txn { s.duration_ms("idle_in_transaction_session_timeout") } else { s.duration_ms("idle_session_timeout") }
+        };
+        self.set_state(if !idle_in_txn {
+            "idle"
+        } else if self.session.status() == b'E' {
+            "idle in transaction (aborted)"
+        } else {
+            "idle in transaction"
+        });
+        tokio::select! {
+            m = wire.next() => Ok(m),
+            _ = server.shutdown.cancelled() => {
+                send_error(wire, &SqlError::fatal("57P01", "terminating connection due to administrator command")).await?;
+                Ok(None)
+            }
+            _ = deadline(limit) => {
+                let e = if idle_in_txn {
+                    SqlError::fatal("25P03", "terminating connection due to idle-in-transaction timeout")
+                } else {
+                    SqlError::fatal("57P05", "terminating connection due to idle-session timeout")
+                };
+                send_error(wire, &e).await?;
+                Ok(None)
+            }
+            _ = self.terminated() => {
+                send_error(wire, &SqlError::fatal("57P01", "terminating connection due to administrator command")).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// pg_stat_activity's state for this backend.
+    fn set_state(&mut self, state: &'static str) {
+        if self.state != state {
+            self.state = state;
+            *self.conn.state.lock() = state;
         }
     }
 
@@ -656,7 +679,7 @@ impl Connection {
         };
         let stop = tokio::select! {
             s = work => s,
-            _ = tokio::time::sleep(Duration::from_millis(if timeout == 0 { u64::MAX / 4 } else { timeout })) => {
+            _ = deadline(timeout) => {
                 Stop::Done(Err(SqlError::new("57014", "canceling statement due to statement timeout")))
             }
             _ = wait_cancel(&conn) => {
@@ -824,7 +847,7 @@ impl Connection {
         };
         let stop = tokio::select! {
             s = work => s,
-            _ = tokio::time::sleep(Duration::from_millis(if timeout == 0 { u64::MAX / 4 } else { timeout })) => {
+            _ = deadline(timeout) => {
                 Stop::Done(Err(SqlError::new("57014", "canceling statement due to statement timeout")))
             }
             _ = wait_cancel(&conn) => {
@@ -848,7 +871,7 @@ async fn guard<T>(conn: &Conn, timeout: u64, fut: impl std::future::Future<Outpu
     conn.cancel.store(false, Ordering::SeqCst);
     tokio::select! {
         r = fut => r,
-        _ = tokio::time::sleep(Duration::from_millis(if timeout == 0 { u64::MAX / 4 } else { timeout })) => {
+        _ = deadline(timeout) => {
             Err(SqlError::new("57014", "canceling statement due to statement timeout"))
         }
         _ = wait_cancel(conn) => {
@@ -859,6 +882,15 @@ async fn guard<T>(conn: &Conn, timeout: u64, fut: impl std::future::Future<Outpu
             }
         }
     }
+}
+
+/// Completes after `ms` milliseconds; never when `ms` is 0 (the setting is
+/// off: no timer is armed at all).
+async fn deadline(ms: u64) {
+    if ms == 0 {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
 async fn wait_cancel(conn: &Conn) {
