@@ -80,7 +80,27 @@ async fn idle_in_transaction_timeout_ends_the_session_and_rolls_back() {
     let c = s.connect().await;
     c.batch_execute("CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
     let idle = s.connect().await;
+    let pid = one(&idle, "SELECT pg_backend_pid()").await;
+    let state = format!("SELECT state FROM pg_stat_activity WHERE pid = {pid}");
+    // The server marks a session idle right after its ReadyForQuery: poll.
+    let shows = |want: &'static str| {
+        let (c, state) = (&c, &state);
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let got = one(c, state).await;
+                if got == want {
+                    return;
+                }
+                assert!(std::time::Instant::now() < deadline, "pg_stat_activity shows {got}, not {want}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    shows("idle").await;
     idle.batch_execute("SET idle_in_transaction_session_timeout = '300ms'; BEGIN; INSERT INTO t VALUES (1)").await.unwrap();
+    shows("idle in transaction").await;
+    assert_eq!(one(&c, "SELECT state FROM pg_stat_activity WHERE pid = pg_backend_pid()").await, "active");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(idle.batch_execute("SELECT 1").await.is_err(), "the idle session must have been terminated");
     assert_eq!(one(&c, "SELECT count(*) FROM t").await, "0");
