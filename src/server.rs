@@ -369,7 +369,14 @@ impl Registry {
 
     pub fn set_query(&self, pid: i32, q: &str) {
         if let Some(c) = self.get(pid) {
-            *c.query.lock() = q.chars().take(1024).collect();
+            // pg_stat_activity shows the first 1024 characters; a prepared
+            // statement run again leaves the text (and its buffer) as is.
+            let q = q.char_indices().nth(1024).map_or(q, |(end, _)| &q[..end]);
+            let mut slot = c.query.lock();
+            if *slot != q {
+                slot.clear();
+                slot.push_str(q);
+            }
             c.query_start.store(crate::pg::datetime::now_micros(), Ordering::Relaxed);
         }
     }

@@ -9,6 +9,7 @@
 //! COPY TO runs the query (or table scan) as a row stream and writes each row
 //! as one CopyData message.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement};
@@ -399,7 +400,9 @@ fn parse_record(rec: &[u8], st: &CopyState) -> SqlResult<Vec<Value>> {
 }
 
 /// Text format: delimiter-separated, `\N` for NULL, backslash escapes.
-fn split_text(s: &str, delim: char, null: &str) -> SqlResult<Vec<Option<String>>> {
+/// Fields without escapes borrow from the record (the common case: no
+/// allocation per field).
+fn split_text<'a>(s: &'a str, delim: char, null: &str) -> SqlResult<Vec<Option<Cow<'a, str>>>> {
     let mut out = Vec::new();
     for raw in s.split(delim) {
         if raw == null {
@@ -407,7 +410,7 @@ fn split_text(s: &str, delim: char, null: &str) -> SqlResult<Vec<Option<String>>
             continue;
         }
         if !raw.contains('\\') {
-            out.push(Some(raw.to_string()));
+            out.push(Some(Cow::Borrowed(raw)));
             continue;
         }
         let mut v = String::with_capacity(raw.len());
@@ -442,14 +445,19 @@ fn split_text(s: &str, delim: char, null: &str) -> SqlResult<Vec<Option<String>>
                 None => v.push('\\'),
             }
         }
-        out.push(Some(v));
+        out.push(Some(Cow::Owned(v)));
     }
     Ok(out)
 }
 
 /// CSV: quoted fields may contain the delimiter, quotes (doubled) and newlines;
 /// an unquoted field equal to the NULL string is NULL.
-fn split_csv(s: &str, delim: char, null: &str, quote: char, escape: char) -> SqlResult<Vec<Option<String>>> {
+fn split_csv<'a>(s: &'a str, delim: char, null: &str, quote: char, escape: char) -> SqlResult<Vec<Option<Cow<'a, str>>>> {
+    if !s.contains(quote) {
+        // No quoting anywhere: fields are the pieces between delimiters,
+        // borrowed from the record.
+        return Ok(s.split(delim).map(|f| if f == null { None } else { Some(Cow::Borrowed(f)) }).collect());
+    }
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();
     loop {
@@ -496,8 +504,8 @@ fn split_csv(s: &str, delim: char, null: &str, quote: char, escape: char) -> Sql
     }
 }
 
-fn csv_value(v: String, quoted: bool, null: &str) -> Option<String> {
-    if !quoted && v == null { None } else { Some(v) }
+fn csv_value(v: String, quoted: bool, null: &str) -> Option<Cow<'static, str>> {
+    if !quoted && v == null { None } else { Some(Cow::Owned(v)) }
 }
 
 /// One row of COPY TO output.
@@ -590,6 +598,10 @@ mod tests {
         );
         assert_eq!(split_csv("\"a\"\"b\",\"\"", ',', "", '"', '"').unwrap(), vec![Some("a\"b".into()), Some("".into())]);
         assert!(split_csv("\"open", ',', "", '"', '"').is_err());
+        // Without quotes (the fast path) the same rules: empty is NULL by default.
+        assert_eq!(split_csv("1,,x y,", ',', "", '"', '"').unwrap(), vec![Some("1".into()), None, Some("x y".into()), None]);
+        assert_eq!(split_csv("NULL|a", '|', "NULL", '"', '"').unwrap(), vec![None, Some("a".into())]);
+        assert_eq!(split_csv("1,\"\",", ',', "", '"', '"').unwrap(), vec![Some("1".into()), Some("".into()), None]);
     }
 
     #[test]
