@@ -49,7 +49,7 @@ async fn notebooks_execute_against_a_read_replica() {
     }
     let (primary, standby) = cluster_with_sample().await;
     let out_dir = tempfile::tempdir().unwrap();
-    let notebooks = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/notebooks");
+    let notebooks = manifest_dir().join("examples/notebooks");
     let out = Command::new("jupyter")
         .args(["nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=300", "--output-dir"])
         .arg(out_dir.path())

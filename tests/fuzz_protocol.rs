@@ -90,7 +90,7 @@ fn alive(server: &TestServer) {
 #[test]
 fn corpus_inputs_leave_the_server_serving() {
     let server = TestServer::start();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_corpus");
+    let dir = manifest_dir().join("tests/fuzz_corpus");
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(files.len() >= 10, "the corpus is in the repository");

@@ -404,7 +404,12 @@ async fn run_file(path: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mvcc_scenarios() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/mvcc");
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        // At run time (cargo sets it): a shared target dir may hold a binary
+        // compiled in another checkout.
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .join("tests/scripts/mvcc");
     let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     assert!(!files.is_empty());

@@ -312,3 +312,10 @@ pub fn value(body: &str, metric: &str) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {metric} in\n{body}"))
 }
+
+/// The package's directory. Read when the test runs (cargo sets it), not
+/// when it was compiled: a target dir shared by two checkouts may run a test
+/// binary built in the other one.
+pub fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
