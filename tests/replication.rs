@@ -287,6 +287,13 @@ async fn a_restarted_primary_keeps_its_standby_streaming() {
         let s = standby.connect().await;
         catch_up(&p, &s).await;
     }
+    // The base backup alone may already satisfy catch_up: wait until the
+    // stream itself runs, so that the restart below breaks a live stream.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !standby.log_text().contains("streaming WAL from the primary") {
+        assert!(std::time::Instant::now() < deadline, "the standby never started streaming");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     drop(p);
     primary.listen_port = primary.port;
     primary.stop();
