@@ -20,8 +20,13 @@ const CHECKS: [&str; 4] = [
 ];
 
 async fn same_answers(p: &tokio_postgres::Client, s: &tokio_postgres::Client, when: &str) {
+    same_answers_to(p, s, &CHECKS, when).await;
+}
+
+/// Once the standby has caught up, each of `queries` answers as on the primary.
+async fn same_answers_to(p: &tokio_postgres::Client, s: &tokio_postgres::Client, queries: &[&str], when: &str) {
     catch_up(p, s).await;
-    for q in CHECKS {
+    for q in queries {
         assert_eq!(rows(s, q).await, rows(p, q).await, "{when}: {q}");
     }
 }
@@ -154,10 +159,7 @@ async fn a_transaction_too_large_to_buffer_is_applied_from_the_local_wal() {
     other.batch_execute("INSERT INTO side VALUES (2, 'still during it')").await.unwrap();
     p.batch_execute("COMMIT").await.unwrap();
     let s = standby.connect().await;
-    catch_up(&p, &s).await;
-    for q in checks {
-        assert_eq!(rows(&s, q).await, rows(&p, q).await, "{q}");
-    }
+    same_answers_to(&p, &s, &checks, "after the big transaction").await;
     assert_eq!(spilled(mport), 1.0, "the big transaction was read back from the local WAL");
 
     // A standby restart while a large transaction is open: the restart
@@ -170,10 +172,7 @@ async fn a_transaction_too_large_to_buffer_is_applied_from_the_local_wal() {
     standby.launch(&settings);
     p.batch_execute("INSERT INTO big VALUES (500000, 1, 'last', 2); COMMIT").await.unwrap();
     let s = standby.connect().await;
-    catch_up(&p, &s).await;
-    for q in checks {
-        assert_eq!(rows(&s, q).await, rows(&p, q).await, "after a restart: {q}");
-    }
+    same_answers_to(&p, &s, &checks, "after a restart").await;
     assert_eq!(spilled(mport), 1.0, "the open transaction spilled again after the restart");
     let log = standby.log_text();
     assert_eq!(log.matches("base backup loaded").count(), 1, "{log}");

@@ -78,6 +78,17 @@ impl OpenTxn {
         OpenTxn { first, changes: Vec::new(), count: 0, wal_bytes: 0, spilled: false, sub_aborts: Vec::new() }
     }
 
+    /// A record at `at` must continue the transaction where it stands.
+    fn continues_at(&self, txn: TxnId, first_seq: u64, at: Lsn) -> Result<(), ApplyError> {
+        if self.count != first_seq {
+            return Err(ApplyError::Invalid(format!(
+                "WAL record at {at}: transaction {txn} continues at change {first_seq}, but {} were received",
+                self.count
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether change `seq` of a record at `at` survived every savepoint
     /// rollback after it.
     fn live(&self, at: Lsn, seq: u64) -> bool {
@@ -256,28 +267,20 @@ impl Applier {
             }
             WalRecord::Commit { txn, first_seq, changes, .. } => {
                 if !self.base.sees(txn) {
-                    match self.pending.remove(&txn) {
-                        Some(open) if open.spilled => {
-                            if open.count != first_seq {
-                                return Err(ApplyError::Invalid(format!(
-                                    "WAL record at {at}: transaction {txn} commits at change {first_seq}, but {} were received",
-                                    open.count
-                                )));
-                            }
-                            self.apply_spilled(txn, &open, at, store)?;
-                            self.rows += changes.len() as u64;
-                            store.apply(changes)?;
-                            self.spilled_commits += 1;
-                        }
-                        open => {
-                            if let Some(open) = open {
-                                self.pending.insert(txn, open);
-                            }
-                            self.buffer(txn, first_seq, changes, h)?;
-                            let open = self.pending.remove(&txn).expect("buffered just now");
-                            self.rows += open.changes.len() as u64;
-                            store.apply(open.changes)?;
-                        }
+                    if self.pending.get(&txn).is_some_and(|t| t.spilled) {
+                        // Its earlier changes are in the local WAL; the
+                        // Commit record's own come after them.
+                        let open = self.pending.remove(&txn).expect("checked just now");
+                        open.continues_at(txn, first_seq, at)?;
+                        self.apply_spilled(txn, &open, at, store)?;
+                        self.rows += changes.len() as u64;
+                        store.apply(changes)?;
+                        self.spilled_commits += 1;
+                    } else {
+                        self.buffer(txn, first_seq, changes, h)?;
+                        let open = self.pending.remove(&txn).expect("buffered just now");
+                        self.rows += open.changes.len() as u64;
+                        store.apply(open.changes)?;
                     }
                     self.transactions += 1;
                     return Ok(1);
@@ -313,12 +316,7 @@ impl Applier {
     fn buffer(&mut self, txn: TxnId, first_seq: u64, changes: Vec<Change>, h: &FrameHeader) -> Result<(), ApplyError> {
         let at = h.lsn;
         let open = self.pending.entry(txn).or_insert_with(|| OpenTxn::new(at));
-        if open.count != first_seq {
-            return Err(ApplyError::Invalid(format!(
-                "WAL record at {at}: transaction {txn} continues at change {first_seq}, but {} were received",
-                open.count
-            )));
-        }
+        open.continues_at(txn, first_seq, at)?;
         open.count += changes.len() as u64;
         open.wal_bytes += HEADER_LEN + h.len;
         if !open.spilled {

@@ -219,6 +219,19 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// What `read_range` hands out for `[from, to)`, checking that the
+    /// chunks are contiguous and at most `chunk` bytes.
+    fn read(dir: &Path, from: u64, to: u64, chunk: usize) -> io::Result<Vec<u8>> {
+        let mut got = Vec::new();
+        LocalWal::read_range::<io::Error>(dir, Lsn(from), Lsn(to), chunk, |at, b| {
+            assert_eq!(at.0, from + got.len() as u64, "chunks are contiguous");
+            assert!(b.len() <= chunk);
+            got.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(got)
+    }
+
     #[test]
     fn appends_rotates_replays_and_truncates() {
         let tmp = tempfile::tempdir().unwrap();
@@ -229,15 +242,7 @@ mod tests {
         w.append(Lsn(106), b"ghij").unwrap();
         assert_eq!(w.sync().unwrap(), Lsn(110));
         drop(w);
-        let all = |from: u64| {
-            let mut got = Vec::new();
-            let end = LocalWal::open(&dir).unwrap().end();
-            LocalWal::read_range::<io::Error>(&dir, Lsn(from), end, 1 << 20, |_, b| {
-                got.extend_from_slice(b);
-                Ok(())
-            })
-            .map(|_| got)
-        };
+        let all = |from: u64| read(&dir, from, LocalWal::open(&dir).unwrap().end().0, 1 << 20);
         assert_eq!(all(103).unwrap(), b"defghij");
         let mut w = LocalWal::open(&dir).unwrap();
         assert_eq!(w.end(), Lsn(110));
@@ -258,16 +263,7 @@ mod tests {
         w.append(Lsn(100), b"abcdef").unwrap();
         w.rotate().unwrap();
         w.append(Lsn(106), b"ghijkl").unwrap();
-        let read = |from: u64, to: u64| {
-            let mut got = Vec::new();
-            LocalWal::read_range::<io::Error>(&dir, Lsn(from), Lsn(to), 4, |at, b| {
-                assert_eq!(at.0, from + got.len() as u64, "chunks are contiguous");
-                assert!(b.len() <= 4);
-                got.extend_from_slice(b);
-                Ok(())
-            })
-            .map(|_| String::from_utf8(got).unwrap())
-        };
+        let read = |from: u64, to: u64| read(&dir, from, to, 4).map(|got| String::from_utf8(got).unwrap());
         assert_eq!(read(100, 112).unwrap(), "abcdefghijkl");
         assert_eq!(read(103, 109).unwrap(), "defghi");
         assert_eq!(read(106, 106).unwrap(), "");

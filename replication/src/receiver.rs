@@ -96,6 +96,7 @@ pub enum StandbyError {
     Local(String),
 }
 
+/// I/O errors in the standby's own code are its local WAL's (`?` on them).
 impl From<std::io::Error> for StandbyError {
     fn from(e: std::io::Error) -> StandbyError {
         StandbyError::Local(format!("local WAL: {e}"))
@@ -130,7 +131,7 @@ impl LocalState {
         store.publish(applier.received)?;
         let snap = store.snapshot();
         let point = applier.resume_point();
-        self.wal.sync().map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+        self.wal.sync()?;
         let mut p = self.persister.lock().await;
         let info = p.persist(&snap, point).await.map_err(|e| StandbyError::Local(e.to_string()))?;
         Ok(info.lsn)
@@ -330,7 +331,7 @@ impl Standby {
         }
         let Ok(mut guard) = local.persister.clone().try_lock_owned() else { return Ok(()) };
         // A new local WAL file from here, so files before the resume point can go.
-        local.wal.rotate().map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+        local.wal.rotate()?;
         local.last_persist = Some(Instant::now());
         let wal_dir = local.wal_dir.clone();
         let persisted = self.persisted.clone();
@@ -359,7 +360,7 @@ impl Standby {
         let start = applier.received;
         if let Some(l) = local.as_mut() {
             // A partial frame from the last connection is sent again.
-            l.wal.truncate_to(start).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+            l.wal.truncate_to(start)?;
             if l.wal.end() != start {
                 return Err(StandbyError::Local(format!("local WAL ends at {}, the stream resumes at {start}", l.wal.end())));
             }
@@ -392,7 +393,7 @@ impl Standby {
                         Reply::CopyData(d) => match FromPrimary::decode(&d).map_err(|e| ClientError::Protocol(e.to_string()))? {
                             FromPrimary::XLogData { start, end, frames, .. } => {
                                 if let Some(l) = local.as_mut() {
-                                    l.wal.append(start, &frames).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+                                    l.wal.append(start, &frames)?;
                                 }
                                 let (rows_before, spilled_before) = (applier.rows, applier.spilled_commits);
                                 let n = applier.feed(start, &frames, store)?;
@@ -444,7 +445,7 @@ impl Standby {
                 let applied = store.published().lsn();
                 // Flushed = durable here: the synced local WAL (complete frames only).
                 let flush = match local.as_mut() {
-                    Some(l) => l.wal.sync().map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?.min(applier.received),
+                    Some(l) => l.wal.sync()?.min(applier.received),
                     None => applied,
                 };
                 let status = StatusUpdate { write: applier.received, flush, apply: applied, time: pg_now(), reply: false };
@@ -467,8 +468,7 @@ async fn restore(
         return Ok(None);
     };
     let wal_dir = dir.join(LOCAL_WAL_DIR);
-    let local_err = |e: std::io::Error| StandbyError::Local(format!("local WAL: {e}"));
-    let mut wal = LocalWal::open(&wal_dir).map_err(local_err)?;
+    let mut wal = LocalWal::open(&wal_dir)?;
     let mut applier = Applier::resume(&point).spill_to(wal_dir.clone());
     // Replayed a chunk at a time: the WAL after the snapshot can be large.
     let mut n = 0;
@@ -478,7 +478,7 @@ async fn restore(
     })?;
     // A torn tail (the crash cut a frame) is cut here and streamed again.
     applier.reset_partial();
-    wal.truncate_to(applier.received).map_err(local_err)?;
+    wal.truncate_to(applier.received)?;
     if applier.received < point.lsn {
         return Err(StandbyError::Local(format!("local WAL ends at {}, before the persisted snapshot at {}", applier.received, point.lsn)));
     }
@@ -504,7 +504,7 @@ async fn fresh_local_state(config: &StandbyConfig, persister: &mut Persister, st
     persister.clear().await.map_err(|e| StandbyError::Local(e.to_string()))?;
     let persister = Persister::new(persister.pool().clone());
     let wal_dir = config.state_dir.join(LOCAL_WAL_DIR);
-    let wal = LocalWal::create(&wal_dir, start).map_err(|e| StandbyError::Local(format!("local WAL: {e}")))?;
+    let wal = LocalWal::create(&wal_dir, start)?;
     // last_persist None: the first publish persists, so a restart soon after
     // the build need not build again.
     Ok(LocalState { wal_dir, wal, persister: Arc::new(tokio::sync::Mutex::new(persister)), last_persist: None })
