@@ -2,6 +2,9 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 
 use duetdb_storage::catalog::{ColumnDef, IndexDef, TableDef};
