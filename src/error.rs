@@ -147,6 +147,9 @@ impl std::error::Error for SqlError {}
 /// Internal code for the engine's READ COMMITTED "run the statement again";
 /// the session consumes it, clients never see it.
 pub const RETRY_STATEMENT: &str = "XRTRY";
+/// Internal: a cached simple-query template was planned against an older
+/// catalog; the statement is parsed afresh (never reaches a client).
+pub const STALE_TEMPLATE: &str = "XSTAL";
 
 impl From<duetdb_storage::Error> for SqlError {
     fn from(e: duetdb_storage::Error) -> Self {

@@ -12,6 +12,8 @@ pub struct Metrics {
     pub rollbacks: AtomicU64,
     pub statements: AtomicU64,
     pub errors: AtomicU64,
+    /// Simple-query statements run from a cached plan, without parsing.
+    pub templated: AtomicU64,
     pub connections_total: AtomicU64,
     /// Sum of commit latencies (µs) and their count, for the mean.
     pub commit_micros: AtomicU64,
@@ -40,6 +42,12 @@ impl Metrics {
         counter(out, "duetdb_rollbacks_total", "Transactions rolled back.", c(&self.rollbacks));
         counter(out, "duetdb_statements_total", "Statements executed.", c(&self.statements));
         counter(out, "duetdb_errors_total", "Statements that failed.", c(&self.errors));
+        counter(
+            out,
+            "duetdb_statements_templated_total",
+            "Simple-query statements run from a plan cached for their text with constants as parameters (not parsed).",
+            c(&self.templated),
+        );
         counter(out, "duetdb_connections_total", "Connections accepted.", c(&self.connections_total));
         let _ = writeln!(
             out,

@@ -14,7 +14,7 @@
 //! Values are validated when set (a bad value is an error, 22023), and are
 //! stored as the canonical text SHOW prints.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::error::{SqlError, SqlResult};
 
@@ -400,11 +400,25 @@ pub static SETTINGS: &[Setting] = &[
     s("cluster_name", "", Postmaster, Text, "Reporting and Logging", "Name of this server in logs and monitoring."),
 ];
 
+/// Position of a setting in [`SETTINGS`], by case-insensitive name. Looked up
+/// several times per statement (timeouts, time zone, isolation): a hash map,
+/// and no allocation for the mixed-case names clients use (`TimeZone`).
+fn index(name: &str) -> Option<usize> {
+    static BY_NAME: std::sync::LazyLock<HashMap<String, usize, ahash::RandomState>> =
+        std::sync::LazyLock::new(|| SETTINGS.iter().enumerate().map(|(i, s)| (s.name.to_ascii_lowercase(), i)).collect());
+    let b = name.as_bytes();
+    if !b.iter().any(u8::is_ascii_uppercase) {
+        return BY_NAME.get(name).copied();
+    }
+    let mut buf = [0u8; 64];
+    let lower = buf.get_mut(..b.len())?;
+    lower.copy_from_slice(b);
+    lower.make_ascii_lowercase();
+    BY_NAME.get(std::str::from_utf8(lower).ok()?).copied()
+}
+
 pub fn find(name: &str) -> Option<&'static Setting> {
-    // Looked up on every statement (timeouts, styles): a map, not a scan.
-    static BY_NAME: std::sync::LazyLock<HashMap<String, &'static Setting>> =
-        std::sync::LazyLock::new(|| SETTINGS.iter().map(|s| (s.name.to_ascii_lowercase(), s)).collect());
-    if name.bytes().any(|b| b.is_ascii_uppercase()) { BY_NAME.get(&name.to_ascii_lowercase()).copied() } else { BY_NAME.get(name).copied() }
+    index(name).map(|i| &SETTINGS[i])
 }
 
 /// Validates `value` for `setting` and returns its canonical text.
@@ -501,36 +515,43 @@ pub fn parse_size(v: &str) -> Option<u64> {
 }
 
 /// A set of values: the server's (defaults + config file) or a session's.
-#[derive(Clone, Debug, Default)]
+/// `values[i]` is the value of `SETTINGS[i]`.
+#[derive(Clone, Debug)]
 pub struct Values {
-    values: BTreeMap<&'static str, String>,
+    values: Vec<String>,
+}
+
+impl Default for Values {
+    fn default() -> Values {
+        Values::defaults()
+    }
 }
 
 impl Values {
     pub fn defaults() -> Values {
-        Values { values: SETTINGS.iter().map(|s| (s.name, s.default.to_string())).collect() }
+        Values { values: SETTINGS.iter().map(|s| s.default.to_string()).collect() }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        let s = find(name)?;
-        self.values.get(s.name).map(|v| v.as_str())
+        Some(self.values[index(name)?].as_str())
     }
 
     pub fn get_or_default(&self, name: &str) -> &str {
-        self.get(name).or_else(|| find(name).map(|s| s.default)).unwrap_or("")
+        self.get(name).unwrap_or("")
     }
 
     /// Sets without permission checks (config file, startup parameters, internal facts).
     pub fn set_unchecked(&mut self, name: &str, value: &str) -> SqlResult<String> {
-        let s = find(name).ok_or_else(|| unknown(name))?;
-        let v = normalize(s, value)?;
-        self.values.insert(s.name, v.clone());
+        let i = index(name).ok_or_else(|| unknown(name))?;
+        let v = normalize(&SETTINGS[i], value)?;
+        self.values[i] = v.clone();
         Ok(v)
     }
 
     /// Sets from SQL (`SET`), enforcing the setting's context.
     pub fn set(&mut self, name: &str, value: &str, superuser: bool) -> SqlResult<(&'static Setting, String)> {
-        let s = find(name).ok_or_else(|| unknown(name))?;
+        let i = index(name).ok_or_else(|| unknown(name))?;
+        let s = &SETTINGS[i];
         match s.context {
             Internal => return Err(SqlError::new("55P02", format!("parameter \"{}\" cannot be changed", s.name))),
             Postmaster => {
@@ -543,7 +564,7 @@ impl Values {
             _ => {}
         }
         let v = normalize(s, value)?;
-        self.values.insert(s.name, v.clone());
+        self.values[i] = v.clone();
         Ok((s, v))
     }
 
@@ -561,7 +582,9 @@ impl Values {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.values.iter().map(|(k, v)| (*k, v.as_str()))
+        let mut all: Vec<(&'static str, &str)> = SETTINGS.iter().zip(&self.values).map(|(s, v)| (s.name, v.as_str())).collect();
+        all.sort_unstable_by_key(|(name, _)| *name);
+        all.into_iter()
     }
 }
 

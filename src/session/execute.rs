@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 
 use super::Session;
 use super::output::{Outcome, RowStream, Tag};
-use crate::error::{RETRY_STATEMENT, SqlError, SqlResult};
+use crate::error::{RETRY_STATEMENT, STALE_TEMPLATE, SqlError, SqlResult};
 use crate::pg::decode;
 use crate::pg::encode::{Format, arrow_wire_type};
 use crate::pg::oid::{self, PgType};
@@ -75,6 +75,8 @@ pub struct Prepared {
     pub fields: Option<Vec<FieldInfo>>,
     pub plan: Mutex<Option<CachedPlan>>,
     pub from_sql: bool,
+    /// A simple-query template (see `template`): never re-planned in place.
+    pub template: bool,
     pub created: i64,
 }
 
@@ -113,9 +115,12 @@ impl Session {
 
     /// Parses one piece of a simple Query and runs it.
     pub async fn run_text(&mut self, piece: &Piece) -> SqlResult<Outcome> {
+        self.server().registry.set_query(self.env.pid, &piece.text);
+        if let Some(outcome) = self.run_template(&piece.text).await {
+            return outcome;
+        }
         let parsed = parse::parse(piece)?;
         let stmt = Stmt::from_parsed(parsed);
-        self.server().registry.set_query(self.env.pid, &piece.text);
         self.run(&stmt, &piece.text, &[], None).await
     }
 
@@ -123,10 +128,11 @@ impl Session {
     pub async fn run(&mut self, stmt: &Stmt, sql: &str, params: &[ScalarValue], prepared: Option<&Prepared>) -> SqlResult<Outcome> {
         self.env.cancelled.store(false, Ordering::Relaxed);
         let result = self.dispatch(stmt, sql, params, prepared).await;
+        // A stale template did nothing yet: the caller parses the text afresh.
         if let Err(e) = &result
             && !is_txn_control(stmt)
+            && e.code != STALE_TEMPLATE
         {
-            let _ = e;
             self.statement_failed();
         }
         result
@@ -596,6 +602,7 @@ impl Session {
             fields,
             plan: Mutex::new(cached),
             from_sql,
+            template: false,
             created: crate::pg::datetime::now_micros(),
         })
     }

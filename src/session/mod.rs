@@ -25,6 +25,7 @@ pub mod dml;
 pub mod execute;
 pub mod output;
 pub mod system_view;
+pub mod template;
 pub mod utility;
 
 use std::collections::HashMap;
@@ -303,6 +304,9 @@ pub struct Session {
     pub restarts: u64,
     /// The COPY FROM STDIN in progress.
     pub copy_in: Option<copy::CopyState>,
+    /// Plans of simple-query statements, keyed by their text with constants
+    /// replaced by parameters.
+    pub templates: template::TemplateCache,
 }
 
 impl Session {
@@ -348,6 +352,7 @@ impl Session {
             notices: Vec::new(),
             restarts: 0,
             copy_in: None,
+            templates: Default::default(),
         }
     }
 

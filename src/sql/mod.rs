@@ -11,6 +11,7 @@ pub mod functions;
 pub mod interval_arith;
 pub mod lsn_text;
 pub mod names;
+pub mod normalize;
 pub mod parse;
 pub mod provider;
 pub mod query;

@@ -17,6 +17,7 @@
 //! token, counted in characters from the start of the whole query string.
 
 use std::ops::ControlFlow;
+use std::sync::LazyLock;
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
@@ -433,6 +434,9 @@ pub fn parse(piece: &Piece) -> SqlResult<Parsed> {
     if piece.text.trim().is_empty() {
         return Ok(Parsed::Empty);
     }
+    if let Some(s) = transaction_control(&piece.text) {
+        return Ok(Parsed::Sql(Box::new(s)));
+    }
     if let Some(s) = special(&piece.text)? {
         return Ok(Parsed::Special(s));
     }
@@ -454,6 +458,21 @@ pub fn parse(piece: &Piece) -> SqlResult<Parsed> {
         }
         _ => Err(SqlError::syntax("cannot insert multiple commands into a prepared statement")),
     }
+}
+
+/// The bare transaction-control words every OLTP client sends around each
+/// transaction, parsed once: their parse trees never change.
+fn transaction_control(text: &str) -> Option<Statement> {
+    static PARSED: LazyLock<Vec<(&str, Statement)>> = LazyLock::new(|| {
+        ["begin", "commit", "end", "rollback"]
+            .into_iter()
+            .map(|w| (w, Parser::parse_sql(&PostgreSqlDialect {}, w).expect("sqlparser parses BEGIN/COMMIT/END/ROLLBACK").remove(0)))
+            .collect()
+    });
+    if text.len() > 8 {
+        return None;
+    }
+    PARSED.iter().find(|(w, _)| text.eq_ignore_ascii_case(w)).map(|(_, s)| s.clone())
 }
 
 /// PostgreSQL's COPY option list accepts any boolean spelling (`FREEZE on`,
