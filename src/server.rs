@@ -279,6 +279,25 @@ pub struct Conn {
     pub terminate: AtomicBool,
 }
 
+impl Conn {
+    /// pg_stat_activity's query and query_start. The text is cut at 1024
+    /// characters; a statement run again leaves the text (and its buffer) as is.
+    pub fn set_query(&self, q: &str) {
+        let q = if q.len() <= 1024 { q } else { q.char_indices().nth(1024).map_or(q, |(end, _)| &q[..end]) };
+        let mut slot = self.query.lock();
+        if *slot != q {
+            slot.clear();
+            slot.push_str(q);
+        }
+        self.query_start.store(crate::pg::datetime::now_micros(), Ordering::Relaxed);
+    }
+
+    /// pg_stat_activity's xact_start (None: no transaction).
+    pub fn set_xact_start(&self, t: Option<i64>) {
+        self.xact_start.store(t.unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
 #[derive(Default)]
 pub struct Registry {
     conns: Mutex<HashMap<i32, Arc<Conn>>>,
@@ -369,15 +388,7 @@ impl Registry {
 
     pub fn set_query(&self, pid: i32, q: &str) {
         if let Some(c) = self.get(pid) {
-            // pg_stat_activity shows the first 1024 characters; a prepared
-            // statement run again leaves the text (and its buffer) as is.
-            let q = q.char_indices().nth(1024).map_or(q, |(end, _)| &q[..end]);
-            let mut slot = c.query.lock();
-            if *slot != q {
-                slot.clear();
-                slot.push_str(q);
-            }
-            c.query_start.store(crate::pg::datetime::now_micros(), Ordering::Relaxed);
+            c.set_query(q);
         }
     }
 
@@ -389,7 +400,7 @@ impl Registry {
 
     pub fn set_xact_start(&self, pid: i32, t: Option<i64>) {
         if let Some(c) = self.get(pid) {
-            c.xact_start.store(t.unwrap_or(0), Ordering::Relaxed);
+            c.set_xact_start(t);
         }
     }
 

@@ -115,7 +115,9 @@ impl Session {
 
     /// Parses one piece of a simple Query and runs it.
     pub async fn run_text(&mut self, piece: &Piece) -> SqlResult<Outcome> {
-        self.server().registry.set_query(self.env.pid, &piece.text);
+        if let Some(c) = &self.activity {
+            c.set_query(&piece.text);
+        }
         if let Some(outcome) = self.run_template(&piece.text).await {
             return outcome;
         }
@@ -692,7 +694,9 @@ impl Session {
                 let stmt = portal.stmt.clone();
                 let params = portal.params.clone();
                 let formats = portal.result_formats.clone();
-                self.server().registry.set_query(self.env.pid, &stmt.sql);
+                if let Some(c) = &self.activity {
+                    c.set_query(&stmt.sql);
+                }
                 let mut out = self.run(&stmt.stmt, &stmt.sql, &params, Some(&stmt)).await?;
                 if let Outcome::Rows(rs) = &mut out {
                     rs.set_formats(&formats);

@@ -307,6 +307,9 @@ pub struct Session {
     /// Plans of simple-query statements, keyed by their text with constants
     /// replaced by parameters.
     pub templates: template::TemplateCache,
+    /// This session's pg_stat_activity entry, held so that each statement
+    /// updates it without a lookup in the server-wide registry.
+    pub activity: Option<Arc<crate::server::Conn>>,
 }
 
 impl Session {
@@ -353,6 +356,7 @@ impl Session {
             restarts: 0,
             copy_in: None,
             templates: Default::default(),
+            activity: server.registry.get(pid),
         }
     }
 
@@ -416,7 +420,9 @@ impl Session {
             self.env.txn_start.store(crate::pg::datetime::now_micros(), Ordering::Relaxed);
             self.env.txn_id.store(txn.id(), Ordering::Relaxed);
             self.env.flush_needed.store(0, Ordering::Relaxed);
-            self.server().registry.set_xact_start(self.env.pid, Some(crate::pg::datetime::now_micros()));
+            if let Some(c) = &self.activity {
+                c.set_xact_start(Some(crate::pg::datetime::now_micros()));
+            }
             self.txn.txn = Some(txn);
         }
         Ok(())
@@ -562,7 +568,9 @@ impl Session {
     fn reset_txn_state(&mut self) {
         self.txn = TxnState::new();
         self.env.slot.clear();
-        self.server().registry.set_xact_start(self.env.pid, None);
+        if let Some(c) = &self.activity {
+            c.set_xact_start(None);
+        }
         // Portals live until the transaction ends.
         self.portals.retain(|_, p| p.holdable());
     }
