@@ -83,12 +83,33 @@ pub struct TxnShared {
     /// replay from here if the transaction is still running when they snapshot.
     pub first_lsn: AtomicU64,
     pub started: Instant,
-    done: watch::Sender<bool>,
+    /// Wakes the transactions waiting for this one to end. The channel is made
+    /// on first demand: most transactions are never waited for, and making
+    /// one per transaction cost ≈ 3 % of a read-only statement's CPU.
+    done: Mutex<Done>,
+}
+
+enum Done {
+    Running(Option<watch::Sender<bool>>),
+    Finished,
 }
 
 impl TxnShared {
+    /// A receiver whose value becomes true when the transaction ends (already
+    /// true if it has).
     pub fn done_receiver(&self) -> watch::Receiver<bool> {
-        self.done.subscribe()
+        match &mut *self.done.lock() {
+            Done::Finished => watch::channel(true).1,
+            Done::Running(tx) => tx.get_or_insert_with(|| watch::channel(false).0).subscribe(),
+        }
+    }
+
+    fn finished(&self) {
+        // Under the same lock as done_receiver: a waiter either subscribed
+        // before this (and is woken here) or sees Finished.
+        if let Done::Running(Some(tx)) = std::mem::replace(&mut *self.done.lock(), Done::Finished) {
+            tx.send_replace(true);
+        }
     }
 }
 
@@ -123,8 +144,13 @@ impl TxnManager {
         let id = st.next_id;
         st.next_id += 1;
         let xmin = st.active.keys().next().copied().unwrap_or(id);
-        let (done, _) = watch::channel(false);
-        let shared = Arc::new(TxnShared { id, xmin: AtomicU64::new(xmin), first_lsn: AtomicU64::new(0), started: Instant::now(), done });
+        let shared = Arc::new(TxnShared {
+            id,
+            xmin: AtomicU64::new(xmin),
+            first_lsn: AtomicU64::new(0),
+            started: Instant::now(),
+            done: Mutex::new(Done::Running(None)),
+        });
         st.active.insert(id, shared.clone());
         debug_assert!(st.ids.last().is_none_or(|&l| l < id));
         st.ids.push(id);
@@ -161,7 +187,7 @@ impl TxnManager {
                 self.horizon.store(horizon, Ordering::Release);
             }
         }
-        me.done.send_replace(true);
+        me.finished();
     }
 
     /// The running transaction `id`, if it is still running.
@@ -264,5 +290,21 @@ mod tests {
         m.finish(&b, None);
         m.finish(&c, None);
         assert_eq!(m.horizon(), c.id + 1);
+    }
+
+    #[test]
+    fn waiters_learn_of_the_end_whether_they_came_before_or_after_it() {
+        let m = TxnManager::new(FIRST_TXN, Arc::new(Catalog::bootstrap("u", None)), Arc::new(DataMap::new()));
+        let a = m.begin();
+        let early = a.done_receiver();
+        let early2 = a.done_receiver();
+        assert!(!*early.borrow());
+        m.finish(&a, None);
+        assert!(*early.borrow() && *early2.borrow(), "subscribed before the end: woken with true");
+        assert!(*a.done_receiver().borrow(), "subscribed after the end: true at once");
+        // A transaction nobody waited for ends without ever making a channel.
+        let b = m.begin();
+        m.finish(&b, None);
+        assert!(matches!(*b.done.lock(), Done::Finished));
     }
 }
