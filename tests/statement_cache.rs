@@ -72,7 +72,7 @@ async fn a_constant_that_would_change_meaning_as_a_parameter_is_run_as_written()
     }
     // A number bound for a text column is not a text parameter: every run
     // gets what the statement as written gets (today 42804; PostgreSQL's
-    // assignment cast to text is a known gap, see docs).
+    // assignment cast to text is a known gap, see the README).
     let mut outcomes = Vec::new();
     for i in 2..=4 {
         outcomes.push(c.simple_query(&format!("INSERT INTO t VALUES ({i}, {i}, 42)")).await.map(|_| ()).map_err(|e| code(&e)));
