@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side pgbench: duetdb vs Debian's PostgreSQL on this machine, same
 # client, same run, durable commits on both (fsync on, synchronous_commit on).
-# Prints TPS for tpcb-like (simple and -M prepared) and select-only, the
+# Prints TPS for tpcb-like (simple and -M prepared) and select-only (prepared and simple), the
 # `pgbench -i` load time, memory, and the duetdb/PostgreSQL ratios.
 #
 #   bash scripts/bench_pgbench.sh                 # scale 10, 8 clients, 30 s per run
@@ -85,7 +85,8 @@ D_LOAD=$(load "$DPORT"); P_LOAD=$(load "$PPORT")
 printf '%-28s %11ss %11ss %8s\n' "pgbench -i (load)" "$D_LOAD" "$P_LOAD" "$(ratio "$P_LOAD" "$D_LOAD")"
 CHECKS=()
 for mode in "tpcb simple:-c $CLIENTS -j $THREADS -T $T" "tpcb -M prepared:-c $CLIENTS -j $THREADS -T $T -M prepared" \
-            "select-only -S:-c $CLIENTS -j $THREADS -T $T -S -M prepared" "tpcb 1 client:-c 1 -j 1 -T $T"; do
+            "select-only -S:-c $CLIENTS -j $THREADS -T $T -S -M prepared" "select-only -S simple:-c $CLIENTS -j $THREADS -T $T -S" \
+            "tpcb 1 client:-c 1 -j 1 -T $T"; do
   name="${mode%%:*}"; args="${mode#*:}"
   DS=$(sums "$DPORT"); PS=$(sums "$PPORT")
   # shellcheck disable=SC2086
