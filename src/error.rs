@@ -96,6 +96,11 @@ impl SqlError {
         SqlError::new("25P02", "current transaction is aborted, commands ignored until end of transaction block")
     }
 
+    /// See [`STALE_TEMPLATE`].
+    pub fn stale_template() -> SqlError {
+        SqlError::new(STALE_TEMPLATE, "template planned against an older catalog")
+    }
+
     pub fn to_response(&self) -> ErrorResponse {
         let mut fields = vec![
             (b'S', self.severity.to_string()),

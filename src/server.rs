@@ -386,21 +386,9 @@ impl Registry {
         self.conns.lock().get(&pid).cloned()
     }
 
-    pub fn set_query(&self, pid: i32, q: &str) {
-        if let Some(c) = self.get(pid) {
-            c.set_query(q);
-        }
-    }
-
     pub fn set_state(&self, pid: i32, state: &'static str) {
         if let Some(c) = self.get(pid) {
             *c.state.lock() = state;
-        }
-    }
-
-    pub fn set_xact_start(&self, pid: i32, t: Option<i64>) {
-        if let Some(c) = self.get(pid) {
-            c.set_xact_start(t);
         }
     }
 

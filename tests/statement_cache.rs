@@ -27,9 +27,7 @@ async fn values_change_between_runs_and_answers_follow() {
         .await
         .unwrap();
     for i in 1..=50 {
-        c.simple_query(&format!("INSERT INTO acc VALUES ({i}, {}, 'n''{i}', '2024-01-{:02}', {i}.25)", i * 10, i % 28 + 1))
-            .await
-            .unwrap();
+        c.simple_query(&format!("INSERT INTO acc VALUES ({i}, {}, 'n''{i}', '2024-01-{:02}', {i}.25)", i * 10, i % 28 + 1)).await.unwrap();
     }
     let before = templated(port);
     assert!(before >= 40.0, "the INSERTs after the second ran from the cache: {before}");
@@ -91,7 +89,10 @@ async fn a_table_redefined_between_runs_is_planned_afresh() {
         c.simple_query("UPDATE r SET v = v + 1 WHERE id = 1").await.unwrap();
     }
     // Another session replaces the table with different column types.
-    other.batch_execute("DROP TABLE r; CREATE TABLE r (id bigint PRIMARY KEY, v text); INSERT INTO r VALUES (2, 'two'), (1, 'x')").await.unwrap();
+    other
+        .batch_execute("DROP TABLE r; CREATE TABLE r (id bigint PRIMARY KEY, v text); INSERT INTO r VALUES (2, 'two'), (1, 'x')")
+        .await
+        .unwrap();
     assert_eq!(one(&c, "SELECT v FROM r WHERE id = 2").await, "two");
     let e = c.simple_query("UPDATE r SET v = v + 1 WHERE id = 1").await.unwrap_err();
     assert_eq!(code(&e), "42883", "text + integer: {e:?}");

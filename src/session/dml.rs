@@ -24,7 +24,7 @@ use duetdb_storage::{DataType, ReadView, RowId, Value, WriteOutcome};
 use super::Session;
 use super::execute::{CachedPlan, Prepared, is_retry};
 use super::output::{Outcome, RowStream, Tag};
-use crate::error::{STALE_TEMPLATE, SqlError, SqlResult};
+use crate::error::{SqlError, SqlResult};
 use crate::pg::oid::PgType;
 use crate::sql::dmlplan::{self, DmlPlan, Filter, InsertSource, OnConflict};
 use crate::sql::expr::{self, Env, Ex};
@@ -72,7 +72,7 @@ impl Session {
             return Ok(plan.clone());
         }
         if prepared.is_some_and(|p| p.template) {
-            return Err(SqlError::new(STALE_TEMPLATE, "template planned against an older catalog"));
+            return Err(SqlError::stale_template());
         }
         let plan = Arc::new(dmlplan::plan(stmt, &view.catalog)?);
         if let Some(p) = prepared {
@@ -799,7 +799,7 @@ impl Session {
                 };
                 match cached {
                     Some(p) => p,
-                    None if p.template => return Err(SqlError::new(STALE_TEMPLATE, "template planned against an older catalog")),
+                    None if p.template => return Err(SqlError::stale_template()),
                     None => match dmlplan::plan_select(stmt, &view.catalog) {
                         Some(plan) => {
                             let plan = Arc::new(plan);

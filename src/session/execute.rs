@@ -326,7 +326,7 @@ impl Session {
 
     /// Plans `stmt` against the current view: views expanded, catalog-query fixes applied.
     pub async fn plan_sql(&mut self, stmt: &Statement) -> SqlResult<LogicalPlan> {
-        let catalog = self.env.slot.get().map(|v| v.catalog).unwrap_or_else(|_| self.server().catalog());
+        let catalog = self.env.catalog_now();
         let mut s = stmt.clone();
         query::expand_views(&mut s, &catalog)?;
         if query::touches_system_catalog(&s) {
@@ -555,7 +555,7 @@ impl Session {
                 }
                 Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                     self.planning_view()?;
-                    let catalog = self.env.slot.get().map(|v| v.catalog).unwrap_or_else(|_| self.server().catalog());
+                    let catalog = self.env.catalog_now();
                     let plan = dmlplan::plan(s, &catalog)?;
                     hints = plan.param_types();
                     fields = self.dml_returning_fields(&plan, s).await?;

@@ -82,6 +82,7 @@ impl SessionEnv {
         Style { zone: self.zone() }
     }
 
+    /// The catalog the current statement reads (outside one: the committed catalog).
     fn catalog_now(&self) -> Arc<Catalog> {
         match self.slot.get() {
             Ok(v) => v.catalog,

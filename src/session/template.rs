@@ -117,7 +117,7 @@ impl Session {
         let Ok(Parsed::Sql(stmt)) = parse::parse(&Piece { text: key.to_string(), offset: 0 }) else {
             return None;
         };
-        let catalog = self.env.slot.get().map(|v| v.catalog).unwrap_or_else(|_| self.server().catalog());
+        let catalog = self.env.catalog_now();
         let plan = match stmt.as_ref() {
             Statement::Query(q) if !crate::sql::query::locking(q) => dmlplan::plan_select(&stmt, &catalog)?,
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => dmlplan::plan(&stmt, &catalog).ok()?,
