@@ -7,6 +7,13 @@
 #   3. primary TPS with and without an analytic query loop on the standby.
 #
 #   bash scripts/bench_standby.sh            # SCALE=10 DURATION=30
+#
+# The issue models a standby on its own machine. With PIN=1 (the default on a
+# machine with 2+ CPUs and taskset) the primary and pgbench run on the first
+# half of the CPUs and the standby and its analytic client on the second half,
+# so the two sides do not take each other's cores; what they still share (memory
+# bandwidth, caches, the loopback "network") is part of what is measured. PIN=0
+# runs everything on every CPU.
 # Needs psql, pgbench and python3 with psycopg (pip install 'psycopg[binary]').
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +23,17 @@ DURATION="${DURATION:-30}"
 PP="${PRIMARY_PORT:-58432}"; SP=$((PP + 1)); PM=$((PP + 8)); SM=$((PP + 9))
 cargo build --workspace --all-targets 2>&1 | tail -1
 BIN="$CARGO_TARGET_DIR/debug/duetdb"
+NCPU=$(nproc)
+PIN="${PIN:-$([ "$NCPU" -ge 2 ] && command -v taskset >/dev/null && echo 1 || echo 0)}"
+if [ "$PIN" = 1 ]; then
+  half=$((NCPU / 2))
+  ON_PRIMARY=(taskset -c "0-$((half - 1))")
+  ON_STANDBY=(taskset -c "$half-$((NCPU - 1))")
+  echo "pinned: primary + pgbench on CPUs 0-$((half - 1)), standby + analytics on CPUs $half-$((NCPU - 1))"
+else
+  ON_PRIMARY=(); ON_STANDBY=()
+  echo "not pinned: primary, standby and clients share all $NCPU CPUs"
+fi
 python3 -c 'import psycopg' 2>/dev/null || python3 -m pip install -q 'psycopg[binary]'
 
 T=$(mktemp -d)
@@ -26,8 +44,8 @@ cleanup() {
 }
 trap cleanup EXIT
 "$BIN" init -D "$T/p" -A trust >/dev/null 2>&1
-"$BIN" start -D "$T/p" --port "$PP" --listen 127.0.0.1 -c metrics_port="$PM" --detach >/dev/null
-"$BIN" standby -D "$T/s" --primary "127.0.0.1:$PP" --port "$SP" --listen 127.0.0.1 -c metrics_port="$SM" --detach >/dev/null
+"${ON_PRIMARY[@]}" "$BIN" start -D "$T/p" --port "$PP" --listen 127.0.0.1 -c metrics_port="$PM" --detach >/dev/null
+"${ON_STANDBY[@]}" "$BIN" standby -D "$T/s" --primary "127.0.0.1:$PP" --port "$SP" --listen 127.0.0.1 -c metrics_port="$SM" --detach >/dev/null
 P="host=127.0.0.1 port=$PP user=duet dbname=postgres"
 S="host=127.0.0.1 port=$SP user=duet dbname=postgres"
 export P S PM SM
@@ -55,7 +73,7 @@ PY
 SAMPLER=$!
 rm -f /tmp/duetdb-bench-standby.stop
 start=$(date +%s.%N)
-pgbench -h 127.0.0.1 -p "$PP" -U duet -i -s "$SCALE" -q postgres 2>&1 | tail -1
+"${ON_PRIMARY[@]}" pgbench -h 127.0.0.1 -p "$PP" -U duet -i -s "$SCALE" -q postgres 2>&1 | tail -1
 LSN=$(psql "$P" -Atc 'SELECT pg_current_wal_lsn()')
 psql "$S" -Atc "WAIT FOR LSN '$LSN' WITH (TIMEOUT '300s')" >/dev/null
 end=$(date +%s.%N)
@@ -64,7 +82,7 @@ sleep 0.5; touch /tmp/duetdb-bench-standby.stop; wait "$SAMPLER"; rm -f /tmp/due
 
 echo "== 2. freshness under pgbench -c 8 -j 2 (${DURATION}s)"
 psql "$P" -qc "CREATE TABLE probe (id bigint PRIMARY KEY)"
-pgbench -h 127.0.0.1 -p "$PP" -U duet -n -c 8 -j 2 -T "$DURATION" postgres > /tmp/duetdb-bench-standby-pgbench1.log 2>&1 &
+"${ON_PRIMARY[@]}" pgbench -h 127.0.0.1 -p "$PP" -U duet -n -c 8 -j 2 -T "$DURATION" postgres > /tmp/duetdb-bench-standby-pgbench1.log 2>&1 &
 BENCH=$!
 sleep 2
 python3 - <<'PY'
@@ -90,13 +108,13 @@ grep -E "^tps" /tmp/duetdb-bench-standby-pgbench1.log | head -1 | sed 's/^/pgben
 
 echo "== 3. primary TPS with and without analytics on the standby (${DURATION}s each)"
 tps() { grep -E "^tps" "$1" | head -1 | awk '{print $3}'; }
-pgbench -h 127.0.0.1 -p "$PP" -U duet -n -c 8 -j 2 -T "$DURATION" postgres > /tmp/duetdb-bench-standby-alone.log 2>&1
+"${ON_PRIMARY[@]}" pgbench -h 127.0.0.1 -p "$PP" -U duet -n -c 8 -j 2 -T "$DURATION" postgres > /tmp/duetdb-bench-standby-alone.log 2>&1
 ( end=$((SECONDS + DURATION + 2)); n=0
   while [ $SECONDS -lt $end ]; do
-    psql "$S" -Atqc "SELECT bid, count(*), sum(abalance), avg(abalance) FROM pgbench_accounts GROUP BY bid ORDER BY bid" >/dev/null; n=$((n+1))
+    "${ON_STANDBY[@]}" psql "$S" -Atqc "SELECT bid, count(*), sum(abalance), avg(abalance) FROM pgbench_accounts GROUP BY bid ORDER BY bid" >/dev/null; n=$((n+1))
   done; echo "$n" > /tmp/duetdb-bench-standby-queries ) &
 AN=$!
-pgbench -h 127.0.0.1 -p "$PP" -U duet -n -c 8 -j 2 -T "$DURATION" postgres > /tmp/duetdb-bench-standby-with.log 2>&1
+"${ON_PRIMARY[@]}" pgbench -h 127.0.0.1 -p "$PP" -U duet -n -c 8 -j 2 -T "$DURATION" postgres > /tmp/duetdb-bench-standby-with.log 2>&1
 wait "$AN"
 a=$(tps /tmp/duetdb-bench-standby-alone.log); w=$(tps /tmp/duetdb-bench-standby-with.log)
 echo "primary tps alone: $a; with $(cat /tmp/duetdb-bench-standby-queries) full-table aggregates on the standby: $w (ratio $(echo "scale=3; $w / $a" | bc))"

@@ -22,7 +22,8 @@
 //! and compared as big-endian machine words rather than through `memcmp`.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{Hash, Hasher};
 use std::ops::Bound;
 
@@ -30,6 +31,7 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use smallvec::SmallVec;
 
 use crate::RowId;
+use crate::btree::BPlusTree;
 use crate::keycode;
 use crate::row::{ValueRef, for_each_value};
 use crate::types::{DataType, Value};
@@ -37,38 +39,52 @@ use crate::types::{DataType, Value};
 const INLINE: usize = 22;
 
 /// An encoded key, inline when short.
+///
+/// An inline key is held as its bytes read big-endian into integers (zero
+/// padded), so ordering two keys is comparing a few integers — no byte
+/// shuffling per comparison. Keys of up to `INLINE` bytes are always inline
+/// and longer ones never are, so the two forms never hold the same key.
 #[derive(Clone)]
 pub enum Key {
-    Inline { len: u8, bytes: [u8; INLINE] },
+    Inline { w0: u64, w1: u64, w2: u32, w3: u16, len: u8 },
     Heap(Box<[u8]>),
 }
 
 impl Key {
     pub fn new(key: &[u8]) -> Key {
         if key.len() <= INLINE {
-            let mut bytes = [0u8; INLINE];
-            bytes[..key.len()].copy_from_slice(key);
-            Key::Inline { len: key.len() as u8, bytes }
+            let mut b = [0u8; INLINE];
+            b[..key.len()].copy_from_slice(key);
+            Key::Inline {
+                w0: u64::from_be_bytes(b[0..8].try_into().unwrap()),
+                w1: u64::from_be_bytes(b[8..16].try_into().unwrap()),
+                w2: u32::from_be_bytes(b[16..20].try_into().unwrap()),
+                w3: u16::from_be_bytes(b[20..22].try_into().unwrap()),
+                len: key.len() as u8,
+            }
         } else {
             Key::Heap(key.into())
         }
     }
 
-    pub fn as_slice(&self) -> &[u8] {
+    /// Runs `f` on the key's bytes.
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         match self {
-            Key::Inline { len, bytes } => &bytes[..*len as usize],
-            Key::Heap(b) => b,
+            &Key::Inline { w0, w1, w2, w3, len } => {
+                let mut b = [0u8; INLINE];
+                b[0..8].copy_from_slice(&w0.to_be_bytes());
+                b[8..16].copy_from_slice(&w1.to_be_bytes());
+                b[16..20].copy_from_slice(&w2.to_be_bytes());
+                b[20..22].copy_from_slice(&w3.to_be_bytes());
+                f(&b[..len as usize])
+            }
+            Key::Heap(b) => f(b),
         }
     }
-}
 
-#[inline]
-fn words(b: &[u8; INLINE]) -> (u64, u64, u64) {
-    let w0 = u64::from_be_bytes(b[0..8].try_into().unwrap());
-    let w1 = u64::from_be_bytes(b[8..16].try_into().unwrap());
-    let mut last = [0u8; 8];
-    last[..6].copy_from_slice(&b[16..22]);
-    (w0, w1, u64::from_be_bytes(last))
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.with_bytes(|b| b.to_vec())
+    }
 }
 
 impl Ord for Key {
@@ -77,8 +93,11 @@ impl Ord for Key {
         match (self, other) {
             // Zero padding makes word order equal byte order, with length breaking ties
             // ("ab" < "ab\0…" because the shorter string is a prefix).
-            (Key::Inline { len: la, bytes: a }, Key::Inline { len: lb, bytes: b }) => words(a).cmp(&words(b)).then(la.cmp(lb)),
-            _ => self.as_slice().cmp(other.as_slice()),
+            (Key::Inline { w0, w1, w2, w3, len }, Key::Inline { w0: x0, w1: x1, w2: x2, w3: x3, len: xl }) => {
+                (w0, w1, w2, w3, len).cmp(&(x0, x1, x2, x3, xl))
+            }
+            (Key::Heap(a), Key::Heap(b)) => a.cmp(b),
+            _ => self.with_bytes(|a| other.with_bytes(|b| a.cmp(b))),
         }
     }
 }
@@ -90,8 +109,15 @@ impl PartialOrd for Key {
 }
 
 impl PartialEq for Key {
+    #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+        match (self, other) {
+            (Key::Inline { w0, w1, w2, w3, len }, Key::Inline { w0: x0, w1: x1, w2: x2, w3: x3, len: xl }) => {
+                (w0, w1, w2, w3, len) == (x0, x1, x2, x3, xl)
+            }
+            (Key::Heap(a), Key::Heap(b)) => a == b,
+            _ => false, // a key's length decides its form
+        }
     }
 }
 
@@ -99,7 +125,10 @@ impl Eq for Key {}
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_slice().hash(state)
+        match self {
+            Key::Inline { w0, w1, w2, w3, len } => (w0, w1, w2, w3, len).hash(state),
+            Key::Heap(b) => b.hash(state),
+        }
     }
 }
 
@@ -110,13 +139,13 @@ pub type Rows = SmallVec<[RowId; 1]>;
 /// the same entries (kept equal by every mutation below).
 #[derive(Default)]
 pub struct Tree {
-    ordered: BTreeMap<Key, Rows>,
+    ordered: BPlusTree<Key, Rows>,
     hashed: Option<HashMap<Key, Rows, ahash::RandomState>>,
 }
 
 impl Tree {
     fn new(unique: bool) -> Tree {
-        Tree { ordered: BTreeMap::new(), hashed: unique.then(HashMap::default) }
+        Tree { ordered: BPlusTree::new(), hashed: unique.then(HashMap::default) }
     }
 
     /// Fills an empty tree from (key, row) pairs in bulk — one sort and a
@@ -139,8 +168,8 @@ impl Tree {
                 h.insert(k.clone(), rows.clone());
             }
         }
-        // Sorted and distinct: BTreeMap builds it bottom-up.
-        self.ordered = grouped.into_iter().collect();
+        // Sorted and distinct: the tree builds bottom-up.
+        self.ordered = BPlusTree::from_sorted(grouped);
     }
 
     /// Rows under exactly `key`.
@@ -153,7 +182,7 @@ impl Tree {
     }
 
     pub fn range(&self, lo: Bound<Key>, hi: Bound<Key>) -> impl Iterator<Item = (&Key, &Rows)> {
-        self.ordered.range((lo, hi))
+        self.ordered.range(lo, hi)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Rows)> {
@@ -209,6 +238,19 @@ impl Index {
         });
         for v in vals {
             let v = v.unwrap_or(ValueRef::Null);
+            has_null |= v.is_null();
+            keycode::encode_value(&mut out, v);
+        }
+        (out, has_null)
+    }
+
+    /// The encoded key of a row given as values (a row about to be inserted:
+    /// no decoding), and whether any key column is NULL.
+    pub fn key_of_values(&self, values: &[Value]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(16);
+        let mut has_null = false;
+        for &c in &self.columns {
+            let v = ValueRef::from(&values[c]);
             has_null |= v.is_null();
             keycode::encode_value(&mut out, v);
         }
@@ -292,7 +334,7 @@ impl Index {
     /// All (key, row) entries (for GC and tests).
     pub fn entries(&self) -> Vec<(Vec<u8>, RowId)> {
         let tree = self.tree.read();
-        tree.iter().flat_map(|(k, rows)| rows.iter().map(move |&r| (k.as_slice().to_vec(), r))).collect()
+        tree.iter().flat_map(|(k, rows)| rows.iter().map(move |&r| (k.to_vec(), r))).collect()
     }
 }
 
@@ -305,20 +347,53 @@ pub fn insert_in(tree: &mut Tree, key: &[u8], rowid: RowId) {
         }
         rows.push(rowid);
     }
-    let rows = tree.ordered.entry(k).or_default();
-    if !rows.contains(&rowid) {
-        rows.push(rowid);
-    }
+    tree.ordered.upsert(
+        k,
+        || Rows::from_elem(rowid, 1),
+        |rows| {
+            if !rows.contains(&rowid) {
+                rows.push(rowid);
+            }
+        },
+    );
 }
 
 /// Adds `rowid` under `key` if no *other* row is listed there; otherwise
 /// returns the rows that are (the caller decides whether they conflict).
+/// One hash probe both checks and inserts.
 pub fn insert_if_absent(tree: &mut Tree, key: &[u8], rowid: RowId) -> Option<Vec<RowId>> {
-    let others: Vec<RowId> = tree.get(key).map(|r| r.iter().copied().filter(|&x| x != rowid).collect()).unwrap_or_default();
-    if !others.is_empty() {
-        return Some(others);
+    let Some(h) = &mut tree.hashed else {
+        let others: Vec<RowId> = tree.get(key).map(|r| r.iter().copied().filter(|&x| x != rowid).collect()).unwrap_or_default();
+        if !others.is_empty() {
+            return Some(others);
+        }
+        insert_in(tree, key, rowid);
+        return None;
+    };
+    let k = Key::new(key);
+    match h.entry(k.clone()) {
+        Entry::Occupied(mut e) => {
+            let others: Vec<RowId> = e.get().iter().copied().filter(|&x| x != rowid).collect();
+            if !others.is_empty() {
+                return Some(others);
+            }
+            if e.get().is_empty() {
+                e.get_mut().push(rowid);
+            }
+        }
+        Entry::Vacant(e) => {
+            e.insert(Rows::from_elem(rowid, 1));
+        }
     }
-    insert_in(tree, key, rowid);
+    tree.ordered.upsert(
+        k,
+        || Rows::from_elem(rowid, 1),
+        |rows| {
+            if !rows.contains(&rowid) {
+                rows.push(rowid);
+            }
+        },
+    );
     None
 }
 
@@ -332,14 +407,13 @@ pub fn remove_in(tree: &mut Tree, key: &[u8], rowid: RowId) -> bool {
             h.remove(&k);
         }
     }
-    let Some(rows) = tree.ordered.get_mut(&k) else { return false };
-    let before = rows.len();
-    rows.retain(|r| *r != rowid);
-    let removed = rows.len() != before;
-    if rows.is_empty() {
-        tree.ordered.remove(&k);
-    }
-    removed
+    tree.ordered
+        .modify(&k, |rows| {
+            let before = rows.len();
+            rows.retain(|r| *r != rowid);
+            (rows.len() != before, rows.is_empty())
+        })
+        .unwrap_or(false)
 }
 
 /// Row ids whose keys equal or start with `key`, from an already-locked tree.
@@ -406,12 +480,28 @@ mod tests {
         assert_eq!(idx.lookup(&long), vec![42]);
         assert!(matches!(Key::new(&long), Key::Heap(_)));
         assert!(matches!(Key::new(&k(1)), Key::Inline { .. }));
+        // Every index entry carries one: it must not grow past three words.
+        assert_eq!(std::mem::size_of::<Key>(), 24);
+    }
+
+    #[test]
+    fn keys_from_values_match_keys_from_encoded_rows() {
+        let types = [DataType::Int32, DataType::Text, DataType::Int64, DataType::Float64];
+        let row = vec![Value::Int32(-7), Value::Text("ab\0c".into()), Value::Null, Value::Float64(2.5)];
+        let bytes = crate::row::encode_row(&types, &row);
+        for cols in [vec![0], vec![1], vec![2], vec![3, 0], vec![1, 2, 3]] {
+            let idx = Index::new(1, "i".into(), cols, false);
+            assert_eq!(idx.key_of_values(&row), idx.key_of(&types, &[], &bytes));
+        }
     }
 
     proptest! {
         #[test]
         fn key_order_is_byte_order(a in proptest::collection::vec(any::<u8>(), 0..40), b in proptest::collection::vec(any::<u8>(), 0..40)) {
-            prop_assert_eq!(Key::new(&a).cmp(&Key::new(&b)), a.cmp(&b));
+            let (ka, kb) = (Key::new(&a), Key::new(&b));
+            prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+            prop_assert_eq!(ka == kb, a == b);
+            prop_assert_eq!(ka.to_vec(), a);
         }
     }
 }

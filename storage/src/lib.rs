@@ -26,6 +26,7 @@
 //!   point, and every change any replication slot still needs.
 
 pub mod arrow_conv;
+pub mod btree;
 pub mod catalog;
 pub mod checkpoint;
 pub mod engine;

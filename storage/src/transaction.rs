@@ -44,7 +44,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::catalog::{Catalog, RelFileNode, SequenceDef, TableDef};
+use crate::catalog::{Catalog, Layout, RelFileNode, SequenceDef, TableDef};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::index::{Index, Key, insert_if_absent, insert_in};
@@ -59,6 +59,7 @@ use crate::version::{Version, View, XMAX_COMMITTED, XMAX_LOCK_ONLY, XMIN_COMMITT
 use crate::view::ReadView;
 use crate::wal::record::{ChangeBuf, Kind, encode_abort, encode_changes_payload, encode_sub_abort};
 use crate::{RowId, TxnId};
+use smallvec::SmallVec;
 
 /// A transaction's change buffer is written out as a `Changes` record past this size.
 pub const SPILL_BYTES: usize = 1 << 20;
@@ -432,39 +433,43 @@ impl Transaction {
         self.lock_table(def.id, TableLockMode::Shared).await?;
         let data = self.data_for(def)?;
         let t = self.table_slot(&data, def);
-        self.insert_prepared(&data, def, t, values).await
+        let (indexes, layout) = (data.indexes(), def.layout());
+        self.insert_prepared(&data, def, t, values, &indexes, &layout).await
     }
 
     /// Inserts many rows (COPY, INSERT … SELECT): the same as repeated
-    /// `insert`, with the per-statement work done once.
+    /// `insert`, with the per-statement work done once. The table's index list
+    /// is read once: adding an index takes the table's exclusive lock, which
+    /// waits for our shared one.
     pub async fn insert_batch(&mut self, def: &Arc<TableDef>, rows: Vec<Vec<Value>>) -> Result<u64> {
         self.check_writable()?;
         self.lock_table(def.id, TableLockMode::Shared).await?;
         let data = self.data_for(def)?;
         let t = self.table_slot(&data, def);
+        let (indexes, layout) = (data.indexes(), def.layout());
         let n = rows.len() as u64;
         for values in rows {
             let values = self.prepare_row(def, values)?;
-            self.insert_prepared(&data, def, t, values).await?;
+            self.insert_prepared(&data, def, t, values, &indexes, &layout).await?;
         }
         Ok(n)
     }
 
-    async fn insert_prepared(&mut self, data: &Arc<TableData>, def: &Arc<TableDef>, t: u32, values: Vec<Value>) -> Result<RowId> {
-        let layout = def.layout();
+    async fn insert_prepared(
+        &mut self,
+        data: &Arc<TableData>,
+        def: &Arc<TableDef>,
+        t: u32,
+        values: Vec<Value>,
+        indexes: &[Arc<Index>],
+        layout: &Layout,
+    ) -> Result<RowId> {
         let row = encode_row(&layout.types, &values);
+        let keys: SmallVec<[(Vec<u8>, bool); 2]> = indexes.iter().map(|i| i.key_of_values(&values)).collect();
         drop(values);
         let rowid = data.alloc_rowid();
         // Redo first (a copy of the bytes), then the version takes the row itself.
         self.changes.insert(def.id, rowid, &row);
-        let keys: Vec<(Arc<Index>, Vec<u8>, bool)> = data
-            .indexes()
-            .iter()
-            .map(|i| {
-                let (k, null) = i.key_of(&layout.types, &layout.missing, &row);
-                (i.clone(), k, null)
-            })
-            .collect();
         let (me, cid) = (self.id(), self.cid);
         data.with_chain_mut(rowid, move |chain| {
             debug_assert!(chain.is_empty(), "fresh row id {rowid} already has versions");
@@ -473,13 +478,13 @@ impl Transaction {
         self.push_insert_undo(t, rowid);
         // Until every index has the row, a failure must take the row back out:
         // the undo entry above does that (and drops the entries already added).
-        for (index, key, has_null) in keys {
+        for (index, (key, has_null)) in indexes.iter().zip(keys) {
             if !index.unique || has_null {
                 index.insert(&key, rowid);
                 continue;
             }
             loop {
-                match self.try_unique_insert(data, def, &index, &key, rowid)? {
+                match self.try_unique_insert(data, def, index, &key, rowid)? {
                     None => break,
                     Some(holder) => self.wait_for(vec![holder]).await?,
                 }
