@@ -65,7 +65,7 @@ impl Metrics {
 }
 
 /// One counter in the Prometheus text format (HELP, TYPE, value).
-pub fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+pub fn counter(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
 }
 

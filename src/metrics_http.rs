@@ -119,6 +119,12 @@ pub fn render(server: &Server) -> String {
             counter(&mut out, "duetdb_standby_applied_rows_total", "Row changes applied (its rate is the apply rate).", applied.rows);
             counter(
                 &mut out,
+                "duetdb_standby_apply_seconds_total",
+                "Time spent applying WAL, not waiting for it (rows over it: how fast the standby can apply; its rate: how busy apply is).",
+                applied.apply_seconds,
+            );
+            counter(
+                &mut out,
                 "duetdb_standby_spilled_transactions_total",
                 "Transactions too large to buffer, applied by reading them back from the local WAL.",
                 applied.spilled_transactions,

@@ -44,6 +44,8 @@ async fn metrics_endpoint_reports_commits_wal_lag_and_apply() {
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert_eq!(value(&body, "duetdb_in_recovery"), 1.0);
     assert!(value(&body, "duetdb_standby_applied_rows_total") >= 20.0, "{body}");
+    let busy = value(&body, "duetdb_standby_apply_seconds_total");
+    assert!(busy > 0.0 && busy < 60.0, "apply time is counted, and only while applying: {busy}");
     assert!(value(&body, "duetdb_standby_replay_lsn") > 0.0);
     // Anything else is a 404, and garbage does not hurt the endpoint.
     assert_eq!(get(pm, "/other").0, "HTTP/1.1 404 Not Found");

@@ -111,6 +111,8 @@ pub struct Applied {
     pub rows: u64,
     /// Transactions too large to buffer, read back from the local WAL.
     pub spilled_transactions: u64,
+    /// Time spent applying (see `Standby::apply_nanos`).
+    pub apply_seconds: f64,
 }
 
 impl LocalState {
@@ -163,6 +165,10 @@ pub struct Standby {
     pub rows: AtomicU64,
     /// Transactions read back from the local WAL at their commit.
     pub spilled: AtomicU64,
+    /// Nanoseconds spent applying (local WAL copy, decode, column store,
+    /// publish), not waiting for WAL: `rows` over it is how fast the standby
+    /// applies, whatever rate the primary writes at.
+    pub apply_nanos: AtomicU64,
     /// Applied LSN of the newest persisted snapshot (0: none).
     pub persisted: Arc<AtomicU64>,
     /// The primary's timeline, as the stream last showed it.
@@ -199,6 +205,7 @@ impl Standby {
             transactions: AtomicU64::new(0),
             rows: AtomicU64::new(0),
             spilled: AtomicU64::new(0),
+            apply_nanos: AtomicU64::new(0),
             persisted: Arc::new(AtomicU64::new(0)),
             timeline: std::sync::atomic::AtomicU32::new(applier.timeline),
             pool,
@@ -216,6 +223,7 @@ impl Standby {
             transactions: self.transactions.load(Ordering::Relaxed),
             rows: self.rows.load(Ordering::Relaxed),
             spilled_transactions: self.spilled.load(Ordering::Relaxed),
+            apply_seconds: self.apply_nanos.load(Ordering::Relaxed) as f64 / 1e9,
         }
     }
 
@@ -392,6 +400,7 @@ impl Standby {
                     match msg? {
                         Reply::CopyData(d) => match FromPrimary::decode(&d).map_err(|e| ClientError::Protocol(e.to_string()))? {
                             FromPrimary::XLogData { start, end, frames, .. } => {
+                                let began = Instant::now();
                                 if let Some(l) = local.as_mut() {
                                     l.wal.append(start, &frames)?;
                                 }
@@ -403,6 +412,7 @@ impl Standby {
                                 self.received.store(applier.received.0, Ordering::Release);
                                 primary_end = primary_end.max(end);
                                 unpublished = true;
+                                self.apply_nanos.fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
                             }
                             FromPrimary::Keepalive { end, reply, .. } => {
                                 primary_end = primary_end.max(end);
@@ -417,7 +427,9 @@ impl Standby {
                 _ = tokio::time::sleep_until(status_at) => reply_now = true,
             }
             if unpublished && last_publish.elapsed() >= PUBLISH_EVERY {
+                let began = Instant::now();
                 store.publish(applier.received)?;
+                self.apply_nanos.fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 self.timeline.store(applier.timeline, Ordering::Release);
                 last_publish = Instant::now();
                 unpublished = false;

@@ -148,14 +148,14 @@ impl Tree {
         Tree { ordered: BPlusTree::new(), hashed: unique.then(HashMap::default) }
     }
 
-    /// Fills an empty tree from (key, row) pairs in bulk — one sort and a
-    /// bottom-up build instead of a tree descent per row (CREATE INDEX,
-    /// ADD PRIMARY KEY on a loaded table).
+    /// Fills an empty tree from (key, row) pairs in bulk — one sort (linear
+    /// when the pairs come sorted, as from `build_index`) and a bottom-up build
+    /// instead of a tree descent per row (CREATE INDEX, ADD PRIMARY KEY).
     pub fn bulk_load(&mut self, mut entries: Vec<(Key, RowId)>) {
         assert!(self.ordered.is_empty(), "bulk_load fills an empty index");
         entries.sort_unstable();
         entries.dedup();
-        let mut grouped: Vec<(Key, Rows)> = Vec::new();
+        let mut grouped: Vec<(Key, Rows)> = Vec::with_capacity(entries.len());
         for (k, r) in entries {
             match grouped.last_mut() {
                 Some((last, rows)) if *last == k => rows.push(r),
@@ -164,11 +164,8 @@ impl Tree {
         }
         if let Some(h) = &mut self.hashed {
             h.reserve(grouped.len());
-            for (k, rows) in &grouped {
-                h.insert(k.clone(), rows.clone());
-            }
+            h.extend(grouped.iter().map(|(k, rows)| (k.clone(), rows.clone())));
         }
-        // Sorted and distinct: the tree builds bottom-up.
         self.ordered = BPlusTree::from_sorted(grouped);
     }
 

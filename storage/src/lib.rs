@@ -13,7 +13,7 @@
 //!
 //! The modules, bottom-up: `types`/`row`/`keycode` (values and their bytes),
 //! `catalog` (schema), `wal` (durability), `txn`/`version`/`lock` (MVCC),
-//! `table`/`index` (where rows live), `transaction` (the API), `checkpoint`/
+//! `table`/`index`/`btree` (where rows live), `transaction` (the API), `checkpoint`/
 //! `recovery` (restart), `gc` (vacuum), `engine` (ties it together).
 //!
 //! Invariants the rest of duetdb relies on:

@@ -913,9 +913,9 @@ impl Transaction {
     fn build_index(&self, data: &TableData, def: &TableDef, index: &Index) -> Result<()> {
         let layout = def.layout();
         let (types, missing) = (&layout.types, &layout.missing);
-        let mut entries: Vec<(Key, RowId)> = Vec::new();
-        // Latest live keys of a unique index: (key, row, chunk, slot), checked after one sort.
-        let mut live: Vec<(Key, RowId)> = Vec::new();
+        // Every version's (key, row), and whether it is the row's latest live
+        // state (what a unique index must not hold twice under one key).
+        let mut entries: Vec<(Key, RowId, bool)> = Vec::with_capacity(data.next_rowid() as usize);
         for (ci, chunk) in data.chunks().iter().enumerate() {
             let slots = chunk.slots.read();
             for (si, chain) in slots.iter().enumerate() {
@@ -923,33 +923,44 @@ impl Transaction {
                 let n = chain.len();
                 for (vi, v) in chain.iter().enumerate() {
                     let (key, has_null) = index.key_of(types, missing, &v.row);
-                    let key = Key::new(&key);
                     // Latest state: the newest version unless its deletion committed or is ours.
-                    if index.unique && vi + 1 == n && !has_null {
+                    let live = index.unique && vi + 1 == n && !has_null && {
                         let gone = (v.deleted_committed() || (v.xmax == self.id() && !v.lock_only()))
                             || (v.xmin != self.id() && !v.xmin_committed());
-                        if !gone {
-                            live.push((key.clone(), rowid));
-                        }
-                    }
-                    entries.push((key, rowid));
+                        !gone
+                    };
+                    entries.push((Key::new(&key), rowid, live));
                 }
             }
         }
+        // One sort serves both the uniqueness check (equal keys side by side)
+        // and the bottom-up build.
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         if index.unique {
-            live.sort_unstable();
-            if let Some(w) = live.windows(2).find(|w| w[0].0 == w[1].0) {
-                let rowid = w[1].1;
-                let chunk = &data.chunks()[(rowid >> crate::table::CHUNK_BITS) as usize];
-                let slots = chunk.slots.read();
-                let row = &slots[(rowid & ((1 << crate::table::CHUNK_BITS) - 1)) as usize].last().expect("a live row").row;
-                return Err(Error::UniqueViolation {
-                    constraint: index.name.clone(),
-                    detail: key_detail(def, &index.columns, row, "is duplicated"),
-                });
+            let mut group_start = 0;
+            let mut live_seen = false;
+            for i in 0..entries.len() {
+                if entries[i].0 != entries[group_start].0 {
+                    group_start = i;
+                    live_seen = false;
+                }
+                if !entries[i].2 {
+                    continue;
+                }
+                if live_seen {
+                    let rowid = entries[i].1;
+                    let chunk = &data.chunks()[(rowid >> crate::table::CHUNK_BITS) as usize];
+                    let slots = chunk.slots.read();
+                    let row = &slots[(rowid & ((1 << crate::table::CHUNK_BITS) - 1)) as usize].last().expect("a live row").row;
+                    return Err(Error::UniqueViolation {
+                        constraint: index.name.clone(),
+                        detail: key_detail(def, &index.columns, row, "is duplicated"),
+                    });
+                }
+                live_seen = true;
             }
         }
-        index.write().bulk_load(entries);
+        index.write().bulk_load(entries.into_iter().map(|(k, r, _)| (k, r)).collect());
         Ok(())
     }
 

@@ -142,8 +142,9 @@ async fn checkpoint_under_load_is_consistent() {
             while !stop.load(Ordering::Relaxed) {
                 let mut txn = engine.begin(Isolation::ReadCommitted);
                 txn.begin_statement().unwrap();
+                // Key ranges a billion apart: a writer never reaches the next one's.
                 for i in 0..10 {
-                    txn.insert(&def, common::kv(w * 1_000_000 + n * 10 + i, n)).await.unwrap();
+                    txn.insert(&def, common::kv(w * 1_000_000_000 + n * 10 + i, n)).await.unwrap();
                 }
                 txn.commit().await.unwrap();
                 n += 1;
