@@ -4,16 +4,20 @@
 //! are searched linearly, so an ascending load (serial keys, COPY of a sorted
 //! file, `pgbench -i`) compares each new key with every key on the rightmost
 //! path — a third of a bulk load's CPU went to key comparisons. Here nodes are
-//! wider and searched by bisection, and an append past the largest key walks
-//! the right spine without comparing at all:
+//! wider and searched by bisection, and a key greater than the largest one
+//! (kept beside the root: one comparison) walks the right spine and is
+//! appended with no further comparison:
 //!
 //! ```text
 //!                 [ 40 | 80 ]                       inner: separators + children
 //!               /      |      \
-//!     [10 20 30] → [40 50 60 70] → [80 90 …]        leaves: sorted (key, value)
+//!     [10 20 30]  [40 50 60 70]  [80 90 …]          leaves: sorted (key, value)
 //!                                        ▲
 //!                       key > 90: walk right, push  (PostgreSQL's rightmost-leaf fast path)
 //! ```
+//!
+//! Leaves have no sibling links (a node owns its children); a range walk
+//! keeps the path from the root on a stack instead.
 //!
 //! Invariants (checked by `check` in tests after every step of random histories):
 //! - Every leaf is at the same depth; a node holds at most `CAP` entries or children.
@@ -21,9 +25,10 @@
 //! - For separator `s = keys[i]` of an inner node, every key in `children[..=i]`
 //!   is `< s` and every key in `children[i+1..]` is `>= s`. Separators are
 //!   bounds, not necessarily present keys: a removal leaves them alone.
-//! - Only the root may be empty or under-full. A node that falls below `CAP / 4`
+//! - Only the root may be empty. A node that a removal leaves below `CAP / 4`
 //!   is merged with a neighbour when both fit in one node, so memory stays in
-//!   proportion to the entries that remain.
+//!   proportion to the entries that remain (the newest rightmost leaf, and a
+//!   small node between two full ones, may stay under-full).
 //!
 //! Splits keep the left node full when the new entry is the rightmost one (an
 //! ascending load packs leaves solid) and halve the node otherwise.
