@@ -148,17 +148,22 @@ impl Tree {
         Tree { ordered: BPlusTree::new(), hashed: unique.then(HashMap::default) }
     }
 
-    /// Fills an empty tree from (key, row) pairs in bulk — one sort (linear
-    /// when the pairs come sorted, as from `build_index`) and a bottom-up build
-    /// instead of a tree descent per row (CREATE INDEX, ADD PRIMARY KEY).
-    pub fn bulk_load(&mut self, mut entries: Vec<(Key, RowId)>) {
+    /// Fills an empty tree from (key, row) pairs sorted by key then row (a
+    /// pair may repeat) — a bottom-up build instead of a tree descent per
+    /// row (CREATE INDEX, ADD PRIMARY KEY).
+    pub fn bulk_load(&mut self, sorted: impl IntoIterator<Item = (Key, RowId)>) {
         assert!(self.ordered.is_empty(), "bulk_load fills an empty index");
-        entries.sort_unstable();
-        entries.dedup();
-        let mut grouped: Vec<(Key, Rows)> = Vec::with_capacity(entries.len());
-        for (k, r) in entries {
+        let mut grouped: Vec<(Key, Rows)> = Vec::new();
+        for (k, r) in sorted {
             match grouped.last_mut() {
-                Some((last, rows)) if *last == k => rows.push(r),
+                Some((last, rows)) if *last == k => {
+                    let prev = *rows.last().expect("a group has a row");
+                    assert!(prev <= r, "bulk_load: rows under one key must come sorted");
+                    if prev != r {
+                        rows.push(r);
+                    }
+                }
+                // from_sorted asserts that the keys increase.
                 _ => grouped.push((k, Rows::from_elem(r, 1))),
             }
         }
@@ -335,6 +340,19 @@ impl Index {
     }
 }
 
+/// Lists `rowid` under `k` in the ordered map (once).
+fn add_ordered(ordered: &mut BPlusTree<Key, Rows>, k: Key, rowid: RowId) {
+    ordered.upsert(
+        k,
+        || Rows::from_elem(rowid, 1),
+        |rows| {
+            if !rows.contains(&rowid) {
+                rows.push(rowid);
+            }
+        },
+    );
+}
+
 pub fn insert_in(tree: &mut Tree, key: &[u8], rowid: RowId) {
     let k = Key::new(key);
     if let Some(h) = &mut tree.hashed {
@@ -344,15 +362,7 @@ pub fn insert_in(tree: &mut Tree, key: &[u8], rowid: RowId) {
         }
         rows.push(rowid);
     }
-    tree.ordered.upsert(
-        k,
-        || Rows::from_elem(rowid, 1),
-        |rows| {
-            if !rows.contains(&rowid) {
-                rows.push(rowid);
-            }
-        },
-    );
+    add_ordered(&mut tree.ordered, k, rowid);
 }
 
 /// Adds `rowid` under `key` if no *other* row is listed there; otherwise
@@ -382,15 +392,7 @@ pub fn insert_if_absent(tree: &mut Tree, key: &[u8], rowid: RowId) -> Option<Vec
             e.insert(Rows::from_elem(rowid, 1));
         }
     }
-    tree.ordered.upsert(
-        k,
-        || Rows::from_elem(rowid, 1),
-        |rows| {
-            if !rows.contains(&rowid) {
-                rows.push(rowid);
-            }
-        },
-    );
+    add_ordered(&mut tree.ordered, k, rowid);
     None
 }
 

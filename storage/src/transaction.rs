@@ -937,30 +937,19 @@ impl Transaction {
         // and the bottom-up build.
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         if index.unique {
-            let mut group_start = 0;
-            let mut live_seen = false;
-            for i in 0..entries.len() {
-                if entries[i].0 != entries[group_start].0 {
-                    group_start = i;
-                    live_seen = false;
-                }
-                if !entries[i].2 {
-                    continue;
-                }
-                if live_seen {
-                    let rowid = entries[i].1;
-                    let chunk = &data.chunks()[(rowid >> crate::table::CHUNK_BITS) as usize];
-                    let slots = chunk.slots.read();
-                    let row = &slots[(rowid & ((1 << crate::table::CHUNK_BITS) - 1)) as usize].last().expect("a live row").row;
+            let mut last_live: Option<&Key> = None;
+            for (key, rowid, _) in entries.iter().filter(|e| e.2) {
+                if last_live == Some(key) {
+                    let row = data.with_chain(*rowid, |c| c.last().map(|v| v.row.clone())).flatten().expect("a live row");
                     return Err(Error::UniqueViolation {
                         constraint: index.name.clone(),
-                        detail: key_detail(def, &index.columns, row, "is duplicated"),
+                        detail: key_detail(def, &index.columns, &row, "is duplicated"),
                     });
                 }
-                live_seen = true;
+                last_live = Some(key);
             }
         }
-        index.write().bulk_load(entries.into_iter().map(|(k, r, _)| (k, r)).collect());
+        index.write().bulk_load(entries.into_iter().map(|(k, r, _)| (k, r)));
         Ok(())
     }
 

@@ -28,23 +28,28 @@ async fn add_index(engine: &Arc<Engine>, def: &TableDef, unique: bool) -> Result
     Ok(t)
 }
 
+/// A fresh engine with `create_kv`'s table "t" holding `rows` as (k, v), committed.
+async fn kv_table(rows: impl IntoIterator<Item = (i64, i64)>) -> (tempfile::TempDir, Arc<Engine>, Arc<TableDef>) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = common::fresh(dir.path(), false).await;
+    let def = common::create_kv(&engine, "t").await;
+    let mut txn = engine.begin(Isolation::ReadCommitted);
+    txn.begin_statement().unwrap();
+    for (k, v) in rows {
+        txn.insert(&def, common::kv(k, v)).await.unwrap();
+    }
+    txn.commit().await.unwrap();
+    (dir, engine, def)
+}
+
 fn v_key(v: i64) -> Vec<u8> {
     encode_key([ValueRef::Int64(v)])
 }
 
 #[tokio::test]
 async fn a_unique_index_over_duplicates_is_refused_with_the_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = common::fresh(dir.path(), false).await;
-    let def = common::create_kv(&engine, "t").await;
-    let mut txn = engine.begin(Isolation::ReadCommitted);
-    txn.begin_statement().unwrap();
     // v: 0..1000 once each, except 777 twice (rows 777 and 5000).
-    for k in 0..1000 {
-        txn.insert(&def, common::kv(k, k)).await.unwrap();
-    }
-    txn.insert(&def, common::kv(5000, 777)).await.unwrap();
-    txn.commit().await.unwrap();
+    let (_dir, engine, def) = kv_table((0..1000).map(|k| (k, k)).chain([(5000, 777)])).await;
     match add_index(&engine, &def, true).await {
         Err(Error::UniqueViolation { constraint, detail }) => {
             assert_eq!(constraint, "t_v_idx");
@@ -58,15 +63,7 @@ async fn a_unique_index_over_duplicates_is_refused_with_the_key() {
 
 #[tokio::test]
 async fn keys_held_only_by_dead_versions_do_not_conflict_and_the_index_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = common::fresh(dir.path(), false).await;
-    let def = common::create_kv(&engine, "t").await;
-    let mut txn = engine.begin(Isolation::ReadCommitted);
-    txn.begin_statement().unwrap();
-    for k in 0..3000 {
-        txn.insert(&def, common::kv(k, 10 * k)).await.unwrap();
-    }
-    txn.commit().await.unwrap();
+    let (_dir, engine, def) = kv_table((0..3000).map(|k| (k, 10 * k))).await;
     // Row 1 moves from v = 10 to v = 20, the value row 2 held before it was
     // deleted: the old versions still carry 10 and 20, only one live row has 20.
     let mut txn = engine.begin(Isolation::ReadCommitted);
