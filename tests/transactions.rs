@@ -64,6 +64,40 @@ async fn read_committed_sees_new_commits_repeatable_read_does_not() {
     b.batch_execute("COMMIT").await.unwrap();
 }
 
+/// Autocommit key lookups read through an engine reader: no transaction id,
+/// yet they see every commit and never wait for a writer's row lock. Under
+/// REPEATABLE READ they keep using transactions (a pipeline before Sync is
+/// one implicit transaction and must share its snapshot).
+#[tokio::test]
+async fn autocommit_key_lookups_take_no_transaction_id() {
+    let s = TestServer::start();
+    let c = setup(&s).await;
+    let lookup = c.prepare("SELECT bal FROM acct WHERE id = $1").await.unwrap();
+    let before = xid(&c).await;
+    for _ in 0..20 {
+        assert_eq!(c.query_one(&lookup, &[&1i32]).await.unwrap().get::<_, i32>(0), 100);
+    }
+    assert_eq!(xid(&c).await, before + 1, "the lookups in between took no id");
+
+    // A writer holding the row lock does not block the lookup, which sees the last commit.
+    let w = s.connect().await;
+    w.batch_execute("BEGIN; UPDATE acct SET bal = 7 WHERE id = 1").await.unwrap();
+    assert_eq!(c.query_one(&lookup, &[&1i32]).await.unwrap().get::<_, i32>(0), 100);
+    w.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(c.query_one(&lookup, &[&1i32]).await.unwrap().get::<_, i32>(0), 7);
+
+    c.batch_execute("SET default_transaction_isolation = 'repeatable read'").await.unwrap();
+    let before = xid(&c).await;
+    for _ in 0..5 {
+        c.query_one(&lookup, &[&2i32]).await.unwrap();
+    }
+    assert_eq!(xid(&c).await, before + 6, "under repeatable read each lookup is a transaction");
+}
+
+async fn xid(c: &tokio_postgres::Client) -> i64 {
+    c.query_one("SELECT txid_current()", &[]).await.unwrap().get::<_, i64>(0)
+}
+
 #[tokio::test]
 async fn a_writer_waits_for_the_row_lock_then_sees_the_new_version() {
     let s = TestServer::start();

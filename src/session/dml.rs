@@ -788,7 +788,17 @@ impl Session {
         prepared: Option<&Prepared>,
     ) -> SqlResult<Option<Outcome>> {
         // Only when the statement's shape allows it; decided once per prepared statement.
-        let view = self.begin_statement()?;
+        // Outside a transaction block the lookup needs no transaction: it reads
+        // through an engine reader (a snapshot, no id, nothing to commit).
+        let reader = self.autocommit_reader()?;
+        let statement_view;
+        let view = match &reader {
+            Some(r) => r.view(),
+            None => {
+                statement_view = self.begin_statement()?;
+                &statement_view
+            }
+        };
         let key = Arc::as_ptr(&view.catalog) as usize;
         let plan = match prepared {
             Some(p) => {
@@ -819,7 +829,7 @@ impl Session {
             return Ok(None);
         };
         let values: Vec<Value> = params.iter().map(|p| scalar_to_value(p).unwrap_or(Value::Null)).collect();
-        let rows = self.key_rows(def, *index, kv, residual.as_ref(), &values, &view)?;
+        let rows = self.key_rows(def, *index, kv, residual.as_ref(), &values, view)?;
         let fields = columns.iter().zip(names).map(|(c, n)| column_field(def, *c, n)).collect();
         let types = columns.iter().map(|c| def.columns[*c].ty.clone()).collect();
         let out = rows.into_iter().map(|(_, r)| columns.iter().map(|c| r[*c].clone()).collect()).collect();

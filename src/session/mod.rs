@@ -484,6 +484,31 @@ impl Session {
         Ok(view)
     }
 
+    /// An engine reader for a statement that only reads and runs outside a
+    /// transaction block (an autocommit key lookup): None inside a block, on
+    /// a standby, or when the statement must run in a transaction anyway.
+    /// The implicit "transaction" it stands for ends at Sync / end of Query
+    /// (`end_implicit`), like any other. Only under READ COMMITTED, where
+    /// every statement takes a new snapshot anyway: under REPEATABLE READ the
+    /// statements of one implicit transaction (a multi-statement Query, a
+    /// pipeline of Executes before Sync) must share one.
+    pub fn autocommit_reader(&mut self) -> SqlResult<Option<duetdb_storage::reader::Reader>> {
+        if self.txn.txn.is_some() || self.txn.explicit || self.txn.failed || self.server().is_standby() {
+            return Ok(None);
+        }
+        if self.txn.isolation.unwrap_or_else(|| self.default_isolation()) != Isolation::ReadCommitted {
+            return Ok(None);
+        }
+        let engine = self.server().engine()?;
+        let now = crate::pg::datetime::now_micros();
+        self.env.txn_start.store(now, Ordering::Relaxed);
+        self.env.stmt_start.store(now, Ordering::Relaxed);
+        if let Some(c) = &self.activity {
+            c.set_xact_start(Some(now));
+        }
+        Ok(Some(engine.reader()))
+    }
+
     /// A read view for planning outside any statement (Parse, Describe):
     /// the transaction's catalog if one is open, else the committed one.
     pub fn planning_view(&mut self) -> SqlResult<()> {
@@ -500,10 +525,8 @@ impl Session {
             return Ok(());
         }
         if let Ok(engine) = self.server().engine() {
-            let mut t = engine.begin(Isolation::ReadCommitted);
-            t.begin_statement()?;
-            self.env.slot.set(t.read_view());
-            t.rollback();
+            // Planning reads the catalog only: a reader's view, no transaction id.
+            self.env.slot.set(engine.reader().view().clone());
         }
         Ok(())
     }
@@ -586,9 +609,16 @@ impl Session {
 
     /// Ends the implicit transaction of a simple Query / extended Sync.
     pub async fn end_implicit(&mut self) -> SqlResult<()> {
-        if !self.txn.explicit && !self.txn.failed && self.txn.txn.is_some() {
+        if self.txn.explicit || self.txn.failed {
+            return Ok(());
+        }
+        if self.txn.txn.is_some() {
             return self.commit_txn().await;
         }
+        // Statements that ran without an engine transaction (autocommit
+        // readers, a standby's queries) end their implicit transaction here
+        // too: its portals close and pg_stat_activity shows no transaction.
+        self.reset_txn_state();
         Ok(())
     }
 

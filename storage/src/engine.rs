@@ -204,6 +204,11 @@ impl Engine {
         Transaction::new(self.clone(), isolation, read_only)
     }
 
+    /// A snapshot for a statement that only reads, outside any transaction (see `reader`).
+    pub fn reader(self: &Arc<Self>) -> crate::reader::Reader {
+        crate::reader::Reader::new(self.clone())
+    }
+
     pub fn is_read_only(&self) -> bool {
         self.read_only.load(Ordering::Acquire)
     }

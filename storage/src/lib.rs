@@ -36,6 +36,7 @@ pub mod index;
 pub mod keycode;
 pub mod lock;
 pub mod lsn;
+pub mod reader;
 pub mod recovery;
 pub mod row;
 pub mod sequence;

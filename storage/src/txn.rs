@@ -21,9 +21,15 @@
 //! which is also where the committed catalog is swapped, so every snapshot pairs
 //! with exactly the catalog of the transactions it sees.
 //!
-//! The horizon is the oldest xmin of any running transaction: a version deleted
-//! by a transaction committed below it is invisible to every present and future
-//! snapshot, so garbage collection may remove it.
+//! A statement that can only read (an autocommit key lookup) needs a snapshot
+//! but no id: it registers as a *reader* — its snapshot's xmin counted in the
+//! horizon, nothing in the running set — and reads with `me = NO_TXN`, which
+//! is no version's xmin or xmax. Taking and ending one costs a lock each and
+//! consumes no id, as PostgreSQL's read-only transactions use a virtual xid.
+//!
+//! The horizon is the oldest xmin of any running transaction or reader: a
+//! version deleted by a transaction committed below it is invisible to every
+//! present and future snapshot, so garbage collection may remove it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -42,6 +48,9 @@ use crate::table::TableData;
 pub const FROZEN_TXN: TxnId = 1;
 /// The first id handed to a real transaction in a new cluster.
 pub const FIRST_TXN: TxnId = 2;
+/// The `me` of a reader without a transaction id: above every id ever handed
+/// out, so it is no version's creator or deleter and no snapshot sees it.
+pub const NO_TXN: TxnId = TxnId::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isolation {
@@ -118,6 +127,11 @@ struct State {
     active: BTreeMap<TxnId, Arc<TxnShared>>,
     /// The keys of `active`, sorted: snapshots copy this slice.
     ids: Vec<TxnId>,
+    /// `ids` as a snapshot's running set, made on first demand after `ids`
+    /// changed: readers between two begins or ends share one copy.
+    ids_shared: Option<Arc<[TxnId]>>,
+    /// The xmins of registered readers, with how many hold each.
+    readers: BTreeMap<TxnId, u32>,
     catalog: Arc<Catalog>,
     data: Arc<DataMap>,
 }
@@ -133,7 +147,15 @@ impl TxnManager {
     pub fn new(next_id: TxnId, catalog: Arc<Catalog>, data: Arc<DataMap>) -> TxnManager {
         assert!(next_id >= FIRST_TXN);
         TxnManager {
-            state: Mutex::new(State { next_id, active: BTreeMap::new(), ids: Vec::new(), catalog, data }),
+            state: Mutex::new(State {
+                next_id,
+                active: BTreeMap::new(),
+                ids: Vec::new(),
+                ids_shared: None,
+                readers: BTreeMap::new(),
+                catalog,
+                data,
+            }),
             horizon: AtomicU64::new(next_id),
         }
     }
@@ -154,7 +176,45 @@ impl TxnManager {
         st.active.insert(id, shared.clone());
         debug_assert!(st.ids.last().is_none_or(|&l| l < id));
         st.ids.push(id);
+        st.ids_shared = None;
         shared
+    }
+
+    /// Registers a reader (see the module comment): a snapshot of everything
+    /// committed now, with the catalog and storage it pairs with. The caller
+    /// must `end_reader(snapshot.xmin)` exactly once when it stops reading.
+    pub fn begin_reader(&self) -> (Snapshot, Arc<Catalog>, Arc<DataMap>) {
+        let mut st = self.state.lock();
+        let active = match &st.ids_shared {
+            Some(a) => a.clone(),
+            None => {
+                let a: Arc<[TxnId]> = Arc::from(&st.ids[..]);
+                st.ids_shared = Some(a.clone());
+                a
+            }
+        };
+        let xmin = st.ids.first().copied().unwrap_or(st.next_id);
+        // The stored horizon never exceeds a running transaction's xmin, and
+        // `xmin` is at least the oldest running id: GC cannot already have
+        // removed a version this snapshot needs.
+        debug_assert!(xmin >= self.horizon.load(Ordering::Acquire));
+        *st.readers.entry(xmin).or_insert(0) += 1;
+        (Snapshot { xmin, xmax: st.next_id, active }, st.catalog.clone(), st.data.clone())
+    }
+
+    /// Unregisters a reader whose snapshot had `xmin`.
+    pub fn end_reader(&self, xmin: TxnId) {
+        let mut st = self.state.lock();
+        let n = st.readers.get_mut(&xmin).expect("end_reader of a reader that was not registered");
+        *n -= 1;
+        if *n == 0 {
+            st.readers.remove(&xmin);
+        }
+        // A stale, lower horizon is safe (GC keeps more); refresh only when
+        // nothing else will: no transaction is left to finish.
+        if st.active.is_empty() {
+            self.horizon.store(horizon_locked(&st), Ordering::Release);
+        }
     }
 
     /// Takes a snapshot for `me` together with the committed catalog and storage map it pairs with.
@@ -179,12 +239,12 @@ impl TxnManager {
             assert!(removed.is_some(), "transaction {} finished twice", me.id);
             let pos = st.ids.binary_search(&me.id).expect("running ids track active");
             st.ids.remove(pos);
-            // The horizon is the minimum xmin of running transactions. Removing one
-            // above the minimum cannot change it; only then is a rescan needed.
-            // (A stale, lower horizon is always safe: GC just keeps more.)
+            st.ids_shared = None;
+            // The horizon is the minimum xmin of running transactions and readers.
+            // Removing one above the minimum cannot change it; only then is a
+            // rescan needed. (A stale, lower horizon is always safe: GC just keeps more.)
             if me.xmin.load(Ordering::Acquire) <= self.horizon.load(Ordering::Acquire) || st.active.is_empty() {
-                let horizon = st.active.values().map(|t| t.xmin.load(Ordering::Acquire)).min().unwrap_or(st.next_id);
-                self.horizon.store(horizon, Ordering::Release);
+                self.horizon.store(horizon_locked(&st), Ordering::Release);
             }
         }
         me.finished();
@@ -203,7 +263,7 @@ impl TxnManager {
     /// Recomputes the horizon now (background GC calls this; commits keep it roughly current).
     pub fn refresh_horizon(&self) -> TxnId {
         let st = self.state.lock();
-        let h = st.active.values().map(|t| t.xmin.load(Ordering::Acquire)).min().unwrap_or(st.next_id);
+        let h = horizon_locked(&st);
         self.horizon.store(h, Ordering::Release);
         h
     }
@@ -253,6 +313,13 @@ impl TxnManager {
     }
 }
 
+/// The oldest xmin of any running transaction or reader (the next id if none).
+fn horizon_locked(st: &State) -> TxnId {
+    let running = st.active.values().map(|t| t.xmin.load(Ordering::Acquire)).min();
+    let reading = st.readers.keys().next().copied();
+    running.into_iter().chain(reading).min().unwrap_or(st.next_id)
+}
+
 fn snapshot_locked(st: &State, me: TxnId) -> Snapshot {
     let active: Arc<[TxnId]> = match st.ids.binary_search(&me) {
         Ok(i) => {
@@ -290,6 +357,31 @@ mod tests {
         m.finish(&b, None);
         m.finish(&c, None);
         assert_eq!(m.horizon(), c.id + 1);
+    }
+
+    #[test]
+    fn readers_hold_the_horizon_without_taking_an_id() {
+        let m = TxnManager::new(FIRST_TXN, Arc::new(Catalog::bootstrap("u", None)), Arc::new(DataMap::new()));
+        let a = m.begin();
+        let next = m.next_id();
+        let (r1, _, _) = m.begin_reader();
+        assert_eq!(m.next_id(), next, "a reader consumes no id");
+        assert!(!r1.sees(a.id) && !r1.sees(NO_TXN) && r1.sees(FROZEN_TXN));
+        assert_eq!(r1.xmin, a.id);
+        let (r2, _, _) = m.begin_reader();
+        assert!(Arc::ptr_eq(&r1.active, &r2.active), "no begin or end between: one shared running set");
+        m.finish(&a, None);
+        // Both readers still need what a's commit might have replaced.
+        assert_eq!(m.horizon(), a.id);
+        assert_eq!(m.refresh_horizon(), a.id);
+        let (r3, _, _) = m.begin_reader();
+        assert!(r3.sees(a.id) && !Arc::ptr_eq(&r1.active, &r3.active), "a new running set after a's end");
+        m.end_reader(r1.xmin);
+        assert_eq!(m.refresh_horizon(), a.id, "r2 still reads at a's xmin");
+        m.end_reader(r2.xmin);
+        assert_eq!(m.horizon(), r3.xmin, "no transaction running: the last reader's end refreshes it");
+        m.end_reader(r3.xmin);
+        assert_eq!(m.horizon(), m.next_id());
     }
 
     #[test]

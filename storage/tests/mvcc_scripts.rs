@@ -18,7 +18,9 @@
 //! allowed), `TXN: delete TABLE KEY`, `TXN: lock TABLE KEY`, `TXN: get TABLE KEY`,
 //! `TXN: scan TABLE`, `TXN: commit`, `TXN: rollback`, `TXN: savepoint NAME`,
 //! `TXN: rollback to NAME`, `vacuum`, `restart` (checkpoint-free reopen:
-//! recovery from the WAL). Run with `UPDATE_GOLDEN=1` to rewrite expectations.
+//! recovery from the WAL). A reader outside any transaction (`Engine::reader`,
+//! what an autocommit key lookup uses): `NAME: read`, `NAME: get TABLE KEY`,
+//! `NAME: end`. Run with `UPDATE_GOLDEN=1` to rewrite expectations.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -26,9 +28,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use duetdb_storage::catalog::{ColumnDef, IndexDef, TableDef};
+use duetdb_storage::reader::Reader;
 use duetdb_storage::transaction::collect_rows;
 use duetdb_storage::wal::WalConfig;
-use duetdb_storage::{Catalog, DataType, Engine, EngineConfig, Error, Isolation, Transaction, Value, WriteOutcome};
+use duetdb_storage::{Catalog, DataType, Engine, EngineConfig, Error, Isolation, ReadView, Transaction, Value, WriteOutcome};
 use tokio::sync::{mpsc, oneshot};
 
 type Reply = oneshot::Sender<String>;
@@ -42,6 +45,7 @@ struct Runner {
     dir: tempfile::TempDir,
     engine: Arc<Engine>,
     txns: BTreeMap<String, TxnTask>,
+    readers: BTreeMap<String, Reader>,
     pending: Vec<(String, oneshot::Receiver<String>, u64)>,
     blocked: std::collections::HashSet<String>,
     out: Vec<String>,
@@ -61,7 +65,15 @@ impl Runner {
         cfg.wal.fsync = false;
         Engine::init(&cfg, Catalog::bootstrap("duet", None)).await.unwrap();
         let engine = open(dir.path()).await;
-        Runner { dir, engine, txns: BTreeMap::new(), pending: Vec::new(), blocked: Default::default(), out: Vec::new() }
+        Runner {
+            dir,
+            engine,
+            txns: BTreeMap::new(),
+            readers: BTreeMap::new(),
+            pending: Vec::new(),
+            blocked: Default::default(),
+            out: Vec::new(),
+        }
     }
 
     async fn run(&mut self, line: &str) {
@@ -72,14 +84,30 @@ impl Runner {
             let s = self.engine.vacuum();
             self.out.push(format!("removed {} versions, {} rows", s.versions_removed, s.rows_removed));
         } else if line == "restart" {
-            assert!(self.txns.is_empty(), "restart with transactions open");
+            assert!(self.txns.is_empty() && self.readers.is_empty(), "restart with transactions or readers open");
             self.engine.shutdown(false).await.unwrap();
             let dir = self.dir.path().to_path_buf();
             let old = std::mem::replace(&mut self.engine, open(&dir).await);
             drop(old);
             self.out.push("ok".into());
         } else if let Some((name, cmd)) = line.split_once(": ") {
-            if cmd.starts_with("begin") {
+            if cmd == "read" {
+                self.readers.insert(name.to_string(), self.engine.reader());
+                self.out.push("ok".into());
+            } else if let Some(reader) = self.readers.get(name) {
+                if cmd == "end" {
+                    self.readers.remove(name);
+                    self.out.push("ok".into());
+                } else {
+                    let (table, key) = cmd.strip_prefix("get ").and_then(|r| r.split_once(' ')).expect("a reader only gets");
+                    let view = reader.view();
+                    let def = view.catalog.table_by_name("public", table).cloned().expect("table");
+                    self.out.push(match find_in(view, &def, &parse_value(key)) {
+                        Some((_, row)) => show_row(&row),
+                        None => "none".into(),
+                    });
+                }
+            } else if cmd.starts_with("begin") {
                 let iso = if cmd.contains("rr") { Isolation::RepeatableRead } else { Isolation::ReadCommitted };
                 let txn = self.engine.begin(iso);
                 let id = txn.id();
@@ -248,8 +276,11 @@ fn show_row(row: &[Value]) -> String {
 
 /// Finds the row whose first column equals `key`, as this statement sees it.
 fn find(txn: &Transaction, def: &TableDef, key: &Value) -> Option<(u64, Vec<Value>)> {
-    let view = txn.read_view();
-    collect_rows(&view, def).into_iter().find(|(_, r)| r[0].as_i64() == key.as_i64() && r[0].as_str() == key.as_str())
+    find_in(&txn.read_view(), def, key)
+}
+
+fn find_in(view: &ReadView, def: &TableDef, key: &Value) -> Option<(u64, Vec<Value>)> {
+    collect_rows(view, def).into_iter().find(|(_, r)| r[0].as_i64() == key.as_i64() && r[0].as_str() == key.as_str())
 }
 
 async fn statement(txn: &mut Transaction, cmd: &str) -> Result<String, Error> {
