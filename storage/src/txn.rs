@@ -185,21 +185,13 @@ impl TxnManager {
     /// must `end_reader(snapshot.xmin)` exactly once when it stops reading.
     pub fn begin_reader(&self) -> (Snapshot, Arc<Catalog>, Arc<DataMap>) {
         let mut st = self.state.lock();
-        let active = match &st.ids_shared {
-            Some(a) => a.clone(),
-            None => {
-                let a: Arc<[TxnId]> = Arc::from(&st.ids[..]);
-                st.ids_shared = Some(a.clone());
-                a
-            }
-        };
-        let xmin = st.ids.first().copied().unwrap_or(st.next_id);
+        let snap = snapshot_locked(&mut st, NO_TXN);
         // The stored horizon never exceeds a running transaction's xmin, and
         // `xmin` is at least the oldest running id: GC cannot already have
         // removed a version this snapshot needs.
-        debug_assert!(xmin >= self.horizon.load(Ordering::Acquire));
-        *st.readers.entry(xmin).or_insert(0) += 1;
-        (Snapshot { xmin, xmax: st.next_id, active }, st.catalog.clone(), st.data.clone())
+        debug_assert!(snap.xmin >= self.horizon.load(Ordering::Acquire));
+        *st.readers.entry(snap.xmin).or_insert(0) += 1;
+        (snap, st.catalog.clone(), st.data.clone())
     }
 
     /// Unregisters a reader whose snapshot had `xmin`.
@@ -219,8 +211,8 @@ impl TxnManager {
 
     /// Takes a snapshot for `me` together with the committed catalog and storage map it pairs with.
     pub fn snapshot(&self, me: &TxnShared) -> (Snapshot, Arc<Catalog>, Arc<DataMap>) {
-        let st = self.state.lock();
-        let snap = snapshot_locked(&st, me.id);
+        let mut st = self.state.lock();
+        let snap = snapshot_locked(&mut st, me.id);
         me.xmin.store(snap.xmin, Ordering::Release);
         (snap, st.catalog.clone(), st.data.clone())
     }
@@ -303,8 +295,8 @@ impl TxnManager {
     /// the WAL position `now()` returns while no transaction can finish, and the
     /// oldest first-LSN of any running transaction that already wrote WAL.
     pub fn checkpoint_cut<T>(&self, me: &TxnShared, now: impl FnOnce() -> T) -> (Snapshot, Arc<Catalog>, Arc<DataMap>, T, Option<u64>) {
-        let st = self.state.lock();
-        let snap = snapshot_locked(&st, me.id);
+        let mut st = self.state.lock();
+        let snap = snapshot_locked(&mut st, me.id);
         me.xmin.store(snap.xmin, Ordering::Release);
         let t = now();
         let oldest_first_lsn =
@@ -320,7 +312,10 @@ fn horizon_locked(st: &State) -> TxnId {
     running.into_iter().chain(reading).min().unwrap_or(st.next_id)
 }
 
-fn snapshot_locked(st: &State, me: TxnId) -> Snapshot {
+/// A snapshot for `me`: everything running now but `me` counts as not seen.
+/// A reader (`me` not running) shares the one copy of the running set made
+/// since `ids` last changed.
+fn snapshot_locked(st: &mut State, me: TxnId) -> Snapshot {
     let active: Arc<[TxnId]> = match st.ids.binary_search(&me) {
         Ok(i) => {
             let mut v = Vec::with_capacity(st.ids.len() - 1);
@@ -328,7 +323,7 @@ fn snapshot_locked(st: &State, me: TxnId) -> Snapshot {
             v.extend_from_slice(&st.ids[i + 1..]);
             Arc::from(v)
         }
-        Err(_) => Arc::from(&st.ids[..]),
+        Err(_) => st.ids_shared.get_or_insert_with(|| Arc::from(&st.ids[..])).clone(),
     };
     let xmin = st.ids.first().copied().unwrap_or(st.next_id);
     Snapshot { xmin, xmax: st.next_id, active }
