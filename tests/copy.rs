@@ -76,3 +76,53 @@ async fn copy_streams_a_million_rows() {
     let expected: u64 = (1..=1_000_000u64).map(|i| i / 100_000 + 1).sum();
     assert_eq!(one(&c, "SELECT sum(bid) FROM big").await, expected.to_string());
 }
+
+#[tokio::test]
+async fn copy_column_lists_fill_defaults_and_skip_dropped_columns() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE d (id int PRIMARY KEY, gone int, label text DEFAULT 'none', qty int NOT NULL DEFAULT 7, note text);
+         ALTER TABLE d DROP COLUMN gone",
+    )
+    .await
+    .unwrap();
+    let copy = |sql: &'static str, data: &'static [u8]| {
+        let c = &c;
+        async move {
+            let sink = c.copy_in(sql).await?;
+            futures::pin_mut!(sink);
+            sink.send(Bytes::from_static(data)).await?;
+            sink.finish().await
+        }
+    };
+    // A column list out of table order: the rest get their defaults.
+    assert_eq!(copy("COPY d (note, id) FROM STDIN", b"n1\t1\nn2\t2\n").await.unwrap(), 2);
+    // No list: the live columns in order (the dropped one takes no field).
+    assert_eq!(copy("COPY d FROM STDIN", b"3\tx\t5\tn3\n").await.unwrap(), 1);
+    assert_eq!(
+        rows(&c, "SELECT id::text, label, qty::text, note FROM d ORDER BY id").await,
+        vec![
+            vec![Some("1".into()), Some("none".into()), Some("7".into()), Some("n1".into())],
+            vec![Some("2".into()), Some("none".into()), Some("7".into()), Some("n2".into())],
+            vec![Some("3".into()), Some("x".into()), Some("5".into()), Some("n3".into())],
+        ]
+    );
+    // An explicit NULL is not replaced by the default.
+    let e = copy("COPY d (id, qty) FROM STDIN", b"4\t\\N\n").await.unwrap_err();
+    assert_eq!(code(&e), "23502");
+    // A duplicate key in a later batch than its first occurrence fails the
+    // whole COPY: nothing of it stays, in the table or in the index.
+    let mut data = String::new();
+    for i in 10..2510 {
+        data.push_str(&format!("{i}\n"));
+    }
+    data.push_str("1200\n");
+    let data: &'static [u8] = Box::leak(data.into_bytes().into_boxed_slice());
+    let e = copy("COPY d (id) FROM STDIN", data).await.unwrap_err();
+    assert_eq!(code(&e), "23505");
+    assert_eq!(one(&c, "SELECT count(*) FROM d").await, "3");
+    assert_eq!(one(&c, "SELECT count(*) FROM d WHERE id = 1200").await, "0");
+    assert_eq!(copy("COPY d (id) FROM STDIN", b"1200\n").await.unwrap(), 1);
+    assert_eq!(one(&c, "SELECT qty FROM d WHERE id = 1200").await, "7");
+}

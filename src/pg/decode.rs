@@ -354,11 +354,22 @@ pub fn parse_value(s: &str, ty: &DataType, zone: &Zone) -> SqlResult<Value> {
     let v = match ty {
         DataType::Bool => Value::Bool(parse_bool(s).ok_or_else(bad)?),
         DataType::Int16 | DataType::Int32 | DataType::Int64 => {
-            let i: i128 = s.trim().parse().map_err(|_| bad())?;
-            let v = Value::Int64(
-                i64::try_from(i).map_err(|_| SqlError::new("22003", format!("value \"{s}\" is out of range for type {}", ty.pg_name())))?,
-            );
-            ty.coerce(v)?
+            // PostgreSQL's int input: ASCII blanks around an optional sign and digits.
+            let t = s.trim_ascii();
+            let out_of_range = || SqlError::new("22003", format!("value \"{s}\" is out of range for type {}", ty.pg_name()));
+            let i: i64 = match t.parse() {
+                Ok(i) => i,
+                Err(_) => {
+                    let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+                    let well_formed = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+                    return Err(if well_formed { out_of_range() } else { bad() });
+                }
+            };
+            match ty {
+                DataType::Int16 => Value::Int16(i16::try_from(i).map_err(|_| out_of_range())?),
+                DataType::Int32 => Value::Int32(i32::try_from(i).map_err(|_| out_of_range())?),
+                _ => Value::Int64(i),
+            }
         }
         DataType::Float32 => Value::Float32(parse_float(s).ok_or_else(bad)? as f32),
         DataType::Float64 => Value::Float64(parse_float(s).ok_or_else(bad)?),
@@ -402,6 +413,13 @@ mod tests {
         let z = Zone::Utc;
         assert_eq!(parse_value("42", &DataType::Int32, &z).unwrap(), Value::Int32(42));
         assert_eq!(parse_value("99999999999", &DataType::Int32, &z).unwrap_err().code, "22003");
+        assert_eq!(parse_value(" -32768 ", &DataType::Int16, &z).unwrap(), Value::Int16(-32768));
+        assert_eq!(parse_value("32768", &DataType::Int16, &z).unwrap_err().code, "22003");
+        assert_eq!(parse_value("+9223372036854775807", &DataType::Int64, &z).unwrap(), Value::Int64(i64::MAX));
+        assert_eq!(parse_value("123456789012345678901234567890123456789012", &DataType::Int64, &z).unwrap_err().code, "22003");
+        assert_eq!(parse_value("12a", &DataType::Int64, &z).unwrap_err().code, "22P02");
+        assert_eq!(parse_value("-", &DataType::Int64, &z).unwrap_err().code, "22P02");
+        assert_eq!(parse_value("1\u{a0}", &DataType::Int32, &z).unwrap_err().code, "22P02");
         assert_eq!(parse_value("abc", &DataType::Int32, &z).unwrap_err().code, "22P02");
         assert_eq!(parse_value("yes", &DataType::Bool, &z).unwrap(), Value::Bool(true));
         let num = DataType::Numeric { precision: 10, scale: 2, typmod: true };

@@ -12,6 +12,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use datafusion::sql::sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Statement};
 use duetdb_storage::{TableDef, Value};
 
@@ -47,7 +49,13 @@ pub struct CopyIn {
 /// An active COPY FROM STDIN.
 pub struct CopyState {
     def: Arc<TableDef>,
+    /// The physical column each field of a record goes to.
     columns: Vec<usize>,
+    /// `columns` is every physical column in order (the common `COPY t FROM
+    /// STDIN`): a record's values are the row as they come.
+    all_in_order: bool,
+    /// Physical columns not loaded that have a DEFAULT (filled per batch).
+    defaulted: Vec<usize>,
     format: CopyFormat,
     buf: Vec<u8>,
     batch: Vec<Vec<Value>>,
@@ -149,9 +157,19 @@ impl Session {
                 let header = matches!(format, CopyFormat::Csv { header: true, .. });
                 let n = cols.len();
                 let csv = format.is_csv();
+                let all_in_order = cols.len() == def.columns.len() && cols.iter().enumerate().all(|(k, &c)| k == c);
+                let defaulted = def
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, c)| !c.dropped && c.default.is_some() && !cols.contains(i))
+                    .map(|(i, _)| i)
+                    .collect();
                 self.copy_in = Some(CopyState {
                     def,
                     columns: cols,
+                    all_in_order,
+                    defaulted,
                     format,
                     buf: Vec::new(),
                     batch: Vec::with_capacity(BATCH),
@@ -237,25 +255,20 @@ impl Session {
             return Ok(());
         }
         let def = st.def.clone();
-        let rows = std::mem::take(&mut st.batch);
+        let mut rows = std::mem::replace(&mut st.batch, Vec::with_capacity(BATCH));
         let line = st.line;
         let n = rows.len() as u64;
-        // Physical rows with defaults for columns not loaded.
-        let full: Vec<Vec<Value>> = {
+        if !st.defaulted.is_empty() {
             let defaults = self.copy_defaults(&def)?;
             let st = self.copy_in.as_ref().unwrap();
-            rows.into_iter()
-                .map(|r| {
-                    let mut full = defaults.clone();
-                    for (k, v) in r.into_iter().enumerate() {
-                        full[st.columns[k]] = v;
-                    }
-                    full
-                })
-                .collect()
-        };
+            for row in &mut rows {
+                for &c in &st.defaulted {
+                    row[c] = defaults[c].clone();
+                }
+            }
+        }
         let txn = self.txn.txn.as_mut().ok_or_else(|| SqlError::internal("COPY without a transaction"))?;
-        txn.insert_batch(&def, full).await.map_err(|e| copy_context(e.into(), &def.name, line))?;
+        txn.insert_batch(&def, rows).await.map_err(|e| copy_context(e.into(), &def.name, line))?;
         self.copy_in.as_mut().unwrap().rows += n;
         Ok(())
     }
@@ -385,25 +398,41 @@ fn parse_record(rec: &[u8], st: &CopyState) -> SqlResult<Vec<Value>> {
             SqlError::new("22P04", "extra data after last expected column")
         });
     }
-    let mut row = Vec::with_capacity(fields.len());
+    // The physical row: values where the fields go, NULL elsewhere (dropped
+    // columns, and columns whose defaults flush_copy fills in).
+    let width = st.def.columns.len();
+    let mut row = Vec::with_capacity(width);
+    if !st.all_in_order {
+        row.resize(width, Value::Null);
+    }
     for (k, f) in fields.into_iter().enumerate() {
-        let col = &st.def.columns[st.columns[k]];
-        row.push(match f {
+        let c = st.columns[k];
+        let col = &st.def.columns[c];
+        let v = match f {
             None => Value::Null,
             Some(s) => parse_value(&s, &col.ty, &st.style.zone).map_err(|mut e| {
                 e.message = format!("{} (column \"{}\")", e.message, col.name);
                 e
             })?,
-        });
+        };
+        if st.all_in_order {
+            row.push(v);
+        } else {
+            row[c] = v;
+        }
     }
     Ok(row)
 }
 
+/// A record's fields (`None` for NULL); inline for up to 16 columns, so a
+/// record costs no allocation for its field list.
+type Fields<'a> = SmallVec<[Option<Cow<'a, str>>; 16]>;
+
 /// Text format: delimiter-separated, `\N` for NULL, backslash escapes.
 /// Fields without escapes borrow from the record (the common case: no
 /// allocation per field).
-fn split_text<'a>(s: &'a str, delim: char, null: &str) -> SqlResult<Vec<Option<Cow<'a, str>>>> {
-    let mut out = Vec::new();
+fn split_text<'a>(s: &'a str, delim: char, null: &str) -> SqlResult<Fields<'a>> {
+    let mut out = Fields::new();
     for raw in s.split(delim) {
         if raw == null {
             out.push(None);
@@ -452,13 +481,13 @@ fn split_text<'a>(s: &'a str, delim: char, null: &str) -> SqlResult<Vec<Option<C
 
 /// CSV: quoted fields may contain the delimiter, quotes (doubled) and newlines;
 /// an unquoted field equal to the NULL string is NULL.
-fn split_csv<'a>(s: &'a str, delim: char, null: &str, quote: char, escape: char) -> SqlResult<Vec<Option<Cow<'a, str>>>> {
+fn split_csv<'a>(s: &'a str, delim: char, null: &str, quote: char, escape: char) -> SqlResult<Fields<'a>> {
     if !s.contains(quote) {
         // No quoting anywhere: fields are the pieces between delimiters,
         // borrowed from the record.
         return Ok(s.split(delim).map(|f| if f == null { None } else { Some(Cow::Borrowed(f)) }).collect());
     }
-    let mut out = Vec::new();
+    let mut out = Fields::new();
     let mut chars = s.chars().peekable();
     loop {
         let mut v = String::new();
@@ -591,17 +620,17 @@ mod tests {
 
     #[test]
     fn text_and_csv_fields() {
-        assert_eq!(split_text("1\tab\\tc\t\\N", '\t', "\\N").unwrap(), vec![Some("1".into()), Some("ab\tc".into()), None]);
+        assert_eq!(split_text("1\tab\\tc\t\\N", '\t', "\\N").unwrap().into_vec(), vec![Some("1".into()), Some("ab\tc".into()), None]);
         assert_eq!(
-            split_csv("200,\"csv, b\",,2", ',', "", '"', '"').unwrap(),
+            split_csv("200,\"csv, b\",,2", ',', "", '"', '"').unwrap().into_vec(),
             vec![Some("200".into()), Some("csv, b".into()), None, Some("2".into())]
         );
-        assert_eq!(split_csv("\"a\"\"b\",\"\"", ',', "", '"', '"').unwrap(), vec![Some("a\"b".into()), Some("".into())]);
+        assert_eq!(split_csv("\"a\"\"b\",\"\"", ',', "", '"', '"').unwrap().into_vec(), vec![Some("a\"b".into()), Some("".into())]);
         assert!(split_csv("\"open", ',', "", '"', '"').is_err());
         // Without quotes (the fast path) the same rules: empty is NULL by default.
-        assert_eq!(split_csv("1,,x y,", ',', "", '"', '"').unwrap(), vec![Some("1".into()), None, Some("x y".into()), None]);
-        assert_eq!(split_csv("NULL|a", '|', "NULL", '"', '"').unwrap(), vec![None, Some("a".into())]);
-        assert_eq!(split_csv("1,\"\",", ',', "", '"', '"').unwrap(), vec![Some("1".into()), Some("".into()), None]);
+        assert_eq!(split_csv("1,,x y,", ',', "", '"', '"').unwrap().into_vec(), vec![Some("1".into()), None, Some("x y".into()), None]);
+        assert_eq!(split_csv("NULL|a", '|', "NULL", '"', '"').unwrap().into_vec(), vec![None, Some("a".into())]);
+        assert_eq!(split_csv("1,\"\",", ',', "", '"', '"').unwrap().into_vec(), vec![Some("1".into()), Some("".into()), None]);
     }
 
     #[test]

@@ -169,7 +169,9 @@ impl Tree {
         }
         if let Some(h) = &mut self.hashed {
             h.reserve(grouped.len());
-            h.extend(grouped.iter().map(|(k, rows)| (k.clone(), rows.clone())));
+            // from_slice copies the row ids (SmallVec's Clone goes through a
+            // generic collect, which was most of a primary-key build).
+            h.extend(grouped.iter().map(|(k, rows)| (k.clone(), Rows::from_slice(rows))));
         }
         self.ordered = BPlusTree::from_sorted(grouped);
     }
@@ -217,6 +219,12 @@ impl Index {
     /// The encoded key of `row`, and whether any key column is NULL.
     pub fn key_of(&self, types: &[DataType], missing: &[Value], row: &[u8]) -> (Vec<u8>, bool) {
         let mut out = Vec::with_capacity(16);
+        let has_null = self.key_into(types, missing, row, &mut out);
+        (out, has_null)
+    }
+
+    /// `key_of` appending to `out` (a caller encoding many keys reuses one buffer).
+    pub fn key_into(&self, types: &[DataType], missing: &[Value], row: &[u8], out: &mut Vec<u8>) -> bool {
         let mut has_null = false;
         if let [col] = self.columns[..] {
             // Single-column keys (the common case): one pass, no temporary vector.
@@ -224,10 +232,10 @@ impl Index {
                 if i == col {
                     let v = v.unwrap_or_else(|| missing.get(i).map(ValueRef::from).unwrap_or(ValueRef::Null));
                     has_null = v.is_null();
-                    keycode::encode_value(&mut out, v);
+                    keycode::encode_value(out, v);
                 }
             });
-            return (out, has_null);
+            return has_null;
         }
         let mut vals: Vec<Option<ValueRef<'_>>> = vec![None; self.columns.len()];
         let max = self.columns.iter().copied().max().unwrap_or(0);
@@ -241,9 +249,9 @@ impl Index {
         for v in vals {
             let v = v.unwrap_or(ValueRef::Null);
             has_null |= v.is_null();
-            keycode::encode_value(&mut out, v);
+            keycode::encode_value(out, v);
         }
-        (out, has_null)
+        has_null
     }
 
     /// The encoded key of a row given as values (a row about to be inserted:

@@ -129,6 +129,24 @@ impl TableData {
         Some(f(&mut slots[(r as usize) & (CHUNK_SIZE - 1)]))
     }
 
+    /// Runs `f` on the version chain of every row in `rows`, taking each
+    /// chunk's write lock once for all its rows (bulk inserts, commit stamps)
+    /// instead of once per row. Rows past the allocated slots are skipped.
+    pub fn with_chains_mut(&self, rows: std::ops::Range<RowId>, mut f: impl FnMut(RowId, &mut Chain)) {
+        let dir = self.chunks.read_recursive();
+        let mut r = rows.start;
+        while r < rows.end {
+            let Some(chunk) = dir.get((r >> CHUNK_BITS) as usize) else { return };
+            let chunk_end = ((r >> CHUNK_BITS) + 1) << CHUNK_BITS;
+            let end = rows.end.min(chunk_end);
+            let mut slots = chunk.slots.write();
+            for row in r..end {
+                f(row, &mut slots[(row as usize) & (CHUNK_SIZE - 1)]);
+            }
+            r = end;
+        }
+    }
+
     /// A consistent list of the chunks existing now (scans iterate it without
     /// holding the directory lock).
     pub fn chunks(&self) -> Vec<Arc<Chunk>> {

@@ -133,8 +133,22 @@ impl DataType {
     /// error PostgreSQL gives for an assignment of that value.
     pub fn coerce(&self, value: Value) -> Result<Value> {
         use Value as V;
-        if value.is_null() {
-            return Ok(V::Null);
+        // A value already of the column's exact type with nothing to check
+        // (typed input: COPY, binary parameters) stays as it is.
+        match (self, &value) {
+            (_, V::Null)
+            | (DataType::Bool, V::Bool(_))
+            | (DataType::Int16, V::Int16(_))
+            | (DataType::Int32, V::Int32(_))
+            | (DataType::Int64, V::Int64(_))
+            | (DataType::Float32, V::Float32(_))
+            | (DataType::Float64, V::Float64(_))
+            | (DataType::Text, V::Text(_))
+            | (DataType::Bytea, V::Bytea(_))
+            | (DataType::Date, V::Date(_))
+            | (DataType::Timestamp, V::Timestamp(_))
+            | (DataType::TimestampTz, V::TimestampTz(_)) => return Ok(value),
+            _ => {}
         }
         let mismatch = |v: &Value| {
             Error::DatatypeMismatch(format!("value of type {} cannot be stored in a column of type {}", v.type_name(), self.pg_name()))

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Commands: `create TABLE (col type [pk], …)`, `TXN: begin [rc|rr]`,
-//! `TXN: insert TABLE v, …`, `TXN: update TABLE KEY set COL=V[, …]` (COL=COL+N
+//! `TXN: insert TABLE v, …`, `TXN: insert_many TABLE (v, …) (v, …)` (one
+//! batch, as COPY inserts), `TXN: update TABLE KEY set COL=V[, …]` (COL=COL+N
 //! allowed), `TXN: delete TABLE KEY`, `TXN: lock TABLE KEY`, `TXN: get TABLE KEY`,
 //! `TXN: scan TABLE`, `TXN: commit`, `TXN: rollback`, `TXN: savepoint NAME`,
 //! `TXN: rollback to NAME`, `vacuum`, `restart` (checkpoint-free reopen:
@@ -293,6 +294,17 @@ async fn statement(txn: &mut Transaction, cmd: &str) -> Result<String, Error> {
             let values: Vec<Value> = args.split(',').map(parse_value).collect();
             txn.insert(&def, values).await?;
             Ok("ok".into())
+        }
+        "insert_many" => {
+            // insert_many TABLE (v, …) (v, …): one insert_batch (COPY's path)
+            let rows: Vec<Vec<Value>> = args
+                .split(')')
+                .map(|r| r.trim().trim_start_matches('('))
+                .filter(|r| !r.is_empty())
+                .map(|r| r.split(',').map(parse_value).collect())
+                .collect();
+            let n = txn.insert_batch(&def, rows).await?;
+            Ok(format!("{n} rows"))
         }
         "get" => Ok(match find(txn, &def, &parse_value(args)) {
             Some((_, row)) => show_row(&row),
