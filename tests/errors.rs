@@ -63,3 +63,34 @@ async fn writes_on_a_read_only_transaction_fail_with_25006() {
     expect_error(&c, "INSERT INTO r VALUES (1)", "25006").await;
     c.batch_execute("ROLLBACK").await.unwrap();
 }
+
+#[tokio::test]
+async fn assignment_casts_store_text_and_refuse_what_postgres_refuses() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE a (id int PRIMARY KEY, label text, code varchar(3), flag boolean, qty int)").await.unwrap();
+    // Any value assigned to a string column is stored as its text, as
+    // PostgreSQL's assignment casts do (booleans as true/false).
+    c.batch_execute("INSERT INTO a (id, label, code) VALUES (1, 42, 7)").await.unwrap();
+    c.batch_execute("INSERT INTO a (id, label) SELECT 2, 2.5").await.unwrap();
+    c.batch_execute("INSERT INTO a (id, label) VALUES (3, true)").await.unwrap();
+    c.batch_execute("INSERT INTO a (id, label) VALUES (4, DATE '2024-05-07')").await.unwrap();
+    c.batch_execute("UPDATE a SET code = id * 100 WHERE id = 2").await.unwrap();
+    assert_eq!(
+        rows(&c, "SELECT label, code FROM a ORDER BY id").await,
+        vec![
+            vec![Some("42".into()), Some("7".into())],
+            vec![Some("2.5".into()), Some("200".into())],
+            vec![Some("true".into()), None],
+            vec![Some("2024-05-07".into()), None],
+        ]
+    );
+    // Too long for varchar(3): an error, not a silent truncation.
+    expect_error(&c, "UPDATE a SET code = 12345 WHERE id = 1", "22001").await;
+    // No assignment cast from boolean to integer or from integer to boolean.
+    let e = expect_error(&c, "UPDATE a SET qty = true WHERE id = 1", "42804").await;
+    assert_eq!(e.message(), "column \"qty\" is of type integer but expression is of type boolean");
+    assert_eq!(e.hint(), Some("You will need to rewrite or cast the expression."));
+    let e = expect_error(&c, "INSERT INTO a (id, flag) VALUES (9, 1)", "42804").await;
+    assert!(e.message().starts_with("column \"flag\" is of type boolean but expression is of type"), "{}", e.message());
+}

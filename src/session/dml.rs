@@ -260,7 +260,7 @@ impl Session {
         for (rowid, old, new) in work {
             let mut row = old.clone();
             for (c, v) in new {
-                row[c] = expr::assign(v, &def.columns[c].ty, &zone)?;
+                row[c] = expr::assign_column(v, &def.columns[c], &zone)?;
             }
             self.check_constraints(def, &row)?;
             self.check_fk_child(def, &row, Some(&old)).await?;
@@ -417,8 +417,7 @@ impl Session {
             let mut row = self.default_row(def, &defaults, &explicit, &zone)?;
             for (i, v) in src.into_iter().enumerate() {
                 if let Some(v) = v {
-                    row[columns[i]] = expr::assign(v, &def.columns[columns[i]].ty, &zone)
-                        .map_err(|e| add_column_context(e, &def.columns[columns[i]].name))?;
+                    row[columns[i]] = expr::assign_column(v, &def.columns[columns[i]], &zone)?;
                 }
             }
             self.check_constraints(def, &row)?;
@@ -489,7 +488,7 @@ impl Session {
                 let mut new = old.clone();
                 for (c, ex) in sets {
                     let mut e = self.eval_env(&both, &[], zone, &mut next);
-                    new[*c] = expr::assign(expr::eval_typed(ex, &mut e, Some(&def.columns[*c].ty))?, &def.columns[*c].ty, zone)?;
+                    new[*c] = expr::assign_column(expr::eval_typed(ex, &mut e, Some(&def.columns[*c].ty))?, &def.columns[*c], zone)?;
                 }
                 self.check_constraints(def, &new)?;
                 self.check_fk_child(def, &new, Some(&old)).await?;
@@ -839,13 +838,6 @@ impl Session {
 
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn add_column_context(mut e: SqlError, column: &str) -> SqlError {
-    if e.code == "42804" {
-        e.message = format!("column \"{column}\" {}", e.message.trim_start_matches("value "));
-    }
-    e
 }
 
 fn column_field(def: &TableDef, c: usize, name: &str) -> FieldInfo {

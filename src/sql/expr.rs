@@ -12,6 +12,7 @@
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, DataType as SqlType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator, Value as SqlValue,
 };
+use duetdb_storage::ColumnDef;
 use duetdb_storage::types::{DataType, Value, format_decimal, parse_decimal, rescale};
 
 use crate::error::{SqlError, SqlResult};
@@ -518,12 +519,35 @@ pub fn cast(v: Value, ty: &DataType, zone: &Zone) -> SqlResult<Value> {
 /// Converts a value for assignment to a column: PostgreSQL's assignment rules,
 /// where untyped text is read by the column type's input function.
 pub fn assign(v: Value, ty: &DataType, zone: &Zone) -> SqlResult<Value> {
-    match (&v, ty) {
-        (Value::Text(s), t) if !matches!(t, DataType::Text | DataType::Varchar(_) | DataType::Char(_)) => {
-            crate::pg::decode::parse_value(s, t, zone)
+    let to_string_type = matches!(ty, DataType::Text | DataType::Varchar(_) | DataType::Char(_));
+    match &v {
+        Value::Text(s) if !to_string_type => crate::pg::decode::parse_value(s, ty, zone),
+        // PostgreSQL's assignment casts to string types: any value converts
+        // through its output function (booleans read true/false, as text(bool)
+        // gives), then the column's length rules apply.
+        Value::Null | Value::Text(_) => Ok(ty.coerce(v)?),
+        _ if to_string_type => {
+            let text = match &v {
+                Value::Bool(b) => b.to_string(),
+                v => crate::pg::encode::value_text(v, &crate::pg::encode::Style { zone: zone.clone() }),
+            };
+            Ok(ty.coerce(Value::Text(text))?)
         }
         _ => Ok(ty.coerce(v)?),
     }
+}
+
+/// `assign` into a named column; a value of a type that cannot be stored
+/// there fails as PostgreSQL words it (42804, naming the column and both types).
+pub fn assign_column(v: Value, column: &ColumnDef, zone: &Zone) -> SqlResult<Value> {
+    let from = v.type_name();
+    assign(v, &column.ty, zone).map_err(|mut e| {
+        if e.code == "42804" {
+            e.message = format!("column \"{}\" is of type {} but expression is of type {from}", column.name, column.ty.pg_name());
+            e.hint = Some("You will need to rewrite or cast the expression.".into());
+        }
+        e
+    })
 }
 
 pub fn display(v: &Value) -> String {
