@@ -66,14 +66,8 @@ impl TableData {
         }
     }
 
-    /// Hands out a fresh row id (and makes sure its slot exists).
-    pub fn alloc_rowid(&self) -> RowId {
-        let r = self.next_rowid.fetch_add(1, Ordering::Relaxed);
-        self.ensure_slot(r);
-        r
-    }
-
-    /// Reserves `n` consecutive row ids (bulk loads), returning the first.
+    /// Reserves `n` consecutive fresh row ids (and makes sure their slots
+    /// exist), returning the first.
     pub fn alloc_rowids(&self, n: u64) -> RowId {
         let r = self.next_rowid.fetch_add(n, Ordering::Relaxed);
         self.ensure_slot(r + n.saturating_sub(1));

@@ -44,7 +44,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::catalog::{Catalog, Layout, RelFileNode, SequenceDef, TableDef};
+use crate::catalog::{Catalog, RelFileNode, SequenceDef, TableDef};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::index::{Index, Key, insert_if_absent, insert_in};
@@ -428,31 +428,34 @@ impl Transaction {
 
     /// Inserts a row (values for every physical column) and returns its row id.
     pub async fn insert(&mut self, def: &Arc<TableDef>, values: Vec<Value>) -> Result<RowId> {
-        self.check_writable()?;
-        let values = self.prepare_row(def, values)?;
-        self.lock_table(def.id, TableLockMode::Shared).await?;
-        let data = self.data_for(def)?;
-        let t = self.table_slot(&data, def);
-        let (indexes, layout) = (data.indexes(), def.layout());
-        self.insert_prepared(&data, def, t, values, &indexes, &layout).await
+        Ok(self.insert_rows(def, vec![values]).await?.expect("one row inserted"))
     }
 
-    /// Inserts many rows (COPY, INSERT … SELECT): the same outcome as
-    /// repeated `insert`, with the per-row overheads paid once per batch:
+    /// Inserts many rows (COPY, INSERT … SELECT) and returns how many.
+    pub async fn insert_batch(&mut self, def: &Arc<TableDef>, rows: Vec<Vec<Value>>) -> Result<u64> {
+        let n = rows.len() as u64;
+        self.insert_rows(def, rows).await?;
+        Ok(n)
+    }
+
+    /// Inserts rows (one for `insert`, a batch for `insert_batch`) and returns
+    /// the first row id (None for no rows). Per-row overheads are paid once
+    /// per call:
     ///
     /// ```text
     ///   rows ──prepare+encode all──▶ (a bad row fails here, nothing installed)
     ///        ──one id range───────▶ first..first+n
     ///        ──redo for each row──▶ ChangeBuf (spilled as it fills)
     ///        ──versions───────────▶ one chunk lock per 1024 rows, one undo entry
-    ///        ──index entries──────▶ per row, unique ones checked (and waited) as in `insert`
+    ///        ──index entries──────▶ per row; unique ones checked, waiting for a running holder
     /// ```
     ///
-    /// A unique violation part-way fails the statement; the undo entry covers
-    /// the whole range (removing index entries that were never added is a no-op).
-    /// The table's index list is read once: adding an index takes the table's
-    /// exclusive lock, which waits for our shared one.
-    pub async fn insert_batch(&mut self, def: &Arc<TableDef>, rows: Vec<Vec<Value>>) -> Result<u64> {
+    /// Until every index has a row, a failure must take the rows back out: the
+    /// undo entry covers the whole range (removing index entries that were
+    /// never added is a no-op), so a unique violation part-way fails the
+    /// statement cleanly. The table's index list is read once: adding an index
+    /// takes the table's exclusive lock, which waits for our shared one.
+    async fn insert_rows(&mut self, def: &Arc<TableDef>, rows: Vec<Vec<Value>>) -> Result<Option<RowId>> {
         self.check_writable()?;
         self.lock_table(def.id, TableLockMode::Shared).await?;
         let data = self.data_for(def)?;
@@ -460,9 +463,9 @@ impl Transaction {
         let (indexes, layout) = (data.indexes(), def.layout());
         let n = rows.len();
         if n == 0 {
-            return Ok(0);
+            return Ok(None);
         }
-        assert!(n <= u32::MAX as usize, "insert_batch of {n} rows exceeds one undo entry");
+        assert!(n <= u32::MAX as usize, "insert of {n} rows exceeds one undo entry");
         let mut encoded = Vec::with_capacity(n);
         let mut keys: Vec<SmallVec<[(Vec<u8>, bool); 2]>> = Vec::with_capacity(if indexes.is_empty() { 0 } else { n });
         for values in rows {
@@ -473,6 +476,7 @@ impl Transaction {
             }
         }
         let first = data.alloc_rowids(n as u64);
+        // Redo first (a copy of the bytes), then the versions take the rows themselves.
         for (i, row) in encoded.iter().enumerate() {
             self.changes.insert(def.id, first + i as u64, row);
             self.maybe_spill()?;
@@ -483,7 +487,7 @@ impl Transaction {
             debug_assert!(chain.is_empty(), "fresh row id {rowid} already has versions");
             chain.push(Version::new(me, cid, versions.next().expect("one encoded row per id")));
         });
-        self.push_insert_undo_range(t, first, n as u32);
+        self.push_insert_undo(t, first, n as u32);
         for (i, row_keys) in keys.into_iter().enumerate() {
             let rowid = first + i as u64;
             for (index, (key, has_null)) in indexes.iter().zip(row_keys) {
@@ -496,56 +500,13 @@ impl Transaction {
                 }
             }
         }
-        Ok(n as u64)
-    }
-
-    async fn insert_prepared(
-        &mut self,
-        data: &Arc<TableData>,
-        def: &Arc<TableDef>,
-        t: u32,
-        values: Vec<Value>,
-        indexes: &[Arc<Index>],
-        layout: &Layout,
-    ) -> Result<RowId> {
-        let row = encode_row(&layout.types, &values);
-        let keys: SmallVec<[(Vec<u8>, bool); 2]> = indexes.iter().map(|i| i.key_of_values(&values)).collect();
-        drop(values);
-        let rowid = data.alloc_rowid();
-        // Redo first (a copy of the bytes), then the version takes the row itself.
-        self.changes.insert(def.id, rowid, &row);
-        let (me, cid) = (self.id(), self.cid);
-        data.with_chain_mut(rowid, move |chain| {
-            debug_assert!(chain.is_empty(), "fresh row id {rowid} already has versions");
-            chain.push(Version::new(me, cid, row));
-        });
-        self.push_insert_undo(t, rowid);
-        // Until every index has the row, a failure must take the row back out:
-        // the undo entry above does that (and drops the entries already added).
-        for (index, (key, has_null)) in indexes.iter().zip(keys) {
-            if !index.unique || has_null {
-                index.insert(&key, rowid);
-                continue;
-            }
-            loop {
-                match self.try_unique_insert(data, def, index, &key, rowid)? {
-                    None => break,
-                    Some(holder) => self.wait_for(vec![holder]).await?,
-                }
-            }
-        }
-        self.maybe_spill()?;
-        Ok(rowid)
-    }
-
-    fn push_insert_undo(&mut self, t: u32, rowid: RowId) {
-        self.push_insert_undo_range(t, rowid, 1)
+        Ok(Some(first))
     }
 
     /// Records that rows `rowid..rowid + n` were inserted, extending the last
     /// entry when it lies above the latest mark (savepoint or statement start)
     /// and ends where this range begins.
-    fn push_insert_undo_range(&mut self, t: u32, rowid: RowId, n: u32) {
+    fn push_insert_undo(&mut self, t: u32, rowid: RowId, n: u32) {
         if self.undo.len() > self.undo_floor
             && let Some(Undo::Insert { t: lt, rowid: first, count }) = self.undo.last_mut()
             && *lt == t
