@@ -504,9 +504,7 @@ pub fn cast(v: Value, ty: &DataType, zone: &Zone) -> SqlResult<Value> {
         (Value::Text(s), t) if !matches!(t, DataType::Text | DataType::Varchar(_) | DataType::Char(_)) => {
             crate::pg::decode::parse_value(s, t, zone)
         }
-        (v, DataType::Text | DataType::Varchar(None)) if !matches!(v, Value::Text(_)) => {
-            Ok(Value::Text(crate::pg::encode::value_text(v, &crate::pg::encode::Style { zone: zone.clone() })))
-        }
+        (v, DataType::Text | DataType::Varchar(None)) if !matches!(v, Value::Text(_)) => Ok(Value::Text(as_text(v, zone))),
         (Value::Numeric(m, s), DataType::Numeric { .. }) => Ok(ty.coerce(Value::Numeric(*m, *s))?),
         (Value::Text(s), DataType::Varchar(Some(n))) => {
             // An explicit cast truncates instead of failing (PostgreSQL semantics).
@@ -523,17 +521,19 @@ pub fn assign(v: Value, ty: &DataType, zone: &Zone) -> SqlResult<Value> {
     match &v {
         Value::Text(s) if !to_string_type => crate::pg::decode::parse_value(s, ty, zone),
         // PostgreSQL's assignment casts to string types: any value converts
-        // through its output function (booleans read true/false, as text(bool)
-        // gives), then the column's length rules apply.
+        // to its text, then the column's length rules apply.
         Value::Null | Value::Text(_) => Ok(ty.coerce(v)?),
-        _ if to_string_type => {
-            let text = match &v {
-                Value::Bool(b) => b.to_string(),
-                v => crate::pg::encode::value_text(v, &crate::pg::encode::Style { zone: zone.clone() }),
-            };
-            Ok(ty.coerce(Value::Text(text))?)
-        }
+        _ if to_string_type => Ok(ty.coerce(Value::Text(as_text(&v, zone)))?),
         _ => Ok(ty.coerce(v)?),
+    }
+}
+
+/// A value as PostgreSQL's casts to text give it: the type's output
+/// function, except booleans, which read true/false (text(boolean)).
+fn as_text(v: &Value, zone: &Zone) -> String {
+    match v {
+        Value::Bool(b) => b.to_string(),
+        v => crate::pg::encode::value_text(v, &crate::pg::encode::Style { zone: zone.clone() }),
     }
 }
 
@@ -588,6 +588,8 @@ mod tests {
         assert_eq!(run("'2024-05-07'::date", &[], &[]).unwrap(), Value::Date(19_850));
         assert_eq!(run("nextval('s')", &[], &[]).unwrap(), Value::Int64(7));
         assert_eq!(run("a || 'x'", &[Value::Int32(1)], &[]).unwrap(), Value::Text("1x".into()));
+        assert_eq!(run("a::text", &[Value::Bool(true)], &[]).unwrap(), Value::Text("true".into()), "text(boolean), as PostgreSQL");
+        assert_eq!(run("a::text", &[Value::Numeric(250, 2)], &[]).unwrap(), Value::Text("2.50".into()));
     }
 
     #[test]
