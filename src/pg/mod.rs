@@ -2,7 +2,9 @@
 //! encodings, and parsing what clients send.
 
 pub mod datetime;
+pub mod datetime_format;
 pub mod decode;
 pub mod encode;
+pub mod number_format;
 pub mod numbers;
 pub mod oid;

@@ -252,6 +252,7 @@ fn tstz() -> A {
 
 /// Registers every function in `ctx`, bound to `env`.
 pub fn register(ctx: &SessionContext, env: Arc<dyn FunctionEnv>) {
+    ctx.register_udf(crate::sql::to_char::to_char(env.clone()));
     for f in all(env) {
         ctx.register_udf(f);
     }

@@ -602,6 +602,7 @@ fn custom_type(t: &SqlType) -> Option<String> {
 pub fn rewrite(stmt: &mut Statement) {
     // `FROM pg_catalog.generate_series(…)`: table functions live unqualified.
     strip_table_function_schema(stmt);
+    exists_in_select_lists(stmt);
     rewrite_exprs(stmt);
 }
 
@@ -611,6 +612,9 @@ pub fn rewrite(stmt: &mut Statement) {
 fn rewrite_text(stmt: &mut Statement, text: &str) {
     if ["generate_series", "unnest", "pg_catalog"].iter().any(|n| contains_ignore_case(text, n)) {
         strip_table_function_schema(stmt);
+    }
+    if contains_ignore_case(text, "exists") {
+        exists_in_select_lists(stmt);
     }
     rewrite_exprs(stmt);
 }
@@ -690,6 +694,87 @@ fn strip_table_function_schema(stmt: &mut Statement) {
         }
     }
     let _ = stmt.visit(&mut Strip);
+}
+
+/// `EXISTS (subquery)` as a value in a select list (`SELECT EXISTS (SELECT …
+/// WHERE …) AS anon_1`, SQLAlchemy's `exists()`): DataFusion plans EXISTS only
+/// as a filter (a semi join), so in a select list it becomes a count:
+///
+/// ```text
+///   EXISTS (SELECT 1 FROM t WHERE c)   →   (SELECT count(*) FROM t WHERE c) > 0
+///   EXISTS (anything else)             →   (SELECT count(*) FROM (anything else) AS exists_rows) > 0
+/// ```
+///
+/// The first form keeps a correlated subquery decorrelatable; it is used only
+/// when the subquery's rows are plain (no grouping, DISTINCT, LIMIT, set
+/// operation or computed output that could be an aggregate: `EXISTS (SELECT
+/// max(x) … WHERE false)` is true, its count of matching rows is not).
+/// EXISTS in WHERE is left alone.
+fn exists_in_select_lists(stmt: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{Query, SelectItem, SetExpr, VisitMut, VisitorMut, visit_expressions_mut};
+    struct Items;
+    impl VisitorMut for Items {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            if let SetExpr::Select(select) = q.body.as_mut() {
+                for item in &mut select.projection {
+                    if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                        let _ = visit_expressions_mut(e, |e| {
+                            if let Expr::Exists { subquery, negated } = e {
+                                *e = exists_as_count(subquery, *negated);
+                            }
+                            ControlFlow::<()>::Continue(())
+                        });
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Items);
+}
+
+fn exists_as_count(subquery: &datafusion::sql::sqlparser::ast::Query, negated: bool) -> Expr {
+    use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr, TableFactor};
+    let plain_item = |i: &SelectItem| match i {
+        SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => true,
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+            matches!(e, Expr::Value(_) | Expr::Identifier(_) | Expr::CompoundIdentifier(_))
+        }
+        _ => false,
+    };
+    let plain = match subquery.body.as_ref() {
+        SetExpr::Select(s) => {
+            s.distinct.is_none()
+                && s.having.is_none()
+                && matches!(&s.group_by, datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(g, m) if g.is_empty() && m.is_empty())
+                && s.projection.iter().all(plain_item)
+                && subquery.limit_clause.is_none()
+                && subquery.fetch.is_none()
+                && subquery.with.is_none()
+        }
+        _ => false,
+    };
+    let parse_query = |sql: &str| match Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("a fixed query parses").pop() {
+        Some(Statement::Query(q)) => q,
+        _ => unreachable!("a SELECT is a query"),
+    };
+    let mut count = parse_query("SELECT count(*) FROM (SELECT 1) AS exists_rows");
+    if plain {
+        let mut q = subquery.clone();
+        q.order_by = None;
+        if let (SetExpr::Select(s), SetExpr::Select(c)) = (q.body.as_mut(), count.body.as_ref()) {
+            s.projection = c.projection.clone();
+        }
+        count = Box::new(q);
+    } else if let SetExpr::Select(c) = count.body.as_mut()
+        && let TableFactor::Derived { subquery: inner, .. } = &mut c.from[0].relation
+    {
+        *inner = Box::new(subquery.clone());
+    }
+    let zero = Expr::value(Value::Number("0".into(), false));
+    let op = if negated { BinaryOperator::Eq } else { BinaryOperator::Gt };
+    Expr::Nested(Box::new(Expr::BinaryOp { left: Box::new(Expr::Subquery(count)), op, right: Box::new(zero) }))
 }
 
 /// An expression that is an interval by its syntax alone (the rewrite runs before typing).
@@ -875,6 +960,16 @@ fn rewrite_expr(e: &mut Expr) {
                 *e = call("unnest", vec![call("generate_series", vec![Expr::value(Value::Number("1".into(), false)), len])]);
             }
         }
+        Expr::Function(f) if names_function(f, "mod") => {
+            // mod(a, b) is PostgreSQL's spelling of a % b (same types, same division-by-zero error).
+            if let FunctionArguments::List(list) = &f.args
+                && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(a)), FunctionArg::Unnamed(FunctionArgExpr::Expr(b))] =
+                    list.args.as_slice()
+            {
+                let nested = |x: &Expr| Box::new(Expr::Nested(Box::new(x.clone())));
+                *e = Expr::BinaryOp { left: nested(a), op: BinaryOperator::Modulo, right: nested(b) };
+            }
+        }
         Expr::Function(f) => {
             // pg_catalog.func(…) → func(…)
             if f.name.0.len() == 2
@@ -967,6 +1062,16 @@ mod tests {
         assert_eq!(sql("SELECT $1::int[]"), "SELECT pg_array_in($1, 'INT')");
         assert_eq!(sql("SELECT 'abc'::varchar(2)"), "SELECT pg_varchar('abc', 2)");
         assert_eq!(sql("SELECT a LIKE 'x/_%' ESCAPE '/'"), "SELECT a LIKE pg_like_escape('x/_%', '/')");
+        assert_eq!(sql("SELECT mod(a, 3)"), "SELECT (a) % (3)");
+        assert_eq!(
+            sql("SELECT EXISTS (SELECT 1 FROM t WHERE t.a = u.b ORDER BY 1) FROM u"),
+            "SELECT ((SELECT count(*) FROM t WHERE t.a = u.b) > 0) FROM u"
+        );
+        assert_eq!(
+            sql("SELECT NOT EXISTS (SELECT max(a) FROM t)"),
+            "SELECT ((SELECT count(*) FROM (SELECT max(a) FROM t) AS exists_rows) = 0)"
+        );
+        assert_eq!(sql("SELECT 1 WHERE EXISTS (SELECT 1 FROM t)"), "SELECT 1 WHERE EXISTS (SELECT 1 FROM t)");
     }
 
     #[test]

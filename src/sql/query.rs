@@ -78,6 +78,7 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_default_features()
         .with_catalog_list(Arc::new(CatalogList::new(database, slot)))
         .with_analyzer_rule(Arc::new(crate::sql::checked_arith::CheckedIntegerArithmetic))
+        .with_analyzer_rule(Arc::new(crate::sql::int_casts::RoundingIntegerCasts))
         .with_analyzer_rule(Arc::new(crate::sql::lsn_text::LsnToText))
         .build();
     SessionContext::new_with_state(state)
