@@ -64,6 +64,31 @@ pub trait FunctionEnv: Send + Sync {
     fn interrupted(&self) -> Option<SqlError>;
 }
 
+/// A session held by a function that implements DataFusion's traits itself
+/// (compared by identity: one per session).
+#[derive(Clone)]
+pub struct EnvHandle(pub Arc<dyn FunctionEnv>);
+
+impl std::fmt::Debug for EnvHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FunctionEnv")
+    }
+}
+
+impl PartialEq for EnvHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for EnvHandle {}
+
+impl std::hash::Hash for EnvHandle {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as *const () as usize).hash(state)
+    }
+}
+
 type Body = Arc<dyn Fn(&[ScalarValue]) -> Result<ScalarValue, SqlError> + Send + Sync>;
 
 /// A row-wise function over scalar values.
@@ -253,6 +278,7 @@ fn tstz() -> A {
 /// Registers every function in `ctx`, bound to `env`.
 pub fn register(ctx: &SessionContext, env: Arc<dyn FunctionEnv>) {
     ctx.register_udf(crate::sql::to_char::to_char(env.clone()));
+    ctx.register_udf(crate::sql::age::age(env.clone()));
     for f in all(env) {
         ctx.register_udf(f);
     }

@@ -1,6 +1,7 @@
 //! SQL: parsing, planning, DataFusion integration and the catalog as
 //! PostgreSQL clients see it.
 
+pub mod age;
 pub mod catalog_queries;
 pub mod checked_arith;
 pub mod colnames;

@@ -793,8 +793,34 @@ pub fn rewrite_expr_public(e: &mut Expr) {
     rewrite_expr(e)
 }
 
+/// A timestamp literal in the full form Arrow's parser takes: PostgreSQL
+/// accepts `'2024-03-01 01:00'` (no seconds), `'2024-03-01T01:00'` and more,
+/// Arrow only `HH:MM:SS`. None when it is not a plain finite timestamp.
+fn canonical_timestamp(text: &str) -> Option<String> {
+    let micros = crate::pg::datetime::parse_timestamp(text)?;
+    let s = crate::pg::datetime::format_timestamp(micros);
+    (s.as_bytes().first().is_some_and(u8::is_ascii_digit) && !s.ends_with("BC")).then_some(s)
+}
+
+fn is_plain_timestamp(t: &SqlType) -> bool {
+    matches!(
+        t,
+        SqlType::Timestamp(
+            _,
+            datafusion::sql::sqlparser::ast::TimezoneInfo::None | datafusion::sql::sqlparser::ast::TimezoneInfo::WithoutTimeZone
+        )
+    )
+}
+
 fn rewrite_expr(e: &mut Expr) {
     match e {
+        Expr::TypedString(t) if is_plain_timestamp(&t.data_type) => {
+            if let Value::SingleQuotedString(v) = &mut t.value.value
+                && let Some(c) = canonical_timestamp(v)
+            {
+                *v = c;
+            }
+        }
         Expr::Collate { expr, .. } => {
             let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
             *e = inner;
@@ -813,6 +839,15 @@ fn rewrite_expr(e: &mut Expr) {
                 if let Some(elem) = elem {
                     let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
                     *e = call("pg_array_in", vec![inner, Expr::value(Value::SingleQuotedString(elem))]);
+                }
+                return;
+            }
+            // '2024-03-01 01:00'::timestamp: the literal in Arrow's form.
+            if is_plain_timestamp(data_type)
+                && let Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(v), .. }) = expr.as_mut()
+            {
+                if let Some(c) = canonical_timestamp(v) {
+                    *v = c;
                 }
                 return;
             }
@@ -1063,6 +1098,10 @@ mod tests {
         assert_eq!(sql("SELECT 'abc'::varchar(2)"), "SELECT pg_varchar('abc', 2)");
         assert_eq!(sql("SELECT a LIKE 'x/_%' ESCAPE '/'"), "SELECT a LIKE pg_like_escape('x/_%', '/')");
         assert_eq!(sql("SELECT mod(a, 3)"), "SELECT (a) % (3)");
+        assert_eq!(
+            sql("SELECT TIMESTAMP '2024-03-01 1:00', '2024-03-01T01:00:05.5'::timestamp"),
+            "SELECT TIMESTAMP '2024-03-01 01:00:00', '2024-03-01 01:00:05.5'::TIMESTAMP"
+        );
         assert_eq!(
             sql("SELECT EXISTS (SELECT 1 FROM t WHERE t.a = u.b ORDER BY 1) FROM u"),
             "SELECT ((SELECT count(*) FROM t WHERE t.a = u.b) > 0) FROM u"

@@ -28,34 +28,10 @@ use crate::error::SqlError;
 use crate::pg::datetime::Zone;
 use crate::pg::datetime_format::Template;
 use crate::pg::number_format::{NumberTemplate, decimal_digits, float_digits, scientific_digits, shifted};
-use crate::sql::functions::FunctionEnv;
+use crate::sql::functions::{EnvHandle, FunctionEnv};
 
 pub fn to_char(env: Arc<dyn FunctionEnv>) -> ScalarUDF {
     ScalarUDF::new_from_impl(ToChar { signature: Signature::any(2, Volatility::Stable), env: EnvHandle(env) })
-}
-
-/// The session, for its `TimeZone` (compared by identity: one per session).
-#[derive(Clone)]
-struct EnvHandle(Arc<dyn FunctionEnv>);
-
-impl std::fmt::Debug for EnvHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FunctionEnv")
-    }
-}
-
-impl PartialEq for EnvHandle {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for EnvHandle {}
-
-impl std::hash::Hash for EnvHandle {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (Arc::as_ptr(&self.0) as *const () as usize).hash(state)
-    }
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
