@@ -239,24 +239,9 @@ impl Template {
             }
             match c {
                 '"' => {
-                    // Quoted text; a backslash escapes the next character.
-                    let mut chars = rest[1..].char_indices();
-                    let mut end = rest.len();
-                    while let Some((i, q)) = chars.next() {
-                        match q {
-                            '"' => {
-                                end = i + 2;
-                                break;
-                            }
-                            '\\' => {
-                                if let Some((_, e)) = chars.next() {
-                                    text.push(e);
-                                }
-                            }
-                            _ => text.push(q),
-                        }
-                    }
-                    rest = &rest[end.min(rest.len())..];
+                    let (quoted, len) = quoted_text(rest);
+                    text.push_str(&quoted);
+                    rest = &rest[len..];
                 }
                 '\\' if rest[1..].starts_with('"') => {
                     text.push('"');
@@ -301,6 +286,26 @@ impl Template {
         }
         Ok(())
     }
+}
+
+/// The text of a `"quoted"` part at the start of `rest` (a backslash escapes
+/// the next character) and the bytes it spans; unterminated, it runs to the end.
+pub(crate) fn quoted_text(rest: &str) -> (String, usize) {
+    debug_assert!(rest.starts_with('"'));
+    let mut text = String::new();
+    let mut chars = rest[1..].char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return (text, i + 2),
+            '\\' => {
+                if let Some((_, e)) = chars.next() {
+                    text.push(e);
+                }
+            }
+            _ => text.push(c),
+        }
+    }
+    (text, rest.len())
 }
 
 fn strip_either<'a>(s: &'a str, upper: &str, lower: &str) -> Option<&'a str> {

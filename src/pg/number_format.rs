@@ -135,24 +135,8 @@ impl NumberTemplate {
                 }
                 ',' | 'G' | 'g' => (Some(Tok::Group), 1),
                 '"' => {
-                    let mut text = String::new();
-                    let mut chars = rest[1..].char_indices();
-                    let mut end = rest.len();
-                    while let Some((i, q)) = chars.next() {
-                        match q {
-                            '"' => {
-                                end = i + 2;
-                                break;
-                            }
-                            '\\' => {
-                                if let Some((_, e)) = chars.next() {
-                                    text.push(e);
-                                }
-                            }
-                            _ => text.push(q),
-                        }
-                    }
-                    (Some(Tok::Text(text)), end.min(rest.len()))
+                    let (text, len) = crate::pg::datetime_format::quoted_text(rest);
+                    (Some(Tok::Text(text)), len)
                 }
                 _ if upper.starts_with("FM") => {
                     t.fill = true;
@@ -256,7 +240,7 @@ impl NumberTemplate {
         };
         for tok in &self.tokens {
             match tok {
-                Tok::Digit { zero } if !after_point => {
+                Tok::Digit { .. } if !after_point => {
                     let k = ipos;
                     ipos += 1;
                     if overflow {
@@ -280,7 +264,6 @@ impl NumberTemplate {
                         anchor(out, &mut printed);
                         out.push(d.int.as_bytes()[k - int_start] as char);
                     }
-                    let _ = zero;
                 }
                 Tok::Digit { zero } => {
                     let k = fpos;
