@@ -1,15 +1,17 @@
-//! Integer arithmetic that fails on overflow, as PostgreSQL's does.
+//! Arithmetic that fails where PostgreSQL's fails.
 //!
 //! DataFusion's `+`, `-`, `*` and unary `-` on integers wrap around
 //! (`2147483647::int + 1` is `-2147483648`); PostgreSQL raises
-//! `integer out of range` (22003). A silently wrong sum is the worst kind of
-//! answer, so after type coercion (and before constant folding) this analyzer
-//! rule replaces each integer operation with a function that uses
-//! Arrow's checked kernels — vectorized like the original, and erroring on
-//! overflow:
+//! `integer out of range` (22003). Its `/` and `%` on floating-point values
+//! return Infinity or NaN for a zero divisor; PostgreSQL raises `division by
+//! zero` (22012). A silently wrong sum is the worst kind of answer, so after
+//! type coercion (and before constant folding) this analyzer rule replaces
+//! each such operation with a function that uses Arrow's kernels —
+//! vectorized like the original — and checks:
 //!
 //! ```text
-//!   a + b   (Int32, Int32)   →   pg_int_add(a, b)      names preserved
+//!   a + b   (Int32, Int32)       →   pg_int_add(a, b)       names preserved
+//!   a / b   (Float64, Float64)   →   pg_float_div(a, b)
 //! ```
 //!
 //! Row-store DML evaluates its own expressions (`sql::expr`), which already
@@ -29,6 +31,10 @@ use datafusion::optimizer::AnalyzerRule;
 
 #[derive(Debug, Default)]
 pub struct CheckedIntegerArithmetic;
+
+fn is_float(t: &A) -> bool {
+    matches!(t, A::Float16 | A::Float32 | A::Float64)
+}
 
 fn is_integer(t: &A) -> bool {
     matches!(t, A::Int8 | A::Int16 | A::Int32 | A::Int64 | A::UInt8 | A::UInt16 | A::UInt32 | A::UInt64)
@@ -56,6 +62,15 @@ impl AnalyzerRule for CheckedIntegerArithmetic {
                     Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })))
                 }
             }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) if matches!(op, Operator::Divide | Operator::Modulo) => {
+                let (lt, rt) = (left.get_type(schema)?, right.get_type(schema)?);
+                if is_float(&lt) && lt == rt {
+                    let f = if op == Operator::Divide { Op::FloatDiv } else { Op::FloatRem };
+                    Ok(Transformed::yes(checked(f).call(vec![*left, *right])))
+                } else {
+                    Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })))
+                }
+            }
             Expr::Negative(x) if x.get_type(schema).is_ok_and(|t| is_integer(&t)) => Ok(Transformed::yes(checked(Op::Neg).call(vec![*x]))),
             e => Ok(Transformed::no(e)),
         })
@@ -68,6 +83,8 @@ enum Op {
     Sub,
     Mul,
     Neg,
+    FloatDiv,
+    FloatRem,
 }
 
 fn checked(op: Op) -> ScalarUDF {
@@ -88,6 +105,8 @@ impl ScalarUDFImpl for Checked {
             Op::Sub => "pg_int_sub",
             Op::Mul => "pg_int_mul",
             Op::Neg => "pg_int_neg",
+            Op::FloatDiv => "pg_float_div",
+            Op::FloatRem => "pg_float_mod",
         }
     }
 
@@ -102,11 +121,16 @@ impl ScalarUDFImpl for Checked {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        if matches!(self.op, Op::FloatDiv | Op::FloatRem) {
+            reject_zero_divisor(&arrays[0], &arrays[1])?;
+        }
         let out: ArrayRef = match self.op {
             Op::Add => numeric::add(&arrays[0], &arrays[1]),
             Op::Sub => numeric::sub(&arrays[0], &arrays[1]),
             Op::Mul => numeric::mul(&arrays[0], &arrays[1]),
             Op::Neg => numeric::neg(&arrays[0]),
+            Op::FloatDiv => numeric::div(&arrays[0], &arrays[1]),
+            Op::FloatRem => numeric::rem(&arrays[0], &arrays[1]),
         }
         .map_err(|e| match e {
             datafusion::arrow::error::ArrowError::ArithmeticOverflow(_) => DataFusionError::External(Box::new(
@@ -119,6 +143,20 @@ impl ScalarUDFImpl for Checked {
         }
         Ok(ColumnarValue::Array(out))
     }
+}
+
+/// PostgreSQL's float division: a zero divisor is an error unless the dividend is NaN.
+fn reject_zero_divisor(dividend: &ArrayRef, divisor: &ArrayRef) -> DfResult<()> {
+    use datafusion::arrow::array::{Array, Float64Array};
+    use datafusion::arrow::compute::cast;
+    let (x, y) = (cast(dividend, &A::Float64)?, cast(divisor, &A::Float64)?);
+    let x = x.as_any().downcast_ref::<Float64Array>().expect("cast to float64");
+    let y = y.as_any().downcast_ref::<Float64Array>().expect("cast to float64");
+    let zero = (0..y.len()).any(|i| y.is_valid(i) && y.value(i) == 0.0 && x.is_valid(i) && !x.value(i).is_nan());
+    if zero {
+        return Err(DataFusionError::External(Box::new(crate::error::SqlError::new("22012", "division by zero"))));
+    }
+    Ok(())
 }
 
 fn pg_name(t: &A) -> &'static str {

@@ -452,7 +452,8 @@ fn binary(op: Op, a: Value, b: Value) -> SqlResult<Value> {
                     Op::Add => x + y,
                     Op::Sub => x - y,
                     Op::Mul => x * y,
-                    Op::Div if y == 0.0 => return Err(SqlError::new("22012", "division by zero")),
+                    // As PostgreSQL's float8div: NaN / 0 is NaN; `%` stands in for numeric's (decimal literals are floats here).
+                    Op::Div | Op::Mod if y == 0.0 && !x.is_nan() => return Err(SqlError::new("22012", "division by zero")),
                     Op::Div => x / y,
                     Op::Mod => x % y,
                     _ => unreachable!(),

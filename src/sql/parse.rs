@@ -812,8 +812,64 @@ fn is_plain_timestamp(t: &SqlType) -> bool {
     )
 }
 
+/// PostgreSQL's SIMILAR TO pattern as an anchored regular expression (what
+/// its `similar_to_escape` does): `%` is `.*`, `_` is `.`, `|`, `*`, `+`,
+/// `?`, `{…}`, `(…)` and `[…]` keep their regex meaning, other regex
+/// characters are literal, and `escape` (a backslash by default) makes the
+/// next character literal. DataFusion's SIMILAR TO reads the pattern as a
+/// regex as it stands, so `'(a|b)%'` matched nothing: a wrong answer.
+fn similar_to_regex(pattern: &str, escape: Option<char>) -> String {
+    let mut out = String::from("^(?:");
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        if Some(c) == escape {
+            if let Some(n) = chars.next() {
+                out.push_str(&regex_literal(n));
+            }
+            continue;
+        }
+        if in_class {
+            out.push(c);
+            in_class = c != ']';
+            continue;
+        }
+        match c {
+            '%' => out.push_str(".*"),
+            '_' => out.push('.'),
+            '[' => {
+                in_class = true;
+                out.push(c)
+            }
+            '|' | '*' | '+' | '?' | '{' | '}' | '(' | ')' | ',' => out.push(c),
+            _ => out.push_str(&regex_literal(c)),
+        }
+    }
+    out.push_str(")$");
+    out
+}
+
+/// `c` as a regex matching itself (the characters `regex::escape` escapes).
+fn regex_literal(c: char) -> String {
+    if "\\.+*?()|[]{}^$#&-~".contains(c) { format!("\\{c}") } else { c.to_string() }
+}
+
 fn rewrite_expr(e: &mut Expr) {
     match e {
+        Expr::SimilarTo { negated, expr, pattern, escape_char, .. }
+            if matches!(pattern.as_ref(), Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(_), .. })) =>
+        {
+            let escape = match escape_char {
+                None => Some('\\'),
+                Some(ValueWithSpan { value: Value::SingleQuotedString(s), .. }) => s.chars().next(),
+                Some(_) => return,
+            };
+            let Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(p), .. }) = pattern.as_ref() else { unreachable!() };
+            let regex = Expr::value(Value::SingleQuotedString(similar_to_regex(p, escape)));
+            let op = if *negated { BinaryOperator::PGRegexNotMatch } else { BinaryOperator::PGRegexMatch };
+            let subject = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
+            *e = Expr::BinaryOp { left: Box::new(subject), op, right: Box::new(regex) };
+        }
         Expr::TypedString(t) if is_plain_timestamp(&t.data_type) => {
             if let Value::SingleQuotedString(v) = &mut t.value.value
                 && let Some(c) = canonical_timestamp(v)
@@ -1098,6 +1154,8 @@ mod tests {
         assert_eq!(sql("SELECT 'abc'::varchar(2)"), "SELECT pg_varchar('abc', 2)");
         assert_eq!(sql("SELECT a LIKE 'x/_%' ESCAPE '/'"), "SELECT a LIKE pg_like_escape('x/_%', '/')");
         assert_eq!(sql("SELECT mod(a, 3)"), "SELECT (a) % (3)");
+        assert_eq!(sql("SELECT a SIMILAR TO '(a|b)%'"), "SELECT a ~ '^(?:(a|b).*)$'");
+        assert_eq!(sql("SELECT a NOT SIMILAR TO 'x._\\%[a-c.]$' ESCAPE '\\'"), "SELECT a !~ '^(?:x\\..%[a-c.]\\$)$'");
         assert_eq!(
             sql("SELECT TIMESTAMP '2024-03-01 1:00', '2024-03-01T01:00:05.5'::timestamp"),
             "SELECT TIMESTAMP '2024-03-01 01:00:00', '2024-03-01 01:00:05.5'::TIMESTAMP"
