@@ -308,6 +308,271 @@ pub(crate) fn quoted_text(rest: &str) -> (String, usize) {
     (text, rest.len())
 }
 
+/// What `to_date` / `to_timestamp` read from their input.
+#[derive(Debug, Default)]
+struct Fields {
+    year: Option<i64>,
+    month: Option<u32>,
+    day: Option<u32>,
+    day_of_year: Option<u32>,
+    hour: u32,
+    pm: Option<bool>,
+    minute: u32,
+    second: u32,
+    micros: u32,
+    bc: bool,
+    /// Seconds east of UTC, from TZH and TZM (which takes TZH's sign: -05:30).
+    offset: Option<i32>,
+    offset_negative: bool,
+    julian: Option<i64>,
+}
+
+impl Template {
+    /// Reads `input` with this template, as `to_timestamp(text, template)`
+    /// does: the wall-clock time it names and, if the input gives one, its UTC
+    /// offset. PostgreSQL's lenient (non-`FX`) reading: a literal in the
+    /// template skips one non-alphanumeric character of the input (spaces skip
+    /// all spaces), numbers may be shorter than their width when a separator
+    /// follows, names match case-insensitively, `YY` is the year nearest 2020.
+    pub fn parse(&self, input: &str) -> Result<(NaiveDateTime, Option<i32>), SqlError> {
+        let mut f = Fields::default();
+        let mut rest = input;
+        for (i, item) in self.items.iter().enumerate() {
+            match item {
+                Item::Text(t) => {
+                    for c in t.chars() {
+                        if c.is_whitespace() {
+                            rest = rest.trim_start();
+                        } else if rest.chars().next().is_some_and(|n| !n.is_alphanumeric()) {
+                            rest = &rest[rest.chars().next().map_or(0, char::len_utf8)..];
+                        }
+                    }
+                }
+                Item::Field { field, .. } => {
+                    // A number may run past its width only up to a separator: 'YYYYMMDD' needs all eight digits.
+                    let bounded = matches!(self.items.get(i + 1), Some(Item::Field { .. }));
+                    rest = read_field(*field, rest.trim_start(), bounded, &mut f)?;
+                }
+            }
+        }
+        let out_of_range = || SqlError::new("22008", format!("date/time field value out of range: \"{input}\""));
+        let date = if let Some(j) = f.julian {
+            NaiveDate::from_num_days_from_ce_opt((j - 1_721_425) as i32).ok_or_else(out_of_range)?
+        } else {
+            let mut year = f.year.unwrap_or(1) as i32;
+            if f.bc {
+                year = 1 - year;
+            }
+            match (f.month, f.day, f.day_of_year) {
+                (None, None, Some(doy)) => NaiveDate::from_yo_opt(year, doy).ok_or_else(out_of_range)?,
+                (m, d, _) => NaiveDate::from_ymd_opt(year, m.unwrap_or(1), d.unwrap_or(1)).ok_or_else(out_of_range)?,
+            }
+        };
+        let hour = match f.pm {
+            Some(pm) => {
+                if !(1..=12).contains(&f.hour) {
+                    return Err(SqlError::new("22008", format!("hour \"{}\" is invalid for the 12-hour clock", f.hour))
+                        .with_hint("Use the 24-hour clock, or give an hour between 1 and 12."));
+                }
+                f.hour % 12 + if pm { 12 } else { 0 }
+            }
+            None => f.hour,
+        };
+        let time = chrono::NaiveTime::from_hms_micro_opt(hour, f.minute, f.second, f.micros).ok_or_else(out_of_range)?;
+        Ok((date.and_time(time), f.offset))
+    }
+}
+
+/// Reads one field at the start of `s`; returns what follows it.
+fn read_field<'a>(field: Field, s: &'a str, bounded: bool, f: &mut Fields) -> Result<&'a str, SqlError> {
+    use Field::*;
+    // PostgreSQL quotes as much of the input as the field is wide.
+    let invalid = |what: &str, width: usize, detail: &str| {
+        let shown: String = s.chars().take_while(|c| !c.is_whitespace()).take(width).collect();
+        SqlError::new("22007", format!("invalid value \"{shown}\" for \"{what}\"")).with_detail(detail.to_string())
+    };
+    let number = |width: usize, what: &str| -> Result<(i64, &'a str), SqlError> {
+        let (sign, body) = match s.strip_prefix('-') {
+            Some(b) if what.starts_with('Y') => (-1, b),
+            _ => (1, s),
+        };
+        let digits = body.bytes().take_while(u8::is_ascii_digit).count();
+        let n = if bounded { digits.min(width) } else { digits };
+        if n == 0 {
+            return Err(invalid(what, width, "Value must be an integer."));
+        }
+        let v: i64 = body[..n].parse().map_err(|_| invalid(what, width, "Value must be an integer."))?;
+        Ok((sign * v, &body[n..]))
+    };
+    let name = |names: &[&str], len: Option<usize>, what: &str| -> Result<(usize, &'a str), SqlError> {
+        for (i, n) in names.iter().enumerate() {
+            let candidate = len.map_or(*n, |l| &n[..l]);
+            if s.len() >= candidate.len() && s.is_char_boundary(candidate.len()) && s[..candidate.len()].eq_ignore_ascii_case(candidate) {
+                return Ok((i, &s[candidate.len()..]));
+            }
+        }
+        Err(invalid(what, len.unwrap_or(9), "The given value did not match any of the allowed values for this field."))
+    };
+    Ok(match field {
+        Year(4) | YearComma => {
+            let (mut v, mut r) = number(4, "YYYY")?;
+            if field == YearComma
+                && let Some(after) = r.strip_prefix(',')
+            {
+                let (low, r2) = number(3, "Y,YYY")?;
+                let _ = after;
+                v = v * 1000 + low;
+                r = r2;
+            }
+            f.year = Some(v);
+            r
+        }
+        Year(n) | IsoYear(n) => {
+            let (v, r) = number(n as usize, "YY")?;
+            // PostgreSQL picks the year nearest 2020 for short years.
+            f.year = Some(match n {
+                1 => 2020 + v,
+                2 if v < 70 => 2000 + v,
+                2 => 1900 + v,
+                3 if v < 100 => 2000 + v,
+                3 => 1000 + v,
+                _ => v,
+            });
+            r
+        }
+        Month => {
+            let (v, r) = number(2, "MM")?;
+            f.month = Some(v as u32);
+            r
+        }
+        MonthName(_) => {
+            let (i, r) = name(&MONTHS, None, "Month")?;
+            f.month = Some(i as u32 + 1);
+            r
+        }
+        MonthAbbrev(_) => {
+            let (i, r) = name(&MONTHS, Some(3), "Mon")?;
+            f.month = Some(i as u32 + 1);
+            r
+        }
+        RomanMonth(_) => {
+            // Longest first: VIII before VII before VI before V.
+            let mut order: Vec<usize> = (0..12).collect();
+            order.sort_by_key(|&i| std::cmp::Reverse(ROMAN[i].len()));
+            let i = order
+                .into_iter()
+                .find(|&i| s.get(..ROMAN[i].len()).is_some_and(|w| w.eq_ignore_ascii_case(ROMAN[i])))
+                .ok_or_else(|| invalid("RM", 4, "The given value did not match any of the allowed values for this field."))?;
+            f.month = Some(i as u32 + 1);
+            &s[ROMAN[i].len()..]
+        }
+        DayName(_) => name(&DAYS, None, "Day")?.1,
+        DayAbbrev(_) => name(&DAYS, Some(3), "Dy")?.1,
+        DayOfMonth => {
+            let (v, r) = number(2, "DD")?;
+            f.day = Some(v as u32);
+            r
+        }
+        DayOfYear | IsoDayOfYear => {
+            let (v, r) = number(3, "DDD")?;
+            f.day_of_year = Some(v as u32);
+            r
+        }
+        Hour24 | Hour12 => {
+            let (v, r) = number(2, "HH")?;
+            f.hour = v as u32;
+            r
+        }
+        Minute => {
+            let (v, r) = number(2, "MI")?;
+            f.minute = v as u32;
+            r
+        }
+        Second => {
+            let (v, r) = number(2, "SS")?;
+            f.second = v as u32;
+            r
+        }
+        Millis | Micros | Fraction(_) => {
+            let width = match field {
+                Millis => 3,
+                Micros => 6,
+                Fraction(n) => n as usize,
+                _ => unreachable!(),
+            };
+            let digits = s.bytes().take_while(u8::is_ascii_digit).count().min(width);
+            if digits == 0 {
+                return Err(invalid("US", width, "Value must be an integer."));
+            }
+            // Digits are a fraction of a second: "5" for MS is 500 ms, as PostgreSQL reads it.
+            let v: u32 = s[..digits].parse().map_err(|_| invalid("US", width, "Value must be an integer."))?;
+            f.micros = v * 10u32.pow(6 - digits as u32);
+            &s[digits..]
+        }
+        SecondsOfDay => {
+            let (v, r) = number(5, "SSSS")?;
+            f.hour = (v / 3600) as u32;
+            f.minute = ((v / 60) % 60) as u32;
+            f.second = (v % 60) as u32;
+            r
+        }
+        Meridiem { dots, .. } => {
+            let (am, pm) = if dots { ("A.M.", "P.M.") } else { ("AM", "PM") };
+            let take = am.len().min(s.len());
+            let word = s.get(..take).unwrap_or("");
+            f.pm = Some(if word.eq_ignore_ascii_case(pm) {
+                true
+            } else if word.eq_ignore_ascii_case(am) {
+                false
+            } else {
+                return Err(invalid(am, am.len(), "The given value did not match any of the allowed values for this field."));
+            });
+            &s[take..]
+        }
+        Era { dots, .. } => {
+            let (ad, bc) = if dots { ("A.D.", "B.C.") } else { ("AD", "BC") };
+            let take = ad.len().min(s.len());
+            let word = s.get(..take).unwrap_or("");
+            f.bc = word.eq_ignore_ascii_case(bc);
+            if !f.bc && !word.eq_ignore_ascii_case(ad) {
+                return Err(invalid(ad, ad.len(), "The given value did not match any of the allowed values for this field."));
+            }
+            &s[take..]
+        }
+        Julian => {
+            let (v, r) = number(usize::MAX, "J")?;
+            f.julian = Some(v);
+            r
+        }
+        ZoneHours => {
+            let (sign, body) = match s.as_bytes().first() {
+                Some(b'-') => (-1, &s[1..]),
+                Some(b'+') => (1, &s[1..]),
+                _ => (1, s),
+            };
+            let digits = body.bytes().take_while(u8::is_ascii_digit).count().min(2);
+            let h: i32 = body[..digits].parse().map_err(|_| invalid("TZH", 2, "Value must be an integer."))?;
+            f.offset = Some(sign * h * 3600);
+            f.offset_negative = sign < 0;
+            &body[digits..]
+        }
+        ZoneMinutes => {
+            let (v, r) = number(2, "TZM")?;
+            let minutes = v as i32 * 60 * if f.offset_negative { -1 } else { 1 };
+            f.offset = Some(f.offset.unwrap_or(0) + minutes);
+            r
+        }
+        ZoneName(_) | Offset => {
+            let what = if field == Offset { "OF" } else { "TZ" };
+            return Err(SqlError::new("0A000", format!("formatting field \"{what}\" is only supported in to_char")));
+        }
+        Century | Quarter | WeekOfMonth | WeekOfYear | IsoWeek | DayOfWeek | IsoDayOfWeek => {
+            // Read and ignored, as PostgreSQL ignores them when a full date is given.
+            number(2, "field")?.1
+        }
+    })
+}
+
 fn strip_either<'a>(s: &'a str, upper: &str, lower: &str) -> Option<&'a str> {
     s.strip_prefix(upper).or_else(|| s.strip_prefix(lower))
 }
@@ -527,6 +792,33 @@ mod tests {
         assert_eq!(render(t, "\"Quarter\" Q \"of\" YYYY"), "Quarter 1 of 2024");
         assert_eq!(render(t, "RM rm"), "III  iii ");
         assert_eq!(render(t, "TZ OF"), " ");
+    }
+
+    fn parse(input: &str, pattern: &str) -> String {
+        match Template::compile(pattern).parse(input) {
+            Ok((t, None)) => t.to_string(),
+            Ok((t, Some(o))) => format!("{t} {o}"),
+            Err(e) => format!("{} {}", e.code, e.message),
+        }
+    }
+
+    // PostgreSQL 15's answers (to_timestamp shown as wall-clock time and offset).
+    #[test]
+    fn parses_like_postgres() {
+        assert_eq!(parse("05 Mar 2024", "DD Mon YYYY"), "2024-03-05 00:00:00");
+        assert_eq!(parse("2024-03-05 14:07", "YYYY-MM-DD HH24:MI"), "2024-03-05 14:07:00");
+        assert_eq!(parse("20240305", "YYYYMMDD"), "2024-03-05 00:00:00");
+        assert_eq!(parse("2024-3-5", "YYYY-MM-DD"), "2024-03-05 00:00:00");
+        assert_eq!(parse("march 5, 24 2:07:09.5 pm", "Month DD, YY HH12:MI:SS.MS AM"), "2024-03-05 14:07:09.500");
+        assert_eq!(parse("12:00 AM", "HH:MI AM"), "0001-01-01 00:00:00");
+        assert_eq!(parse("2024-03-05 14:07 -05:30", "YYYY-MM-DD HH24:MI TZH:TZM"), "2024-03-05 14:07:00 -19800");
+        assert_eq!(parse("2024-03-05 14:07 +05", "YYYY-MM-DD HH24:MI OF"), "0A000 formatting field \"OF\" is only supported in to_char");
+        assert_eq!(parse("2024-02-30", "YYYY-MM-DD"), "22008 date/time field value out of range: \"2024-02-30\"");
+        assert_eq!(parse("2024-xx-01", "YYYY-MM-DD"), "22007 invalid value \"xx\" for \"MM\"");
+        // Input that is not ASCII where a field expects it is an error, never a panic.
+        for (input, pattern) in [("é", "RM"), ("é", "Mon"), ("1é", "HH AM"), ("é", "AD"), ("+é", "TZH"), ("1.é", "SS.US")] {
+            assert!(Template::compile(pattern).parse(input).is_err(), "{input} {pattern}");
+        }
     }
 
     #[test]

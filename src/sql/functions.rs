@@ -279,6 +279,8 @@ fn tstz() -> A {
 pub fn register(ctx: &SessionContext, env: Arc<dyn FunctionEnv>) {
     ctx.register_udf(crate::sql::to_char::to_char(env.clone()));
     ctx.register_udf(crate::sql::age::age(env.clone()));
+    ctx.register_udf(crate::sql::to_timestamp::to_timestamp(env.clone()));
+    ctx.register_udf(crate::sql::to_timestamp::to_date(env.clone()));
     for f in all(env) {
         ctx.register_udf(f);
     }

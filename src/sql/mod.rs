@@ -19,3 +19,4 @@ pub mod provider;
 pub mod query;
 pub mod system;
 pub mod to_char;
+pub mod to_timestamp;

@@ -1069,6 +1069,10 @@ fn rewrite_expr(e: &mut Expr) {
             {
                 f.name.0.remove(0);
             }
+            // PostgreSQL's historical name for the sample variance.
+            if names_function(f, "variance") {
+                f.name = ObjectName::from(vec![Ident::new("var_samp")]);
+            }
         }
         _ => {}
     }
