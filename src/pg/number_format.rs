@@ -334,6 +334,89 @@ impl NumberTemplate {
     }
 }
 
+impl NumberTemplate {
+    /// Reads a number written with this template, as `to_number` does:
+    /// digits fill the digit positions from the left (blanks before them are
+    /// skipped, a surplus is left unread), `,`/`G` and literal text skip a
+    /// character, `-`, `<…>` or a trailing `-` make it negative. The result is
+    /// the mantissa at the template's decimals.
+    pub fn parse_number(&self, input: &str) -> Result<i128, SqlError> {
+        if self.scientific {
+            return Err(SqlError::new("0A000", "\"EEEE\" not supported for input"));
+        }
+        if self.shift > 0 {
+            return Err(SqlError::new("0A000", "\"V\" not supported for input"));
+        }
+        let invalid = || SqlError::new("22P02", format!("invalid input syntax for type numeric: \"{input}\""));
+        let mut rest = input;
+        let (mut int, mut frac) = (String::new(), String::new());
+        let mut negative = false;
+        let mut after_point = false;
+        let take = |rest: &mut &str, c: char| -> bool {
+            match rest.strip_prefix(c) {
+                Some(r) => {
+                    *rest = r;
+                    true
+                }
+                None => false,
+            }
+        };
+        for tok in &self.tokens {
+            if int.is_empty() && frac.is_empty() {
+                // Before the first digit: blanks, a sign, an opening bracket.
+                rest = rest.trim_start();
+                if take(&mut rest, '-') || take(&mut rest, '<') {
+                    negative = true;
+                }
+                let _ = take(&mut rest, '+');
+                rest = rest.trim_start();
+            }
+            match tok {
+                Tok::Digit { .. } => {
+                    if let Some(d) = rest.chars().next().filter(char::is_ascii_digit) {
+                        if after_point {
+                            frac.push(d)
+                        } else {
+                            int.push(d)
+                        }
+                        rest = &rest[1..];
+                    }
+                }
+                Tok::Point => {
+                    after_point = true;
+                    let _ = take(&mut rest, '.');
+                }
+                Tok::Group => {
+                    let _ = take(&mut rest, ',');
+                }
+                Tok::TrailingSign | Tok::Minus | Tok::SignAlways | Tok::Plus | Tok::BracketClose => {
+                    if take(&mut rest, '-') {
+                        negative = true;
+                    }
+                    let _ = take(&mut rest, '+') || take(&mut rest, '>');
+                }
+                Tok::Currency | Tok::Text(_) => {
+                    if let Some(c) = rest.chars().next().filter(|c| !c.is_ascii_digit()) {
+                        rest = &rest[c.len_utf8()..];
+                    }
+                }
+                Tok::Ordinal { .. } => {
+                    let n = rest.chars().take(2).take_while(|c| c.is_ascii_alphabetic()).count();
+                    rest = &rest[n..];
+                }
+                Tok::Exponent => unreachable!("EEEE is refused above"),
+            }
+        }
+        if int.is_empty() && frac.is_empty() {
+            return Err(invalid());
+        }
+        frac.extend(std::iter::repeat_n('0', self.post - frac.len().min(self.post)));
+        let digits = format!("{int}{frac}");
+        let m: i128 = digits.parse().map_err(|_| SqlError::new("22003", "numeric field overflow"))?;
+        Ok(if negative { -m } else { m })
+    }
+}
+
 /// The digits of `mantissa × 10^-scale`, rounded half away from zero to
 /// `decimals` places (numeric's rounding).
 pub fn decimal_digits(mantissa: i128, scale: u32, decimals: usize) -> Digits {
@@ -419,6 +502,27 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    }
+
+    // PostgreSQL 15's answers, at the template's decimals.
+    #[test]
+    fn parses_numbers_like_postgres() {
+        let parse = |input: &str, pattern: &str| NumberTemplate::compile(pattern).unwrap().parse_number(input).map_err(|e| e.code);
+        assert_eq!(parse("1,234.5", "9G999D9"), Ok(12345));
+        assert_eq!(parse("12,454.8-", "99G999D9S"), Ok(-124548));
+        assert_eq!(parse("-12.3", "999.99"), Ok(-1230));
+        assert_eq!(parse("5", "999"), Ok(5));
+        assert_eq!(parse("  42", "9999"), Ok(42));
+        assert_eq!(parse("<123>", "999PR"), Ok(-123));
+        assert_eq!(parse("$1,000.00", "L9G999D99"), Ok(100000));
+        assert_eq!(parse("1234567", "999"), Ok(123));
+        assert_eq!(parse("12.345", "99.9"), Ok(123));
+        assert_eq!(parse("0012", "0000"), Ok(12));
+        assert_eq!(parse("12 34", "99 99"), Ok(1234));
+        assert_eq!(parse("- 5", "MI9"), Ok(-5));
+        assert_eq!(parse("abc", "999"), Err("22P02"));
+        assert_eq!(parse("", "999"), Err("22P02"));
+        assert_eq!(parse("1.5e3", "9.9EEEE"), Err("0A000"));
     }
 
     #[test]

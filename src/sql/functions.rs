@@ -281,6 +281,7 @@ pub fn register(ctx: &SessionContext, env: Arc<dyn FunctionEnv>) {
     ctx.register_udf(crate::sql::age::age(env.clone()));
     ctx.register_udf(crate::sql::to_timestamp::to_timestamp(env.clone()));
     ctx.register_udf(crate::sql::to_timestamp::to_date(env.clone()));
+    ctx.register_udf(crate::sql::to_number::to_number());
     for f in all(env) {
         ctx.register_udf(f);
     }

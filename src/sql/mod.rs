@@ -19,4 +19,5 @@ pub mod provider;
 pub mod query;
 pub mod system;
 pub mod to_char;
+pub mod to_number;
 pub mod to_timestamp;
