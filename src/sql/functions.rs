@@ -282,6 +282,8 @@ pub fn register(ctx: &SessionContext, env: Arc<dyn FunctionEnv>) {
     ctx.register_udf(crate::sql::to_timestamp::to_timestamp(env.clone()));
     ctx.register_udf(crate::sql::to_timestamp::to_date(env.clone()));
     ctx.register_udf(crate::sql::to_number::to_number());
+    ctx.register_udaf(crate::sql::ordered_set::percentile_disc());
+    ctx.register_udaf(crate::sql::ordered_set::mode());
     for f in all(env) {
         ctx.register_udf(f);
     }
