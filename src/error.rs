@@ -149,6 +149,14 @@ impl fmt::Display for SqlError {
 
 impl std::error::Error for SqlError {}
 
+/// A PostgreSQL error raised inside DataFusion (a function, an analyzer
+/// rule); `From<DataFusionError>` takes it back out with its SQLSTATE.
+impl From<SqlError> for DataFusionError {
+    fn from(e: SqlError) -> DataFusionError {
+        DataFusionError::External(Box::new(e))
+    }
+}
+
 /// Internal code for the engine's READ COMMITTED "run the statement again";
 /// the session consumes it, clients never see it.
 pub const RETRY_STATEMENT: &str = "XRTRY";

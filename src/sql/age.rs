@@ -140,7 +140,7 @@ impl ScalarUDFImpl for Age {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let env = &self.env.0;
-        let zone = env.setting("TimeZone").and_then(|z| Zone::parse(&z)).unwrap_or(Zone::Utc);
+        let zone = self.env.zone();
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let (later, earlier) = match arrays.as_slice() {
             [x] => {
@@ -158,9 +158,9 @@ impl ScalarUDFImpl for Age {
             .iter()
             .zip(earlier.iter())
             .map(|(a, b)| match (a, b) {
-                (Some(a), Some(b)) => age_micros(a, b)
-                    .map(Some)
-                    .ok_or_else(|| DataFusionError::External(Box::new(SqlError::new("22008", "timestamp out of range")))),
+                (Some(a), Some(b)) => {
+                    age_micros(a, b).map(Some).ok_or_else(|| DataFusionError::from(SqlError::new("22008", "timestamp out of range")))
+                }
                 _ => Ok(None),
             })
             .collect::<DfResult<_>>()?;

@@ -154,7 +154,7 @@ fn reject_zero_divisor(dividend: &ArrayRef, divisor: &ArrayRef) -> DfResult<()> 
     let y = y.as_any().downcast_ref::<Float64Array>().expect("cast to float64");
     let zero = (0..y.len()).any(|i| y.is_valid(i) && y.value(i) == 0.0 && x.is_valid(i) && !x.value(i).is_nan());
     if zero {
-        return Err(DataFusionError::External(Box::new(crate::error::SqlError::new("22012", "division by zero"))));
+        return Err(DataFusionError::from(crate::error::SqlError::new("22012", "division by zero")));
     }
     Ok(())
 }

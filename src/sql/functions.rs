@@ -75,6 +75,13 @@ impl std::fmt::Debug for EnvHandle {
     }
 }
 
+impl EnvHandle {
+    /// The session's `TimeZone` (UTC if the setting does not parse).
+    pub fn zone(&self) -> crate::pg::datetime::Zone {
+        self.0.setting("TimeZone").and_then(|z| crate::pg::datetime::Zone::parse(&z)).unwrap_or(crate::pg::datetime::Zone::Utc)
+    }
+}
+
 impl PartialEq for EnvHandle {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)

@@ -89,7 +89,7 @@ impl ToInt {
             A::Int32 => "integer",
             _ => "bigint",
         };
-        DataFusionError::External(Box::new(SqlError::new("22003", format!("{name} out of range"))))
+        DataFusionError::from(SqlError::new("22003", format!("{name} out of range")))
     }
 
     fn bounds(&self) -> (i128, i128) {

@@ -72,9 +72,7 @@ impl ScalarUDFImpl for IntervalMul {
         for (i, f) in intervals.iter().zip(factors.iter()) {
             out.push(match (i, f) {
                 (Some(i), Some(f)) => {
-                    Some(scale(i, f).ok_or_else(|| {
-                        DataFusionError::External(Box::new(crate::error::SqlError::new("22008", "interval out of range")))
-                    })?)
+                    Some(scale(i, f).ok_or_else(|| DataFusionError::from(crate::error::SqlError::new("22008", "interval out of range")))?)
                 }
                 _ => None,
             });

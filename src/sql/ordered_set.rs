@@ -47,10 +47,6 @@ struct OrderedSet {
     signature: Signature,
 }
 
-fn sql_error(e: SqlError) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
-
 impl AggregateUDFImpl for OrderedSet {
     fn name(&self) -> &str {
         match self.kind {
@@ -89,11 +85,11 @@ impl AggregateUDFImpl for OrderedSet {
                         _ => f64::NAN,
                     },
                     _ => {
-                        return Err(sql_error(SqlError::unsupported("percentile_disc with a fraction that is not a constant")));
+                        return Err(DataFusionError::from(SqlError::unsupported("percentile_disc with a fraction that is not a constant")));
                     }
                 };
                 if !(0.0..=1.0).contains(&f) {
-                    return Err(sql_error(SqlError::new("22003", format!("percentile value {f} is not between 0 and 1"))));
+                    return Err(DataFusionError::from(SqlError::new("22003", format!("percentile value {f} is not between 0 and 1"))));
                 }
                 f
             }

@@ -79,7 +79,7 @@ fn input(values: &ArrayRef) -> DfResult<Input> {
             Input::Float(a.as_any().downcast_ref::<Float64Array>().expect("cast to float64").clone())
         }
         other => {
-            return Err(sql_error(
+            return Err(DataFusionError::from(
                 SqlError::new("42883", format!("function to_char({}, text) does not exist", pg_name(other)))
                     .with_hint("No function matches the given name and argument types. You might need to add explicit type casts."),
             ));
@@ -94,10 +94,6 @@ fn pg_name(t: &A) -> &'static str {
         A::Binary | A::LargeBinary | A::BinaryView => "bytea",
         _ => "unknown",
     }
-}
-
-fn sql_error(e: SqlError) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
 }
 
 /// A compiled template of either family, kept while consecutive rows share it.
@@ -126,7 +122,7 @@ impl ScalarUDFImpl for ToChar {
         let templates = templates.as_any().downcast_ref::<StringArray>().expect("cast to utf8");
         let values = input(&arrays[0])?;
         let zone = match values {
-            Input::Zoned(_) => self.env.0.setting("TimeZone").and_then(|z| Zone::parse(&z)).unwrap_or(Zone::Utc),
+            Input::Zoned(_) => self.env.zone(),
             _ => Zone::Utc,
         };
         let numeric = matches!(values, Input::Exact(..) | Input::Float(_));
@@ -141,7 +137,7 @@ impl ScalarUDFImpl for ToChar {
             let pattern = templates.value(row);
             if compiled.as_ref().is_none_or(|(p, _)| p != pattern) {
                 let c = if numeric {
-                    Compiled::Number(NumberTemplate::compile(pattern).map_err(sql_error)?)
+                    Compiled::Number(NumberTemplate::compile(pattern).map_err(DataFusionError::from)?)
                 } else {
                     Compiled::Time(Template::compile(pattern))
                 };
@@ -161,7 +157,7 @@ impl ScalarUDFImpl for ToChar {
 }
 
 fn render(values: &Input, row: usize, template: &Compiled, zone: &Zone, out: &mut String) -> DfResult<()> {
-    let out_of_range = || sql_error(SqlError::new("22008", "timestamp out of range"));
+    let out_of_range = || DataFusionError::from(SqlError::new("22008", "timestamp out of range"));
     match (values, template) {
         (Input::Local(a), Compiled::Time(t)) => {
             let local = DateTime::from_timestamp_micros(a.value(row)).ok_or_else(out_of_range)?.naive_utc();
@@ -176,9 +172,9 @@ fn render(values: &Input, row: usize, template: &Compiled, zone: &Zone, out: &mu
         }
         (Input::Interval(a), Compiled::Time(t)) => {
             let v = a.value(row);
-            t.render_interval(v.months, v.days, v.nanoseconds / 1000, out).map_err(sql_error)?;
+            t.render_interval(v.months, v.days, v.nanoseconds / 1000, out).map_err(DataFusionError::from)?;
         }
-        (Input::Time(a), Compiled::Time(t)) => t.render_interval(0, 0, a.value(row), out).map_err(sql_error)?,
+        (Input::Time(a), Compiled::Time(t)) => t.render_interval(0, 0, a.value(row), out).map_err(DataFusionError::from)?,
         (Input::Exact(a, scale), Compiled::Number(t)) => {
             if t.is_scientific() {
                 let v = a.value(row) as f64 / 10f64.powi(*scale as i32);
@@ -186,7 +182,7 @@ fn render(values: &Input, row: usize, template: &Compiled, zone: &Zone, out: &mu
                 t.render(&d, e, out);
             } else {
                 let (m, s) = shifted(a.value(row), *scale, t.shift())
-                    .ok_or_else(|| sql_error(SqlError::new("22003", "value out of range for to_char's V")))?;
+                    .ok_or_else(|| DataFusionError::from(SqlError::new("22003", "value out of range for to_char's V")))?;
                 t.render(&decimal_digits(m, s, t.decimals()), 0, out);
             }
         }

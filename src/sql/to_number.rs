@@ -27,10 +27,6 @@ struct ToNumber {
     signature: Signature,
 }
 
-fn sql_error(e: SqlError) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
-
 impl ScalarUDFImpl for ToNumber {
     fn name(&self) -> &str {
         "to_number"
@@ -47,7 +43,7 @@ impl ScalarUDFImpl for ToNumber {
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> DfResult<FieldRef> {
         let scale = match args.scalar_arguments.get(1) {
             Some(Some(ScalarValue::Utf8(Some(t)) | ScalarValue::LargeUtf8(Some(t)) | ScalarValue::Utf8View(Some(t)))) => {
-                NumberTemplate::compile(t).map_err(sql_error)?.decimals().min(38) as i8
+                NumberTemplate::compile(t).map_err(DataFusionError::from)?.decimals().min(38) as i8
             }
             _ => COMPUTED_TEMPLATE_SCALE,
         };
@@ -70,12 +66,12 @@ impl ScalarUDFImpl for ToNumber {
             }
             let pattern = templates.value(row);
             if compiled.as_ref().is_none_or(|(p, _)| p != pattern) {
-                compiled = Some((pattern.to_string(), NumberTemplate::compile(pattern).map_err(sql_error)?));
+                compiled = Some((pattern.to_string(), NumberTemplate::compile(pattern).map_err(DataFusionError::from)?));
             }
             let template = &compiled.as_ref().expect("compiled above").1;
-            let m = template.parse_number(texts.value(row)).map_err(sql_error)?;
+            let m = template.parse_number(texts.value(row)).map_err(DataFusionError::from)?;
             let m = duetdb_storage::types::rescale(m, template.decimals() as u8, scale as u8)
-                .ok_or_else(|| sql_error(SqlError::new("22003", "numeric field overflow")))?;
+                .ok_or_else(|| DataFusionError::from(SqlError::new("22003", "numeric field overflow")))?;
             out.push(Some(m));
         }
         let out: ArrayRef = Arc::new(Decimal128Array::from(out).with_precision_and_scale(38, scale)?);

@@ -52,10 +52,6 @@ struct Parse {
     env: EnvHandle,
 }
 
-fn sql_error(e: SqlError) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
-
 impl Parse {
     /// UTC microseconds (timestamp) or days since the epoch (date) of one input.
     fn one(&self, text: &str, template: Option<&Template>, zone: &Zone) -> Result<i64, SqlError> {
@@ -101,7 +97,7 @@ impl ScalarUDFImpl for Parse {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let zone = self.env.0.setting("TimeZone").and_then(|z| Zone::parse(&z)).unwrap_or(Zone::Utc);
+        let zone = self.env.zone();
         let n = arrays[0].len();
         let numeric = arrays.len() == 1 && arrays[0].data_type().is_numeric();
         let out: Vec<Option<i64>> = if numeric && self.kind == Kind::Timestamp {
@@ -113,7 +109,7 @@ impl ScalarUDFImpl for Parse {
                     s.map(|s| {
                         let micros = (s * 1e6).round();
                         if !micros.is_finite() || micros.abs() > 9.2e18 {
-                            return Err(sql_error(SqlError::new("22008", "timestamp out of range")));
+                            return Err(DataFusionError::from(SqlError::new("22008", "timestamp out of range")));
                         }
                         Ok(micros as i64)
                     })
@@ -145,7 +141,7 @@ impl ScalarUDFImpl for Parse {
                     }
                     None => None,
                 };
-                out.push(Some(self.one(texts.value(row), template, &zone).map_err(sql_error)?));
+                out.push(Some(self.one(texts.value(row), template, &zone).map_err(DataFusionError::from)?));
             }
             out
         };
