@@ -227,7 +227,7 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
         D::SchemaError(se, _) => {
             let msg = se.to_string();
             if msg.contains("No field named") || msg.contains("not found") {
-                SqlError::new("42703", column_message(&msg))
+                missing_column(&msg)
             } else if msg.contains("Ambiguous") || msg.contains("ambiguous") {
                 SqlError::new("42702", clean(&msg))
             } else if msg.contains("duplicate") || msg.contains("Duplicate") {
@@ -270,7 +270,7 @@ fn classify_message(msg: &str, default: &'static str) -> SqlError {
     {
         SqlError::new("42P01", table_message(&m))
     } else if lower.contains("no field named") || lower.contains("column") && lower.contains("not found") {
-        SqlError::new("42703", column_message(&m))
+        missing_column(&m)
     } else if lower.contains("invalid function") || lower.contains("function") && lower.contains("not found") {
         SqlError::new("42883", m)
     } else if lower.contains("overflow") || lower.contains("out of range") {
@@ -329,14 +329,28 @@ fn table_message(m: &str) -> String {
     m.to_string()
 }
 
-fn column_message(m: &str) -> String {
-    // "No field named foo. Valid fields are …" → column "foo" does not exist
-    if let Some(rest) = m.split("No field named ").nth(1) {
-        let name = rest.split(['.', ' ']).next().unwrap_or(rest).trim_matches('"');
-        let name = if rest.starts_with('"') { rest[1..].split('"').next().unwrap_or(name) } else { name };
-        return format!("column \"{name}\" does not exist");
+/// DataFusion's "No field named o.x. Valid fields are o.a, o.b." as
+/// PostgreSQL words it: `column o.x does not exist`, `column "x" does not
+/// exist`, or — when no table in scope has that qualifier —
+/// `missing FROM-clause entry for table "q"` (42P01).
+fn missing_column(m: &str) -> SqlError {
+    let Some(rest) = m.split("No field named ").nth(1) else { return SqlError::new("42703", clean(m)) };
+    let end = [". Did you mean", ".\nValid fields", ". Valid fields"].iter().filter_map(|s| rest.find(s)).min();
+    let name = end.map_or(rest.trim_end_matches('.'), |e| &rest[..e]);
+    let valid = rest.split("Valid fields are ").nth(1).map(|v| v.trim_end_matches('.'));
+    let unquote = |s: &str| s.trim_matches('"').to_string();
+    let qualified = !(name.starts_with('"') && name.ends_with('"')) && name.contains('.');
+    match name.rsplit_once('.').filter(|_| qualified) {
+        Some((qualifier, column)) => {
+            let q = unquote(qualifier.rsplit('.').next().unwrap_or(qualifier));
+            let in_scope = |field: &str| field.split_once('.').is_some_and(|(fq, _)| unquote(fq) == q);
+            if valid.is_some_and(|v| !v.split(", ").any(in_scope)) {
+                return SqlError::new("42P01", format!("missing FROM-clause entry for table \"{q}\""));
+            }
+            SqlError::new("42703", format!("column {q}.{} does not exist", unquote(column)))
+        }
+        None => SqlError::new("42703", format!("column \"{}\" does not exist", unquote(name))),
     }
-    clean(m)
 }
 
 #[cfg(test)]
@@ -353,5 +367,23 @@ mod tests {
             duetdb_storage::Error::UniqueViolation { constraint: "t_pkey".into(), detail: "Key (id)=(1) already exists.".into() }.into();
         assert_eq!(e.code, "23505");
         assert_eq!(e.detail.as_deref(), Some("Key (id)=(1) already exists."));
+    }
+
+    // PostgreSQL 15's wording for each.
+    #[test]
+    fn missing_columns_are_named_as_postgres_names_them() {
+        let e = |m: &str| {
+            let e = missing_column(m);
+            (e.code, e.message)
+        };
+        let fields = "Valid fields are o.id, o.customer_id, \"C\".region.";
+        assert_eq!(e(&format!("No field named o.created_at. {fields}")), ("42703", "column o.created_at does not exist".into()));
+        assert_eq!(e(&format!("No field named created_at.\n{fields}")), ("42703", "column \"created_at\" does not exist".into()));
+        assert_eq!(e(&format!("No field named x.created_at. {fields}")), ("42P01", "missing FROM-clause entry for table \"x\"".into()));
+        assert_eq!(
+            e(&format!("No field named \"C\".nope. Did you mean 'C.region'?\n{fields}")),
+            ("42703", "column C.nope does not exist".into())
+        );
+        assert_eq!(e("No field named \"t1.c0\". Valid fields are t1.c1."), ("42703", "column \"t1.c0\" does not exist".into()));
     }
 }
