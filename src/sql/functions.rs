@@ -391,6 +391,38 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
         Ok(ScalarValue::Boolean(Some(env.cancel_backend(arg_i64(a, 0).unwrap_or(0) as i32, true))))
     });
 
+    // --- dates and intervals ---------------------------------------------------
+    for (name, justify) in [
+        ("justify_hours", crate::sql::interval_arith::justify_hours as fn(i32, i32, i64) -> Option<(i32, i32, i64)>),
+        ("justify_days", crate::sql::interval_arith::justify_days),
+        ("justify_interval", crate::sql::interval_arith::justify_interval),
+    ] {
+        f!(name, Immutable, A::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano), None, |a, env| {
+            let v = match a.first().map(|v| v.cast_to(&A::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano))) {
+                Some(Ok(ScalarValue::IntervalMonthDayNano(Some(v)))) => v,
+                Some(Ok(_)) | None => return Ok(ScalarValue::IntervalMonthDayNano(None)),
+                Some(Err(_)) => return Err(SqlError::new("42883", format!("function {name} takes an interval"))),
+            };
+            let (m, d, us) =
+                justify(v.months, v.days, v.nanoseconds / 1000).ok_or_else(|| SqlError::new("22008", "interval out of range"))?;
+            Ok(ScalarValue::IntervalMonthDayNano(Some(datafusion::arrow::datatypes::IntervalMonthDayNano::new(m, d, us * 1000))))
+        });
+    }
+    f!("make_timestamp", Immutable, A::Timestamp(TimeUnit::Microsecond, None), None, |a, env| {
+        let parts: Option<Vec<i64>> = (0..5).map(|i| arg_i64(a, i)).collect();
+        let (Some(p), Some(sec)) = (parts, arg_f64(a, 5)) else { return Ok(ScalarValue::TimestampMicrosecond(None, None)) };
+        let date = chrono::NaiveDate::from_ymd_opt(p[0] as i32, p[1] as u32, p[2] as u32)
+            .ok_or_else(|| SqlError::new("22008", format!("date field value out of range: {}-{:02}-{:02}", p[0], p[1], p[2])))?;
+        let out_of_range = || SqlError::new("22008", format!("time field value out of range: {}:{:02}:{:02}", p[3], p[4], sec));
+        if !(0.0..60.0).contains(&sec) || !(0..24).contains(&p[3]) || !(0..60).contains(&p[4]) {
+            return Err(out_of_range());
+        }
+        let micros = date.and_hms_opt(0, 0, 0).ok_or_else(out_of_range)?.and_utc().timestamp_micros()
+            + (p[3] * 3600 + p[4] * 60) * 1_000_000
+            + (sec * 1e6).round() as i64;
+        Ok(ScalarValue::TimestampMicrosecond(Some(micros), None))
+    });
+
     // --- sequences -------------------------------------------------------------
     f!("nextval", Volatile, A::Int64, None, |a, env| Ok(ScalarValue::Int64(Some(env.nextval(&regclass_text(a, 0, env)?)?))));
     f!("currval", Volatile, A::Int64, None, |a, env| Ok(ScalarValue::Int64(Some(env.currval(&regclass_text(a, 0, env)?)?))));

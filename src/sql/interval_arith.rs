@@ -85,9 +85,73 @@ impl ScalarUDFImpl for IntervalMul {
     }
 }
 
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// `justify_hours`: whole days of the time part move to days (signs made to agree, as PostgreSQL does).
+pub fn justify_hours(months: i32, mut days: i32, mut micros: i64) -> Option<(i32, i32, i64)> {
+    days = days.checked_add(i32::try_from(micros / MICROS_PER_DAY).ok()?)?;
+    micros %= MICROS_PER_DAY;
+    if days > 0 && micros < 0 {
+        micros += MICROS_PER_DAY;
+        days -= 1;
+    } else if days < 0 && micros > 0 {
+        micros -= MICROS_PER_DAY;
+        days += 1;
+    }
+    Some((months, days, micros))
+}
+
+/// `justify_days`: 30-day periods move to months.
+pub fn justify_days(mut months: i32, mut days: i32, micros: i64) -> Option<(i32, i32, i64)> {
+    months = months.checked_add(days / 30)?;
+    days %= 30;
+    if months > 0 && days < 0 {
+        days += 30;
+        months -= 1;
+    } else if months < 0 && days > 0 {
+        days -= 30;
+        months += 1;
+    }
+    Some((months, days, micros))
+}
+
+/// `justify_interval`: both, with one sign across months, days and time.
+pub fn justify_interval(mut months: i32, mut days: i32, mut micros: i64) -> Option<(i32, i32, i64)> {
+    days = days.checked_add(i32::try_from(micros / MICROS_PER_DAY).ok()?)?;
+    micros %= MICROS_PER_DAY;
+    months = months.checked_add(days / 30)?;
+    days %= 30;
+    if months > 0 && (days < 0 || (days == 0 && micros < 0)) {
+        days += 30;
+        months -= 1;
+    } else if months < 0 && (days > 0 || (days == 0 && micros > 0)) {
+        days -= 30;
+        months += 1;
+    }
+    if days > 0 && micros < 0 {
+        micros += MICROS_PER_DAY;
+        days -= 1;
+    } else if days < 0 && micros > 0 {
+        micros -= MICROS_PER_DAY;
+        days += 1;
+    }
+    Some((months, days, micros))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // PostgreSQL 15's answers.
+    #[test]
+    fn justifies_like_postgres() {
+        let h = 3_600_000_000i64;
+        assert_eq!(justify_hours(0, 0, 36 * h), Some((0, 1, 12 * h))); // 1 day 12:00:00
+        assert_eq!(justify_days(0, 40, 0), Some((1, 10, 0))); // 1 mon 10 days
+        assert_eq!(justify_interval(1, 0, -h), Some((0, 29, 23 * h))); // 29 days 23:00:00
+        assert_eq!(justify_hours(0, 1, -h), Some((0, 0, 23 * h)));
+        assert_eq!(justify_days(1, -40, 0), Some((0, -10, 0)));
+    }
 
     #[test]
     fn scales_like_postgres() {
