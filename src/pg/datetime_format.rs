@@ -641,7 +641,7 @@ fn render_field(field: Field, fill: bool, suffix: Option<Case>, when: &When, out
         };
         out.push_str(&s);
         if let Some(case) = suffix {
-            out.push_str(&ordinal(n, case));
+            out.push_str(ordinal_suffix(n.unsigned_abs(), case == Case::Upper));
         }
     };
     let name = |out: &mut String, s: &str, case: Case, pad: usize| {
@@ -689,7 +689,7 @@ fn render_field(field: Field, fill: bool, suffix: Option<Case>, when: &When, out
         YearComma => {
             out.push_str(&format!("{},{:03}", era_year / 1000, era_year % 1000));
             if let Some(case) = suffix {
-                out.push_str(&ordinal(era_year, case));
+                out.push_str(ordinal_suffix(era_year.unsigned_abs(), case == Case::Upper));
             }
         }
         Year(4) => number(out, era_year, 4),
@@ -752,16 +752,17 @@ fn render_zone(field: Field, zone: Option<(i32, &str)>, out: &mut String) {
 }
 
 /// English ordinal suffix of a number: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st.
-fn ordinal(n: i64, case: Case) -> String {
-    let n = n.abs();
-    let s = match (n % 100, n % 10) {
-        (11..=13, _) => "th",
-        (_, 1) => "st",
-        (_, 2) => "nd",
-        (_, 3) => "rd",
-        _ => "th",
-    };
-    if case == Case::Upper { s.to_uppercase() } else { s.to_string() }
+pub(crate) fn ordinal_suffix(n: u64, upper: bool) -> &'static str {
+    match (n % 100 / 10 == 1, n % 10, upper) {
+        (false, 1, false) => "st",
+        (false, 2, false) => "nd",
+        (false, 3, false) => "rd",
+        (false, 1, true) => "ST",
+        (false, 2, true) => "ND",
+        (false, 3, true) => "RD",
+        (_, _, false) => "th",
+        (_, _, true) => "TH",
+    }
 }
 
 #[cfg(test)]

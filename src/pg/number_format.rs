@@ -312,15 +312,9 @@ impl NumberTemplate {
                 }
                 Tok::Ordinal { upper } => {
                     if !neg && !overflow && self.post == 0 {
-                        let n: u32 = d.int[d.int.len().saturating_sub(2)..].parse().unwrap_or(0);
-                        let s = match (n % 100, n % 10) {
-                            (11..=13, _) => "th",
-                            (_, 1) => "st",
-                            (_, 2) => "nd",
-                            (_, 3) => "rd",
-                            _ => "th",
-                        };
-                        out.push_str(&if *upper { s.to_uppercase() } else { s.to_string() });
+                        // The last two digits decide the suffix (the integer part may exceed u64).
+                        let n: u64 = d.int[d.int.len().saturating_sub(2)..].parse().unwrap_or(0);
+                        out.push_str(crate::pg::datetime_format::ordinal_suffix(n, *upper));
                     }
                 }
                 Tok::Exponent => {

@@ -20,7 +20,7 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use datafusion::arrow::array::{Array, ArrayRef, IntervalMonthDayNanoArray, TimestampMicrosecondArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType as A, IntervalMonthDayNano, IntervalUnit, TimeUnit};
-use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility};
 
 use crate::error::SqlError;
@@ -50,22 +50,17 @@ fn symbolic_difference(later: NaiveDateTime, earlier: NaiveDateTime) -> (i32, i3
     let mut day = later.day() as i64 - earlier.day() as i64;
     let mut month = later.month() as i64 - earlier.month() as i64;
     let mut year = later.year() as i64 - earlier.year() as i64;
-    if usec < 0 {
-        usec += 1_000_000;
-        sec -= 1;
-    }
-    if sec < 0 {
-        sec += 60;
-        min -= 1;
-    }
-    if min < 0 {
-        min += 60;
-        hour -= 1;
-    }
-    if hour < 0 {
-        hour += 24;
-        day -= 1;
-    }
+    // A negative field borrows one unit of the field above it.
+    let borrow = |low: &mut i64, high: &mut i64, base: i64| {
+        if *low < 0 {
+            *low += base;
+            *high -= 1;
+        }
+    };
+    borrow(&mut usec, &mut sec, 1_000_000);
+    borrow(&mut sec, &mut min, 60);
+    borrow(&mut min, &mut hour, 60);
+    borrow(&mut hour, &mut day, 24);
     while day < 0 {
         day += days_in_month(earlier.year(), earlier.month()) as i64;
         month -= 1;
@@ -138,7 +133,6 @@ impl ScalarUDFImpl for Age {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let env = &self.env.0;
         let zone = self.env.zone();
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
@@ -165,10 +159,7 @@ impl ScalarUDFImpl for Age {
             })
             .collect::<DfResult<_>>()?;
         let out: ArrayRef = Arc::new(out);
-        if all_scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
-        }
-        Ok(ColumnarValue::Array(out))
+        crate::sql::functions::columnar_result(out, &args.args)
     }
 }
 

@@ -119,7 +119,6 @@ impl ScalarUDFImpl for Checked {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         if matches!(self.op, Op::FloatDiv | Op::FloatRem) {
             reject_zero_divisor(&arrays[0], &arrays[1])?;
@@ -138,10 +137,7 @@ impl ScalarUDFImpl for Checked {
             )),
             other => DataFusionError::ArrowError(Box::new(other), None),
         })?;
-        if all_scalar {
-            return Ok(ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&out, 0)?));
-        }
-        Ok(ColumnarValue::Array(out))
+        crate::sql::functions::columnar_result(out, &args.args)
     }
 }
 

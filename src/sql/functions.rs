@@ -64,6 +64,15 @@ pub trait FunctionEnv: Send + Sync {
     fn interrupted(&self) -> Option<SqlError>;
 }
 
+/// A vectorized function's result: one scalar when every argument was a
+/// scalar (a call on constants), else the array.
+pub fn columnar_result(out: datafusion::arrow::array::ArrayRef, args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+    }
+    Ok(ColumnarValue::Array(out))
+}
+
 /// A session held by a function that implements DataFusion's traits itself
 /// (compared by identity: one per session).
 #[derive(Clone)]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, IntervalMonthDayNanoArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType as A, IntervalMonthDayNano, IntervalUnit};
-use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 pub fn interval_mul() -> ScalarUDF {
@@ -62,7 +62,6 @@ impl ScalarUDFImpl for IntervalMul {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let intervals = cast(&arrays[0], &A::Interval(IntervalUnit::MonthDayNano))?;
         let factors = cast(&arrays[1], &A::Float64)?;
@@ -78,26 +77,32 @@ impl ScalarUDFImpl for IntervalMul {
             });
         }
         let out: ArrayRef = Arc::new(IntervalMonthDayNanoArray::from(out));
-        if all_scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
-        }
-        Ok(ColumnarValue::Array(out))
+        crate::sql::functions::columnar_result(out, &args.args)
     }
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// `justify_hours`: whole days of the time part move to days (signs made to agree, as PostgreSQL does).
-pub fn justify_hours(months: i32, mut days: i32, mut micros: i64) -> Option<(i32, i32, i64)> {
-    days = days.checked_add(i32::try_from(micros / MICROS_PER_DAY).ok()?)?;
-    micros %= MICROS_PER_DAY;
+/// Whole days of the time part moved to days.
+fn time_into_days(days: i32, micros: i64) -> Option<(i32, i64)> {
+    Some((days.checked_add(i32::try_from(micros / MICROS_PER_DAY).ok()?)?, micros % MICROS_PER_DAY))
+}
+
+/// Days and time given one sign (`1 day -1 hour` → `23:00:00`).
+fn days_and_time_agree(days: i32, micros: i64) -> (i32, i64) {
     if days > 0 && micros < 0 {
-        micros += MICROS_PER_DAY;
-        days -= 1;
+        (days - 1, micros + MICROS_PER_DAY)
     } else if days < 0 && micros > 0 {
-        micros -= MICROS_PER_DAY;
-        days += 1;
+        (days + 1, micros - MICROS_PER_DAY)
+    } else {
+        (days, micros)
     }
+}
+
+/// `justify_hours`: whole days of the time part move to days (signs made to agree, as PostgreSQL does).
+pub fn justify_hours(months: i32, days: i32, micros: i64) -> Option<(i32, i32, i64)> {
+    let (days, micros) = time_into_days(days, micros)?;
+    let (days, micros) = days_and_time_agree(days, micros);
     Some((months, days, micros))
 }
 
@@ -116,9 +121,8 @@ pub fn justify_days(mut months: i32, mut days: i32, micros: i64) -> Option<(i32,
 }
 
 /// `justify_interval`: both, with one sign across months, days and time.
-pub fn justify_interval(mut months: i32, mut days: i32, mut micros: i64) -> Option<(i32, i32, i64)> {
-    days = days.checked_add(i32::try_from(micros / MICROS_PER_DAY).ok()?)?;
-    micros %= MICROS_PER_DAY;
+pub fn justify_interval(mut months: i32, days: i32, micros: i64) -> Option<(i32, i32, i64)> {
+    let (mut days, micros) = time_into_days(days, micros)?;
     months = months.checked_add(days / 30)?;
     days %= 30;
     if months > 0 && (days < 0 || (days == 0 && micros < 0)) {
@@ -128,13 +132,7 @@ pub fn justify_interval(mut months: i32, mut days: i32, mut micros: i64) -> Opti
         days -= 30;
         months += 1;
     }
-    if days > 0 && micros < 0 {
-        micros += MICROS_PER_DAY;
-        days -= 1;
-    } else if days < 0 && micros > 0 {
-        micros -= MICROS_PER_DAY;
-        days += 1;
-    }
+    let (days, micros) = days_and_time_agree(days, micros);
     Some((months, days, micros))
 }
 

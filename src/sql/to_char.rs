@@ -21,7 +21,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType as A, IntervalUnit, TimeUnit};
-use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 use crate::error::SqlError;
@@ -116,7 +116,6 @@ impl ScalarUDFImpl for ToChar {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let templates = cast(&arrays[1], &A::Utf8)?;
         let templates = templates.as_any().downcast_ref::<StringArray>().expect("cast to utf8");
@@ -149,10 +148,7 @@ impl ScalarUDFImpl for ToChar {
             out.append_value(&buf);
         }
         let out: ArrayRef = Arc::new(out.finish());
-        if all_scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
-        }
-        Ok(ColumnarValue::Array(out))
+        crate::sql::functions::columnar_result(out, &args.args)
     }
 }
 

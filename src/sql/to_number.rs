@@ -51,7 +51,6 @@ impl ScalarUDFImpl for ToNumber {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let A::Decimal128(_, scale) = args.return_field.data_type().clone() else { unreachable!("to_number returns numeric") };
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let (texts, templates) = (cast(&arrays[0], &A::Utf8)?, cast(&arrays[1], &A::Utf8)?);
@@ -75,9 +74,6 @@ impl ScalarUDFImpl for ToNumber {
             out.push(Some(m));
         }
         let out: ArrayRef = Arc::new(Decimal128Array::from(out).with_precision_and_scale(38, scale)?);
-        if all_scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
-        }
-        Ok(ColumnarValue::Array(out))
+        crate::sql::functions::columnar_result(out, &args.args)
     }
 }

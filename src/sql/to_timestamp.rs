@@ -16,7 +16,7 @@ use chrono::Datelike;
 use datafusion::arrow::array::{Array, ArrayRef, Date32Array, Float64Array, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType as A, TimeUnit};
-use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::common::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility};
 
 use crate::error::SqlError;
@@ -95,7 +95,6 @@ impl ScalarUDFImpl for Parse {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let zone = self.env.zone();
         let n = arrays[0].len();
@@ -149,9 +148,6 @@ impl ScalarUDFImpl for Parse {
             Kind::Timestamp => Arc::new(TimestampMicrosecondArray::from(out).with_timezone("UTC")),
             Kind::Date => Arc::new(out.into_iter().map(|d| d.map(|d| d as i32)).collect::<Date32Array>()),
         };
-        if all_scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
-        }
-        Ok(ColumnarValue::Array(out))
+        crate::sql::functions::columnar_result(out, &args.args)
     }
 }
