@@ -29,6 +29,82 @@ pub const META_OID: &str = "pg.oid";
 pub const META_TYPMOD: &str = "pg.typmod";
 pub const META_TABLE: &str = "pg.table";
 pub const META_ATTNUM: &str = "pg.attnum";
+/// Marks a numeric quotient (`a / b`, `avg`), shown at PostgreSQL's scale for
+/// its magnitude; the value is the operands' larger scale (see [`NumericDisplay`]).
+pub const META_QUOTIENT: &str = "duetdb.quotient_min_scale";
+
+/// How a numeric result column shows its values. PostgreSQL keeps a scale
+/// per value (`1.25` stays `1.25`; `2 / 3.0` has 20 decimals, `10 / 4.0` 16);
+/// an Arrow decimal column has one, so:
+///
+/// ```text
+///   Column              the column's scale (numeric(10,2) → 19.99)
+///   Trimmed             numeric without a type modifier, kept at one fixed
+///                       scale (38,10), and `::numeric`: without that scale's
+///                       trailing zeros (1.2500000000 → 1.25)
+///   Quotient{min}       `/` and `avg`, computed at 20 decimals: PostgreSQL's
+///                       16 significant digits for the quotient's magnitude
+///                       (20 decimals below 1, 16 up to 9999, 12 up to 10^8…),
+///                       never fewer than the operands' `min`
+/// ```
+///
+/// A declared `numeric(38,10)` carries its type modifier and keeps its zeros.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NumericDisplay {
+    #[default]
+    Column,
+    Trimmed,
+    Quotient {
+        min_scale: u8,
+    },
+}
+
+impl NumericDisplay {
+    pub fn of_field(f: &Field) -> NumericDisplay {
+        let A::Decimal128(p, s) = *f.data_type() else { return NumericDisplay::Column };
+        let md = f.metadata();
+        if let Some(min_scale) = md.get(META_QUOTIENT).and_then(|v| v.parse().ok()) {
+            return NumericDisplay::Quotient { min_scale };
+        }
+        let typmod: i32 = md.get(META_TYPMOD).and_then(|v| v.parse().ok()).unwrap_or(-1);
+        let (dp, ds) = duetdb_storage::types::DEFAULT_NUMERIC;
+        if typmod == -1 && (p, s) == (dp, ds as i8) { NumericDisplay::Trimmed } else { NumericDisplay::Column }
+    }
+
+    /// The mantissa and scale to show for `m` at the column's `scale`.
+    pub fn apply(self, m: i128, scale: u8) -> (i128, u8) {
+        match self {
+            NumericDisplay::Column => (m, scale),
+            NumericDisplay::Trimmed => duetdb_storage::types::trim_decimal(m, scale),
+            NumericDisplay::Quotient { min_scale } => {
+                let shown = quotient_display_scale(m, scale).max(min_scale).min(scale);
+                (duetdb_storage::types::round_decimal(m, scale, shown), shown)
+            }
+        }
+    }
+}
+
+/// PostgreSQL's `select_div_scale` read from the quotient: 16 significant
+/// digits counted from its leading base-10000 digit group.
+fn quotient_display_scale(m: i128, scale: u8) -> u8 {
+    let digits = m.unsigned_abs().checked_ilog10().map_or(0, |d| d as i32 + 1); // 0 for zero
+    let integer_digits = digits - i32::from(scale); // ≤ 0 below 1
+    // The weight of the leading base-10000 group: 0 for 1..9999, -1 for 0.0001..0.9999.
+    let weight = if integer_digits > 0 { (integer_digits - 1) / 4 } else { -((-integer_digits) / 4) - 1 };
+    (16 - 4 * weight).clamp(0, 255) as u8
+}
+
+/// Encodes a non-null numeric cell shown by `display`.
+pub fn encode_numeric_cell(buf: &mut BytesMut, array: &ArrayRef, i: usize, display: NumericDisplay, fmt: Format) {
+    let (m, s) = match array.data_type() {
+        A::Decimal128(_, s) if *s >= 0 => display.apply(array.as_primitive::<Decimal128Type>().value(i), *s as u8),
+        _ => unreachable!("numeric display of {}", array.data_type()),
+    };
+    match fmt {
+        Format::Text => put_text(buf, &duetdb_storage::types::format_decimal(m, s)),
+        Format::Binary => put_with_len(buf, |b| encode_numeric_binary(b, m, s)),
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -174,6 +250,13 @@ fn bpchar_padded(s: &str, ty: PgType) -> std::borrow::Cow<'_, str> {
 pub fn encode_value(buf: &mut BytesMut, v: &Value, ty: &DataType, fmt: Format, style: &Style) {
     if v.is_null() {
         return put_null(buf);
+    }
+    if let (Value::Numeric(m, s), DataType::Numeric { typmod: false, .. }) = (v, ty) {
+        let (m, s) = duetdb_storage::types::trim_decimal(*m, *s);
+        return match fmt {
+            Format::Text => put_text(buf, &duetdb_storage::types::format_decimal(m, s)),
+            Format::Binary => put_with_len(buf, |b| encode_numeric_binary(b, m, s)),
+        };
     }
     if let (Value::Text(s), DataType::Char(n)) = (v, ty) {
         let padded = bpchar_padded(s, PgType { oid: oid::BPCHAR, typmod: *n as i32 + 4 });

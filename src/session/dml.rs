@@ -847,6 +847,7 @@ fn column_field(def: &TableDef, c: usize, name: &str) -> FieldInfo {
         table_oid: def.id,
         attnum: c as i16 + 1,
         format: crate::pg::encode::Format::Text,
+        numeric: crate::pg::encode::NumericDisplay::Column,
     }
 }
 

@@ -68,7 +68,8 @@ pub struct RowStream {
 }
 
 impl RowStream {
-    pub fn from_stream(fields: Vec<FieldInfo>, stream: SendableRecordBatchStream, tag: Tag) -> RowStream {
+    pub fn from_stream(mut fields: Vec<FieldInfo>, stream: SendableRecordBatchStream, tag: Tag) -> RowStream {
+        numeric_display_from(&mut fields, &stream.schema());
         RowStream { fields, source: Source::Stream { stream: parking_lot::Mutex::new(stream), current: None, done: false }, tag, count: 0 }
     }
 
@@ -76,7 +77,10 @@ impl RowStream {
         RowStream { fields, source: Source::Values { rows: rows.into(), types }, tag, count: 0 }
     }
 
-    pub fn from_batches(fields: Vec<FieldInfo>, batches: Vec<RecordBatch>, tag: Tag) -> RowStream {
+    pub fn from_batches(mut fields: Vec<FieldInfo>, batches: Vec<RecordBatch>, tag: Tag) -> RowStream {
+        if let Some(b) = batches.first() {
+            numeric_display_from(&mut fields, &b.schema());
+        }
         RowStream { fields, source: Source::Batches { batches: batches.into(), pos: 0 }, tag, count: 0 }
     }
 
@@ -234,12 +238,27 @@ impl RowStream {
     }
 }
 
+/// How numerics are shown is read from the executed plan's schema: the
+/// fields described to the client come from the plan before analysis, where
+/// a quotient's type and marking (`sql::numeric_division`) are not settled yet.
+fn numeric_display_from(fields: &mut [FieldInfo], schema: &datafusion::arrow::datatypes::Schema) {
+    if schema.fields().len() == fields.len() {
+        for (f, executed) in fields.iter_mut().zip(schema.fields()) {
+            f.numeric = encode::NumericDisplay::of_field(executed);
+        }
+    }
+}
+
 /// Encodes row `i` of a batch.
 pub fn encode_row(b: &RecordBatch, i: usize, fields: &[FieldInfo], style: &Style) -> DataRow {
     let mut data = BytesMut::with_capacity(16 * b.num_columns());
     for (c, col) in b.columns().iter().enumerate() {
         let f = &fields[c];
-        encode::encode_cell(&mut data, col, i, f.ty, f.format, style);
+        if f.numeric != encode::NumericDisplay::Column && col.is_valid(i) {
+            encode::encode_numeric_cell(&mut data, col, i, f.numeric, f.format);
+        } else {
+            encode::encode_cell(&mut data, col, i, f.ty, f.format, style);
+        }
     }
     DataRow::new(data, b.num_columns() as i16)
 }

@@ -132,18 +132,34 @@ fn figure(e: &Expr) -> String {
 }
 
 fn figure_opt(e: &Expr) -> Option<String> {
-    Some(match e {
+    figure_with_strength(e).map(|(name, _)| name)
+}
+
+/// How firmly a name was figured: a cast's own type name (1) gives way to the
+/// name of what an outer cast converts (`2.5::float8::int` is `int4`), a
+/// column's or function's name (2) does not (`x::float8::int` is `x`).
+#[derive(Clone, Copy, PartialEq, PartialOrd)]
+enum Strength {
+    TypeName,
+    Named,
+}
+
+fn figure_with_strength(e: &Expr) -> Option<(String, Strength)> {
+    let named = Some(match e {
         Expr::Identifier(i) => crate::sql::names::ident(i),
         Expr::CompoundIdentifier(parts) => crate::sql::names::ident(parts.last()?),
         Expr::Function(f) => crate::sql::names::last(&f.name),
         Expr::Cast { expr, data_type, kind, .. } if !matches!(kind, CastKind::TryCast | CastKind::SafeCast) => {
-            return figure_opt(expr).or_else(|| Some(type_name(data_type)));
+            return match figure_with_strength(expr) {
+                Some(inner @ (_, Strength::Named)) => Some(inner),
+                _ => Some((type_name(data_type), Strength::TypeName)),
+            };
         }
-        Expr::Nested(x) => return figure_opt(x),
+        Expr::Nested(x) => return figure_with_strength(x),
         Expr::Case { .. } => "case".into(),
         Expr::Exists { .. } => "exists".into(),
         Expr::Array(_) => "array".into(),
-        Expr::Subquery(q) => return subquery_name(q),
+        Expr::Subquery(q) => subquery_name(q)?,
         Expr::Extract { .. } => "extract".into(),
         Expr::Substring { .. } => "substring".into(),
         Expr::Trim { .. } => "btrim".into(),
@@ -151,10 +167,11 @@ fn figure_opt(e: &Expr) -> Option<String> {
         Expr::Overlay { .. } => "overlay".into(),
         Expr::Ceil { .. } => "ceil".into(),
         Expr::Floor { .. } => "floor".into(),
-        Expr::Interval(_) => "interval".into(),
-        Expr::TypedString(t) => type_name(&t.data_type),
+        Expr::Interval(_) => return Some(("interval".into(), Strength::TypeName)),
+        Expr::TypedString(t) => return Some((type_name(&t.data_type), Strength::TypeName)),
         _ => return None,
-    })
+    });
+    named.map(|name| (name, Strength::Named))
 }
 
 /// A scalar subquery is named after its single output.
@@ -197,6 +214,10 @@ mod tests {
         assert_eq!(
             named("SELECT 1::text, b::int, CASE WHEN x THEN 1 END"),
             r#"SELECT 1::TEXT AS "text", b::INT AS "b", CASE WHEN x THEN 1 END AS "case""#
+        );
+        assert_eq!(
+            named("SELECT 2.5::float8::int, b::float8::int, date '2024-01-01'::text"),
+            r#"SELECT 2.5::FLOAT8::INT AS "int4", b::FLOAT8::INT AS "b", DATE '2024-01-01'::TEXT AS "text""#
         );
         assert_eq!(named("SELECT s.count FROM (SELECT count(*) FROM t) s"), r#"SELECT s.count FROM (SELECT count(*) AS "count" FROM t) s"#);
         assert_eq!(named("SELECT x AS y, z AS y"), r#"SELECT x AS y, z AS "y~1""#);

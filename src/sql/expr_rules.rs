@@ -9,8 +9,12 @@ use datafusion::common::{DFSchema, Result as DfResult};
 use datafusion::logical_expr::expr_rewriter::NamePreserver;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 
-/// Applies `f` to each expression node of `plan` (children first).
+/// Applies `f` to each expression node of `plan` (children first). A
+/// rewrite may change a type (`a / b` on numerics gets PostgreSQL's scale),
+/// so once anything changed, every node visited after it — its ancestors
+/// among them — recomputes its schema.
 pub fn rewrite_exprs(plan: LogicalPlan, f: impl Fn(Expr, &DFSchema) -> DfResult<Transformed<Expr>>) -> DfResult<LogicalPlan> {
+    let changed = std::cell::Cell::new(false);
     Ok(plan
         .transform_up_with_subqueries(|node| {
             // Expressions of a node are typed against its input (a join's against both sides).
@@ -19,11 +23,13 @@ pub fn rewrite_exprs(plan: LogicalPlan, f: impl Fn(Expr, &DFSchema) -> DfResult<
                 _ => Arc::clone(node.schema()),
             };
             let names = NamePreserver::new(&node);
-            node.map_expressions(|expr| {
+            let node = node.map_expressions(|expr| {
                 let saved = names.save(&expr);
                 let rewritten = expr.transform_up(|e| f(e, schema.as_ref()))?;
                 Ok(rewritten.update_data(|e| saved.restore(e)))
-            })
+            })?;
+            changed.set(changed.get() || node.transformed);
+            if changed.get() { node.map_data(|n| n.recompute_schema()).map(|t| Transformed::yes(t.data)) } else { Ok(node) }
         })?
         .data)
 }

@@ -300,6 +300,7 @@ pub fn register(ctx: &SessionContext, env: Arc<dyn FunctionEnv>) {
     ctx.register_udf(crate::sql::to_number::to_number());
     ctx.register_udaf(crate::sql::ordered_set::percentile_disc());
     ctx.register_udaf(crate::sql::ordered_set::mode());
+    ctx.register_udaf(crate::sql::numeric_division::avg());
     for f in all(env) {
         ctx.register_udf(f);
     }

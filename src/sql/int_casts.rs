@@ -9,12 +9,11 @@
 //! ```text
 //!   CAST(f AS int)       f double precision   → pg_to_int32(f)   half to even (float8 → int4 is rint)
 //!   CAST(n AS bigint)    n numeric            → pg_to_int64(n)   half away from zero (numeric's rounding)
-//!   CAST(2.5 AS int)     a decimal literal    → pg_to_int32(2.5) half away: 2.5 is numeric in PostgreSQL
 //! ```
 //!
-//! Decimal literals are double precision in DataFusion's plans, but numeric in
-//! PostgreSQL, hence the third line. Row-store DML converts values itself
-//! (`Type::coerce`, which rounds half away from zero).
+//! Decimal literals are numeric (`datafusion.sql_parser.parse_float_as_decimal`),
+//! so `2.5::int` rounds as numeric does, to 3. Row-store DML converts values
+//! itself (`Type::coerce`, which rounds half away from zero).
 
 use std::sync::Arc;
 
@@ -43,7 +42,6 @@ impl AnalyzerRule for RoundingIntegerCasts {
         crate::sql::expr_rules::rewrite_exprs(plan, |e, schema| match e {
             Expr::Cast(cast) if matches!(cast.field.data_type(), A::Int16 | A::Int32 | A::Int64) => {
                 let rounding = match cast.expr.get_type(schema)? {
-                    A::Float16 | A::Float32 | A::Float64 if is_literal(&cast.expr) => Rounding::HalfAway,
                     A::Float16 | A::Float32 | A::Float64 => Rounding::HalfEven,
                     A::Decimal128(..) => Rounding::HalfAway,
                     _ => return Ok(Transformed::no(Expr::Cast(cast))),
@@ -53,15 +51,6 @@ impl AnalyzerRule for RoundingIntegerCasts {
             }
             e => Ok(Transformed::no(e)),
         })
-    }
-}
-
-/// A constant as written in the statement (`2.5`, `-2.5`).
-fn is_literal(e: &Expr) -> bool {
-    match e {
-        Expr::Literal(..) => true,
-        Expr::Negative(x) => is_literal(x),
-        _ => false,
     }
 }
 

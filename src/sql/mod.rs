@@ -14,6 +14,7 @@ pub mod interval_arith;
 pub mod lsn_text;
 pub mod names;
 pub mod normalize;
+pub mod numeric_division;
 pub mod ordered_set;
 pub mod parse;
 pub mod provider;

@@ -24,7 +24,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use duetdb_storage::Catalog;
 
 use crate::error::{SqlError, SqlResult};
-use crate::pg::encode::{Format, META_ATTNUM, META_TABLE, wire_type};
+use crate::pg::encode::{Format, META_ATTNUM, META_TABLE, NumericDisplay, wire_type};
 use crate::pg::oid::PgType;
 use crate::sql::names;
 use crate::sql::provider::{CatalogList, ViewSlot};
@@ -37,11 +37,13 @@ pub struct FieldInfo {
     pub table_oid: u32,
     pub attnum: i16,
     pub format: Format,
+    /// How a numeric column's values are shown (see [`NumericDisplay`]).
+    pub numeric: NumericDisplay,
 }
 
 impl FieldInfo {
     pub fn new(name: impl Into<String>, ty: PgType) -> FieldInfo {
-        FieldInfo { name: name.into(), ty, table_oid: 0, attnum: 0, format: Format::Text }
+        FieldInfo { name: name.into(), ty, table_oid: 0, attnum: 0, format: Format::Text, numeric: NumericDisplay::Column }
     }
 
     pub fn of_field(f: &Field) -> FieldInfo {
@@ -52,6 +54,7 @@ impl FieldInfo {
             table_oid: md.get(META_TABLE).and_then(|v| v.parse().ok()).unwrap_or(0),
             attnum: md.get(META_ATTNUM).and_then(|v| v.parse().ok()).unwrap_or(0),
             format: Format::Text,
+            numeric: NumericDisplay::of_field(f),
         }
     }
 }
@@ -70,6 +73,7 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
         .set_bool("datafusion.sql_parser.enable_ident_normalization", true)
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+        .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.optimizer.prefer_existing_sort", true)
         .set_bool("datafusion.optimizer.skip_failed_rules", false);
@@ -79,6 +83,7 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_catalog_list(Arc::new(CatalogList::new(database, slot)))
         .with_analyzer_rule(Arc::new(crate::sql::checked_arith::CheckedIntegerArithmetic))
         .with_analyzer_rule(Arc::new(crate::sql::int_casts::RoundingIntegerCasts))
+        .with_analyzer_rule(Arc::new(crate::sql::numeric_division::NumericDivision))
         .with_analyzer_rule(Arc::new(crate::sql::lsn_text::LsnToText))
         .build();
     SessionContext::new_with_state(state)

@@ -425,6 +425,23 @@ impl Value {
 }
 
 /// Formats a decimal mantissa at a scale the way PostgreSQL prints numeric: `-12.30`.
+/// The same value at the smallest scale that holds it (`1.2500` → `1.25`).
+pub fn trim_decimal(mut m: i128, mut scale: u8) -> (i128, u8) {
+    while scale > 0 && m % 10 == 0 {
+        m /= 10;
+        scale -= 1;
+    }
+    (m, scale)
+}
+
+/// `m` at scale `from` rounded half away from zero to scale `to` ≤ `from`.
+pub fn round_decimal(m: i128, from: u8, to: u8) -> i128 {
+    debug_assert!(to <= from);
+    let Some(div) = 10i128.checked_pow(u32::from(from - to)) else { return 0 };
+    let (q, r) = (m / div, m % div);
+    if r.unsigned_abs() >= (div / 2 + div % 2) as u128 && div > 1 { q + m.signum() } else { q }
+}
+
 pub fn format_decimal(m: i128, scale: u8) -> String {
     let neg = m < 0;
     let digits = m.unsigned_abs().to_string();

@@ -1,0 +1,26 @@
+-- Decimal literals are numeric, exact as in PostgreSQL
+SELECT 0.1 + 0.2 AS sum, 1.10 * 3 AS product, 3 * 0.333 AS third;
+SELECT 123456789012345678901234567890.123 AS big, 1e3 AS thousand;
+SELECT pg_typeof(0.1) AS literal, pg_typeof(0.1::float8 + 1) AS float;
+SELECT 2.5::int AS half_up, (-2.5)::int AS half_down, 2.5::float8::int AS float_even;
+CREATE TABLE items (id int PRIMARY KEY, price numeric(10,2), qty int, ratio numeric);
+INSERT INTO items VALUES (1, 19.99, 3, 1.25), (2, 5.25, 7, 10.005), (3, 0.10, 1, 3);
+-- numeric(10,2) with a literal keeps numeric's scale rules
+SELECT id, price * 1.1 AS taxed, price * qty AS total, price + 0.005 AS plus FROM items ORDER BY id;
+SELECT * FROM items WHERE price > 5.2 ORDER BY id;
+SELECT sum(price) AS sum, sum(price * qty) AS revenue FROM items;
+-- numeric division keeps 16 significant digits (quotients from 1 to 9999)
+SELECT id, price / 3 AS third, qty / 2.0 AS half FROM items ORDER BY id;
+SELECT 10 / 4.0 AS q, 2 / 3.0 AS two_thirds, -2 / 3.0 AS negative;
+SELECT 1 / 0.0;
+-- avg of numeric and of integers is numeric
+SELECT avg(price) AS avg_price, avg(qty) AS avg_qty FROM items;
+SELECT id % 2 AS odd, avg(price) AS avg_price, avg(qty) AS avg_qty FROM items GROUP BY id % 2 ORDER BY 1;
+SELECT avg(price) FILTER (WHERE qty > 1) AS filtered, avg(qty) FILTER (WHERE false) AS none FROM items;
+SELECT avg(x) AS avg_float FROM (VALUES (1.5::float8), (2.0::float8)) v(x);
+SELECT pg_typeof(avg(qty)) AS int_avg, pg_typeof(avg(price)) AS numeric_avg FROM items;
+-- numeric without a type modifier shows each value's digits
+SELECT id, ratio FROM items ORDER BY id;
+SELECT sum(ratio) AS sum, avg(ratio) AS avg FROM items;
+SELECT 1.5::numeric AS cast;
+DROP TABLE items;
