@@ -261,21 +261,21 @@ pub fn micros_of_time(t: NaiveTime) -> i64 {
 }
 
 /// PostgreSQL's `postgres` IntervalStyle: `1 year 2 mons 3 days 04:05:06.5`.
+/// A unit is singular only for exactly 1 (`-1 days`), and once a part was
+/// negative a positive one after it carries a `+` (`-1 days +02:00:00`).
 pub fn format_interval(months: i32, days: i32, micros: i64) -> String {
     let mut parts = Vec::new();
+    let mut before_negative = false;
     let (y, m) = (months / 12, months % 12);
-    if y != 0 {
-        parts.push(format!("{y} year{}", if y.abs() == 1 { "" } else { "s" }));
-    }
-    if m != 0 {
-        parts.push(format!("{m} mon{}", if m.abs() == 1 { "" } else { "s" }));
-    }
-    if days != 0 {
-        parts.push(format!("{days} day{}", if days.abs() == 1 { "" } else { "s" }));
+    for (value, unit) in [(y as i64, "year"), (m as i64, "mon"), (days as i64, "day")] {
+        if value != 0 {
+            let sign = if before_negative && value > 0 { "+" } else { "" };
+            parts.push(format!("{sign}{value} {unit}{}", if value == 1 { "" } else { "s" }));
+            before_negative |= value < 0;
+        }
     }
     if micros != 0 || parts.is_empty() {
         // Hours may exceed 24 here (days are a separate field).
-        let neg = micros < 0;
         let secs = micros.abs() / 1_000_000;
         let frac = micros.abs() % 1_000_000;
         let mut t2 = format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60);
@@ -283,7 +283,14 @@ pub fn format_interval(months: i32, days: i32, micros: i64) -> String {
             t2.push('.');
             t2.push_str(format!("{frac:06}").trim_end_matches('0'));
         }
-        parts.push(if neg { format!("-{t2}") } else { t2 });
+        let sign = if micros < 0 {
+            "-"
+        } else if before_negative {
+            "+"
+        } else {
+            ""
+        };
+        parts.push(format!("{sign}{t2}"));
     }
     parts.join(" ")
 }
@@ -307,6 +314,12 @@ mod tests {
         assert_eq!(format_timestamptz(1_715_040_000_000_000, &ny), "2024-05-06 20:00:00-04");
         assert_eq!(format_interval(14, 3, 4 * 3_600_000_000 + 500_000), "1 year 2 mons 3 days 04:00:00.5");
         assert_eq!(format_interval(0, 0, 0), "00:00:00");
+        // PostgreSQL 15: interval '-1 day +2 hours', '1 day -2 hours', '-1 year 2 mons', '-13 mons -1 day'
+        assert_eq!(format_interval(0, -1, 2 * 3_600_000_000), "-1 days +02:00:00");
+        assert_eq!(format_interval(0, 1, -2 * 3_600_000_000), "1 day -02:00:00");
+        assert_eq!(format_interval(-10, 0, 0), "-10 mons");
+        assert_eq!(format_interval(-12 + 2, 0, 0), "-10 mons");
+        assert_eq!(format_interval(-13, -1, 0), "-1 years -1 mons -1 days");
     }
 
     #[test]

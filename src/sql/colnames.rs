@@ -161,6 +161,7 @@ fn figure_with_strength(e: &Expr) -> Option<(String, Strength)> {
         Expr::Array(_) => "array".into(),
         Expr::Subquery(q) => subquery_name(q)?,
         Expr::Extract { .. } => "extract".into(),
+        Expr::Substring { shorthand: true, .. } => "substr".into(),
         Expr::Substring { .. } => "substring".into(),
         Expr::Trim { .. } => "btrim".into(),
         Expr::Position { .. } => "position".into(),

@@ -418,6 +418,15 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
             Ok(ScalarValue::IntervalMonthDayNano(Some(datafusion::arrow::datatypes::IntervalMonthDayNano::new(m, d, us * 1000))))
         });
     }
+    // `timestamptz '…'` and `'…'::timestamptz` (sql::parse): the text read in
+    // the session's TimeZone unless it names its own offset.
+    f!("pg_timestamptz_in", Stable, tstz(), None, |a, env| {
+        let Some(text) = arg_str(a, 0) else { return Ok(ScalarValue::TimestampMicrosecond(None, Some("UTC".into()))) };
+        let zone = EnvHandle(env.clone()).zone();
+        crate::pg::datetime::parse_timestamptz(&text, &zone)
+            .map(ts)
+            .ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type timestamp with time zone: \"{text}\"")))
+    });
     f!("make_timestamp", Immutable, A::Timestamp(TimeUnit::Microsecond, None), None, |a, env| {
         let parts: Option<Vec<i64>> = (0..5).map(|i| arg_i64(a, i)).collect();
         let (Some(p), Some(sec)) = (parts, arg_f64(a, 5)) else { return Ok(ScalarValue::TimestampMicrosecond(None, None)) };

@@ -802,6 +802,16 @@ fn canonical_timestamp(text: &str) -> Option<String> {
     (s.as_bytes().first().is_some_and(u8::is_ascii_digit) && !s.ends_with("BC")).then_some(s)
 }
 
+fn is_timestamptz(t: &SqlType) -> bool {
+    matches!(
+        t,
+        SqlType::Timestamp(
+            _,
+            datafusion::sql::sqlparser::ast::TimezoneInfo::Tz | datafusion::sql::sqlparser::ast::TimezoneInfo::WithTimeZone
+        )
+    )
+}
+
 fn is_plain_timestamp(t: &SqlType) -> bool {
     matches!(
         t,
@@ -870,6 +880,12 @@ fn rewrite_expr(e: &mut Expr) {
             let subject = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
             *e = Expr::BinaryOp { left: Box::new(subject), op, right: Box::new(regex) };
         }
+        Expr::TypedString(t) if is_timestamptz(&t.data_type) => {
+            // timestamptz '2024-01-03 00:00': read in the session's TimeZone.
+            if let Value::SingleQuotedString(v) = &t.value.value {
+                *e = call("pg_timestamptz_in", vec![Expr::value(Value::SingleQuotedString(v.clone()))]);
+            }
+        }
         Expr::TypedString(t) if is_plain_timestamp(&t.data_type) => {
             if let Value::SingleQuotedString(v) = &mut t.value.value
                 && let Some(c) = canonical_timestamp(v)
@@ -896,6 +912,13 @@ fn rewrite_expr(e: &mut Expr) {
                     let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
                     *e = call("pg_array_in", vec![inner, Expr::value(Value::SingleQuotedString(elem))]);
                 }
+                return;
+            }
+            // '2024-03-01 01:00+09'::timestamptz: read in the session's TimeZone.
+            if is_timestamptz(data_type)
+                && let Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(v), .. }) = expr.as_ref()
+            {
+                *e = call("pg_timestamptz_in", vec![Expr::value(Value::SingleQuotedString(v.clone()))]);
                 return;
             }
             // '2024-03-01 01:00'::timestamp: the literal in Arrow's form.
@@ -1072,6 +1095,10 @@ fn rewrite_expr(e: &mut Expr) {
             // PostgreSQL's historical name for the sample variance.
             if names_function(f, "variance") {
                 f.name = ObjectName::from(vec![Ident::new("var_samp")]);
+            }
+            // sign() is DataFusion's signum (-1, 0 or 1; NULL stays NULL).
+            if names_function(f, "sign") {
+                f.name = ObjectName::from(vec![Ident::new("signum")]);
             }
         }
         _ => {}

@@ -81,9 +81,17 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_config(config)
         .with_default_features()
         .with_catalog_list(Arc::new(CatalogList::new(database, slot)))
+        // Rules that retype an expression run before type coercion; the
+        // others after it, on the coerced types.
+        .with_analyzer_rules(vec![
+            Arc::new(datafusion::optimizer::analyzer::resolve_grouping_function::ResolveGroupingFunction::new()),
+            Arc::new(crate::sql::datetime_arith::DatetimeArithmetic),
+            Arc::new(datafusion::optimizer::analyzer::type_coercion::TypeCoercion::new()),
+        ])
         .with_analyzer_rule(Arc::new(crate::sql::checked_arith::CheckedIntegerArithmetic))
         .with_analyzer_rule(Arc::new(crate::sql::int_casts::RoundingIntegerCasts))
         .with_analyzer_rule(Arc::new(crate::sql::numeric_division::NumericDivision))
+        .with_analyzer_rule(Arc::new(crate::sql::numeric_rounding::NumericRoundingScale))
         .with_analyzer_rule(Arc::new(crate::sql::lsn_text::LsnToText))
         .build();
     SessionContext::new_with_state(state)

@@ -24,3 +24,7 @@ SELECT id, ratio FROM items ORDER BY id;
 SELECT sum(ratio) AS sum, avg(ratio) AS avg FROM items;
 SELECT 1.5::numeric AS cast;
 DROP TABLE items;
+-- ceil, floor and trunc give the scale they round to; sign
+SELECT ceil(2.1) AS ceil, floor(-2.1) AS floor, ceil(-0.5) AS ceil_neg, trunc(2.678, 1) AS trunc1, trunc(2.5) AS trunc0, trunc(2.5, 3) AS trunc3;
+SELECT round(2.5) AS round, round(-2.5) AS round_neg, round(2.675, 2) AS round2;
+SELECT sign(-1.5) AS neg, sign(0) AS zero, sign(2.5::float8) AS float, sign(NULL::numeric) AS null;

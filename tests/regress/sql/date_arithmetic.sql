@@ -1,0 +1,28 @@
+-- date ± interval is a timestamp (the time part is kept)
+SELECT date '2024-01-31' + interval '1 month' AS next_month;
+SELECT date '2024-01-01' + interval '1 hour' AS hour_later, interval '36 hours' + date '2024-01-01' AS commuted;
+SELECT date '2024-01-01' - interval '1 day 2 hours' AS earlier;
+SELECT pg_typeof(date '2024-01-01' + interval '1 day') AS type;
+-- date ± integer is a date, date - date an integer
+SELECT date '2024-01-01' + 7 AS week_later, date '2024-01-01' - 1 AS day_before, date '2024-03-01' - date '2024-02-01' AS days;
+SELECT (date '2024-01-01' + interval '36 hours')::date AS as_date;
+CREATE TABLE events (id int PRIMARY KEY, day date, at timestamp);
+INSERT INTO events VALUES (1, '2024-01-01', '2024-01-01 12:00'), (2, '2024-02-29', '2024-03-01 06:00'), (3, NULL, NULL);
+SELECT id, day + interval '1 month' AS plus_month, day + interval '90 minutes' AS plus_minutes FROM events ORDER BY id;
+-- a timestamp from a date compares with timestamps and dates
+SELECT id FROM events WHERE day + interval '12 hours' = at ORDER BY id;
+SELECT id FROM events WHERE day + interval '1 day' > date '2024-02-01' ORDER BY id;
+SELECT id, at - (day + interval '6 hours') AS gap FROM events ORDER BY id;
+SELECT max(day + interval '1 week') AS latest FROM events;
+DROP TABLE events;
+-- timestamp - timestamp counts whole days as days (justify_hours)
+SELECT timestamp '2024-03-01 06:00' - timestamp '2024-02-29 05:00' AS later, timestamp '2024-02-29 05:00' - timestamp '2024-03-01 06:00' AS earlier;
+SELECT timestamp '2024-01-01 10:00' - timestamp '2024-01-01 08:30' AS short, timestamptz '2024-01-03 00:00+00' - timestamptz '2024-01-01 12:00+00' AS tz;
+SELECT (timestamp '2024-03-01' - interval '50 hours') AS back, timestamp '2024-03-01' - (timestamp '2024-03-01' - interval '50 hours') AS elapsed;
+-- timestamptz literals are read in the session's TimeZone unless they name an offset
+SET TimeZone = 'Asia/Tokyo';
+SELECT timestamptz '2024-01-03 00:00' AS local, '2024-01-03 00:00+00'::timestamptz AS utc, timestamptz '2024-07-01 12:30:15.5-04' AS offset;
+SELECT timestamptz '2024-01-03 00:00' - timestamptz '2024-01-01 12:00+00' AS elapsed;
+RESET TimeZone;
+-- intervals print as PostgreSQL prints them
+SELECT interval '-1 day' + interval '2 hours' AS a, interval '1 day' - interval '2 hours' AS b, interval '-13 mons' - interval '1 day' AS c, interval '-1 day' AS d;
