@@ -220,6 +220,10 @@ mod tests {
             named("SELECT 2.5::float8::int, b::float8::int, date '2024-01-01'::text"),
             r#"SELECT 2.5::FLOAT8::INT AS "int4", b::FLOAT8::INT AS "b", DATE '2024-01-01'::TEXT AS "text""#
         );
+        assert_eq!(
+            named("SELECT substr(a, 2), substring(a FROM 2)"),
+            r#"SELECT SUBSTR(a, 2) AS "substr", SUBSTRING(a FROM 2) AS "substring""#
+        );
         assert_eq!(named("SELECT s.count FROM (SELECT count(*) FROM t) s"), r#"SELECT s.count FROM (SELECT count(*) AS "count" FROM t) s"#);
         assert_eq!(named("SELECT x AS y, z AS y"), r#"SELECT x AS y, z AS "y~1""#);
         assert_eq!(visible("a\u{0}1"), "a");

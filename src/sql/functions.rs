@@ -521,6 +521,21 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
             Ok(text(serde_json::Value::Object(obj).to_string()))
         });
     }
+    f!("format", Stable, A::Utf8, None, |a, env| {
+        let style = crate::pg::encode::Style { zone: EnvHandle(env.clone()).zone() };
+        let pg_text = |v: &ScalarValue| -> Result<Option<String>, SqlError> {
+            if v.is_null() {
+                return Ok(None);
+            }
+            let arr = v.to_array().map_err(|e| SqlError::internal(e.to_string()))?;
+            let mut out = String::new();
+            crate::pg::encode::cell_text(&mut out, &arr, 0, crate::pg::encode::arrow_wire_type(arr.data_type()), &style, false);
+            Ok(Some(out))
+        };
+        let Some(template) = pg_text(a.first().unwrap_or(&ScalarValue::Null))? else { return Ok(null_text()) };
+        let args = a.iter().skip(1).map(pg_text).collect::<Result<Vec<_>, _>>()?;
+        Ok(text(crate::sql::format::format(&template, &args)?))
+    });
     // An array's PostgreSQL text form ('{1,2}'): catalog queries compare arrays with such literals.
     f!("pg_array_text", Immutable, A::Utf8, None, |a, env| {
         let Some(v) = a.first().filter(|v| !v.is_null()) else { return Ok(null_text()) };

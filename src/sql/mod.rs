@@ -9,6 +9,7 @@ pub mod datetime_arith;
 pub mod dmlplan;
 pub mod expr;
 pub mod expr_rules;
+pub mod format;
 pub mod functions;
 pub mod int_casts;
 pub mod interval_arith;
