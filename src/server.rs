@@ -386,12 +386,6 @@ impl Registry {
         self.conns.lock().get(&pid).cloned()
     }
 
-    pub fn set_state(&self, pid: i32, state: &'static str) {
-        if let Some(c) = self.get(pid) {
-            *c.state.lock() = state;
-        }
-    }
-
     pub fn activity(&self) -> Vec<ActivityRow> {
         let conns: Vec<Arc<Conn>> = self.conns.lock().values().cloned().collect();
         let mut rows: Vec<ActivityRow> = conns

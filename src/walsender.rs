@@ -487,7 +487,8 @@ async fn stream(
     });
     senders.senders.lock().insert(conn.pid, state.clone());
     let _unregister = Unregister(senders.clone(), conn.pid);
-    server.registry.set_state(conn.pid, "active");
+    // pg_stat_activity's state: this connection's own record, no registry lookup.
+    *conn.state.lock() = "active";
     tracing::info!(pid = conn.pid, app = %state.application_name, %start, slot = slot.as_deref().unwrap_or(""), "WAL sender started");
     wire.send(PgWireBackendMessage::CopyBothResponse(CopyBothResponse::new(0, 0, vec![]))).await?;
     let mut last_slot_save = Instant::now();

@@ -49,7 +49,7 @@ pub const META_QUOTIENT: &str = "duetdb.quotient_min_scale";
 /// ```
 ///
 /// A declared `numeric(38,10)` carries its type modifier and keeps its zeros.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum NumericDisplay {
     #[default]
     Column,
@@ -94,12 +94,8 @@ fn quotient_display_scale(m: i128, scale: u8) -> u8 {
     (16 - 4 * weight).clamp(0, 255) as u8
 }
 
-/// Encodes a non-null numeric cell shown by `display`.
-pub fn encode_numeric_cell(buf: &mut BytesMut, array: &ArrayRef, i: usize, display: NumericDisplay, fmt: Format) {
-    let (m, s) = match array.data_type() {
-        A::Decimal128(_, s) if *s >= 0 => display.apply(array.as_primitive::<Decimal128Type>().value(i), *s as u8),
-        _ => unreachable!("numeric display of {}", array.data_type()),
-    };
+/// Encodes a numeric value (mantissa, scale) as [`NumericDisplay::apply`] gave it.
+pub fn encode_numeric(buf: &mut BytesMut, (m, s): (i128, u8), fmt: Format) {
     match fmt {
         Format::Text => put_text(buf, &duetdb_storage::types::format_decimal(m, s)),
         Format::Binary => put_with_len(buf, |b| encode_numeric_binary(b, m, s)),
@@ -252,11 +248,7 @@ pub fn encode_value(buf: &mut BytesMut, v: &Value, ty: &DataType, fmt: Format, s
         return put_null(buf);
     }
     if let (Value::Numeric(m, s), DataType::Numeric { typmod: false, .. }) = (v, ty) {
-        let (m, s) = duetdb_storage::types::trim_decimal(*m, *s);
-        return match fmt {
-            Format::Text => put_text(buf, &duetdb_storage::types::format_decimal(m, s)),
-            Format::Binary => put_with_len(buf, |b| encode_numeric_binary(b, m, s)),
-        };
+        return encode_numeric(buf, NumericDisplay::Trimmed.apply(*m, *s), fmt);
     }
     if let (Value::Text(s), DataType::Char(n)) = (v, ty) {
         let padded = bpchar_padded(s, PgType { oid: oid::BPCHAR, typmod: *n as i32 + 4 });

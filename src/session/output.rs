@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 
 use bytes::BytesMut;
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use duetdb_storage::{DataType, Value};
@@ -254,8 +255,12 @@ pub fn encode_row(b: &RecordBatch, i: usize, fields: &[FieldInfo], style: &Style
     let mut data = BytesMut::with_capacity(16 * b.num_columns());
     for (c, col) in b.columns().iter().enumerate() {
         let f = &fields[c];
-        if f.numeric != encode::NumericDisplay::Column && col.is_valid(i) {
-            encode::encode_numeric_cell(&mut data, col, i, f.numeric, f.format);
+        if let datafusion::arrow::datatypes::DataType::Decimal128(_, scale @ 0..) = *col.data_type()
+            && f.numeric != encode::NumericDisplay::Column
+            && col.is_valid(i)
+        {
+            let m = col.as_primitive::<datafusion::arrow::datatypes::Decimal128Type>().value(i);
+            encode::encode_numeric(&mut data, f.numeric.apply(m, scale as u8), f.format);
         } else {
             encode::encode_cell(&mut data, col, i, f.ty, f.format, style);
         }

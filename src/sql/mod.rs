@@ -18,6 +18,7 @@ pub mod names;
 pub mod normalize;
 pub mod numeric_division;
 pub mod numeric_rounding;
+pub mod numeric_text;
 pub mod ordered_set;
 pub mod parse;
 pub mod provider;

@@ -92,6 +92,7 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_analyzer_rule(Arc::new(crate::sql::int_casts::RoundingIntegerCasts))
         .with_analyzer_rule(Arc::new(crate::sql::numeric_division::NumericDivision))
         .with_analyzer_rule(Arc::new(crate::sql::numeric_rounding::NumericRoundingScale))
+        .with_analyzer_rule(Arc::new(crate::sql::numeric_text::NumericText))
         .with_analyzer_rule(Arc::new(crate::sql::lsn_text::LsnToText))
         .build();
     SessionContext::new_with_state(state)

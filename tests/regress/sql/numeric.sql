@@ -28,3 +28,9 @@ DROP TABLE items;
 SELECT ceil(2.1) AS ceil, floor(-2.1) AS floor, ceil(-0.5) AS ceil_neg, trunc(2.678, 1) AS trunc1, trunc(2.5) AS trunc0, trunc(2.5, 3) AS trunc3;
 SELECT round(2.5) AS round, round(-2.5) AS round_neg, round(2.675, 2) AS round2;
 SELECT sign(-1.5) AS neg, sign(0) AS zero, sign(2.5::float8) AS float, sign(NULL::numeric) AS null;
+-- a numeric's text is what the wire shows
+CREATE TABLE ratios (id int PRIMARY KEY, r numeric, p numeric(10,2));
+INSERT INTO ratios VALUES (1, 1.25, 19.99), (2, 3, 0.10);
+SELECT id, r::text AS r_text, 'ratio ' || r AS label, p::text AS p_text, (p / 3)::text AS third, (10 / 4.0)::text AS q FROM ratios ORDER BY id;
+SELECT avg(p)::text AS avg_text, 'avg ' || avg(r) AS avg_label FROM ratios;
+DROP TABLE ratios;
