@@ -287,6 +287,100 @@ fn tstz() -> A {
     A::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
+/// The local time `make_timestamp(y, m, d, h, mi, s)` names, with
+/// PostgreSQL's field errors (22008); None when an argument is NULL.
+fn local_timestamp(a: &[ScalarValue]) -> Result<Option<i64>, SqlError> {
+    let parts: Option<Vec<i64>> = (0..5).map(|i| arg_i64(a, i)).collect();
+    let (Some(p), Some(sec)) = (parts, arg_f64(a, 5)) else { return Ok(None) };
+    let date = chrono::NaiveDate::from_ymd_opt(p[0] as i32, p[1] as u32, p[2] as u32)
+        .ok_or_else(|| SqlError::new("22008", format!("date field value out of range: {}-{:02}-{:02}", p[0], p[1], p[2])))?;
+    let out_of_range = || SqlError::new("22008", format!("time field value out of range: {}:{:02}:{:02}", p[3], p[4], sec));
+    if !(0.0..60.0).contains(&sec) || !(0..24).contains(&p[3]) || !(0..60).contains(&p[4]) {
+        return Err(out_of_range());
+    }
+    Ok(Some(
+        date.and_hms_opt(0, 0, 0).ok_or_else(out_of_range)?.and_utc().timestamp_micros()
+            + (p[3] * 3600 + p[4] * 60) * 1_000_000
+            + (sec * 1e6).round() as i64,
+    ))
+}
+
+/// A numeric or integer argument as (mantissa, scale).
+fn arg_decimal(args: &[ScalarValue], i: usize) -> Option<(i128, i8)> {
+    match args.get(i)? {
+        ScalarValue::Decimal128(Some(m), _, s) => Some((*m, *s)),
+        ScalarValue::Int16(Some(v)) => Some((i128::from(*v), 0)),
+        ScalarValue::Int32(Some(v)) => Some((i128::from(*v), 0)),
+        ScalarValue::Int64(Some(v)) => Some((i128::from(*v), 0)),
+        _ => None,
+    }
+}
+
+/// Mantissas at one (the largest) scale, None if one does not fit.
+fn same_scale<const N: usize>(values: [(i128, i8); N]) -> Option<[i128; N]> {
+    let scale = values.iter().map(|v| v.1).max()?;
+    let mut out = [0i128; N];
+    for (o, (m, s)) in out.iter_mut().zip(values) {
+        *o = m.checked_mul(10i128.checked_pow(u32::try_from(scale - s).ok()?)?)?;
+    }
+    Some(out)
+}
+
+/// Values `width_bucket` can place: exact mantissas at one scale, or doubles.
+trait BucketValue: Copy + PartialOrd {
+    fn is_nan(self) -> bool;
+    /// floor((x − from) / (to − from) · count) for from ≤ x < to (or the reverse).
+    fn bucket(x: Self, from: Self, to: Self, count: i32) -> i32;
+}
+
+impl BucketValue for f64 {
+    fn is_nan(self) -> bool {
+        f64::is_nan(self) || self.is_infinite()
+    }
+    fn bucket(x: f64, from: f64, to: f64, count: i32) -> i32 {
+        ((x - from) / (to - from) * f64::from(count)).floor() as i32
+    }
+}
+
+impl BucketValue for i128 {
+    fn is_nan(self) -> bool {
+        false
+    }
+    fn bucket(x: i128, from: i128, to: i128, count: i32) -> i32 {
+        // Both differences have the sign of (to − from), so the quotient is ≥ 0 and truncation floors.
+        let exact = || Some(x.checked_sub(from)?.checked_mul(i128::from(count))? / to.checked_sub(from)?);
+        match exact() {
+            Some(n) => i32::try_from(n).unwrap_or(count),
+            None => <f64 as BucketValue>::bucket(x as f64, from as f64, to as f64, count),
+        }
+    }
+}
+
+/// PostgreSQL's `width_bucket(x, low, high, count)`: which of `count` equal
+/// buckets between the bounds holds `x` (0 below, count + 1 above; the
+/// bounds may be given high to low).
+fn width_bucket<T: BucketValue>(x: T, low: T, high: T, count: i64) -> Result<i32, SqlError> {
+    if count <= 0 {
+        return Err(SqlError::new("2201G", "count must be greater than zero"));
+    }
+    let count = i32::try_from(count).ok().filter(|c| *c < i32::MAX).ok_or_else(|| SqlError::new("22003", "integer out of range"))?;
+    if low == high {
+        return Err(SqlError::new("2201G", "lower bound cannot equal upper bound"));
+    }
+    if x.is_nan() || low.is_nan() || high.is_nan() {
+        return Err(SqlError::new("2201G", "operand, lower bound, and upper bound cannot be NaN"));
+    }
+    let (below, above) = if low < high { (x < low, x >= high) } else { (x > low, x <= high) };
+    if below {
+        return Ok(0);
+    }
+    if above {
+        return Ok(count + 1);
+    }
+    // A double's quotient may round up to 1.0 just below the upper bound: still the last bucket.
+    Ok(T::bucket(x, low, high, count).clamp(0, count - 1) + 1)
+}
+
 // ---------------------------------------------------------------------------
 // Registration
 // ---------------------------------------------------------------------------
@@ -428,18 +522,34 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
             .ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type timestamp with time zone: \"{text}\"")))
     });
     f!("make_timestamp", Immutable, A::Timestamp(TimeUnit::Microsecond, None), None, |a, env| {
-        let parts: Option<Vec<i64>> = (0..5).map(|i| arg_i64(a, i)).collect();
-        let (Some(p), Some(sec)) = (parts, arg_f64(a, 5)) else { return Ok(ScalarValue::TimestampMicrosecond(None, None)) };
-        let date = chrono::NaiveDate::from_ymd_opt(p[0] as i32, p[1] as u32, p[2] as u32)
-            .ok_or_else(|| SqlError::new("22008", format!("date field value out of range: {}-{:02}-{:02}", p[0], p[1], p[2])))?;
-        let out_of_range = || SqlError::new("22008", format!("time field value out of range: {}:{:02}:{:02}", p[3], p[4], sec));
-        if !(0.0..60.0).contains(&sec) || !(0..24).contains(&p[3]) || !(0..60).contains(&p[4]) {
-            return Err(out_of_range());
+        Ok(ScalarValue::TimestampMicrosecond(local_timestamp(a)?, None))
+    });
+    // make_timestamptz(y, m, d, h, mi, s [, zone]): the local time in `zone`, else the session's TimeZone.
+    f!("make_timestamptz", Stable, tstz(), None, |a, env| {
+        let Some(local) = local_timestamp(a)? else { return Ok(ScalarValue::TimestampMicrosecond(None, Some("UTC".into()))) };
+        let zone = match a.get(6) {
+            None => EnvHandle(env.clone()).zone(),
+            Some(v) if v.is_null() => return Ok(ScalarValue::TimestampMicrosecond(None, Some("UTC".into()))),
+            Some(_) => {
+                let name = arg_str(a, 6).unwrap_or_default();
+                crate::pg::datetime::Zone::parse(&name)
+                    .ok_or_else(|| SqlError::new("22023", format!("time zone \"{name}\" not recognized")))?
+            }
+        };
+        Ok(ts(local - i64::from(zone.offset_for_local(local)) * 1_000_000))
+    });
+    f!("width_bucket", Immutable, A::Int32, Some(oid::INT4), |a, env| {
+        let Some(count) = arg_i64(a, 3) else { return Ok(ScalarValue::Int32(None)) };
+        // Numeric bounds compare exactly (as numeric's width_bucket), others as double precision.
+        if let (Some(x), Some(low), Some(high)) = (arg_decimal(a, 0), arg_decimal(a, 1), arg_decimal(a, 2))
+            && let Some([x, low, high]) = same_scale([x, low, high])
+        {
+            return Ok(ScalarValue::Int32(Some(width_bucket(x, low, high, count)?)));
         }
-        let micros = date.and_hms_opt(0, 0, 0).ok_or_else(out_of_range)?.and_utc().timestamp_micros()
-            + (p[3] * 3600 + p[4] * 60) * 1_000_000
-            + (sec * 1e6).round() as i64;
-        Ok(ScalarValue::TimestampMicrosecond(Some(micros), None))
+        let (Some(x), Some(low), Some(high)) = (arg_f64(a, 0), arg_f64(a, 1), arg_f64(a, 2)) else {
+            return Ok(ScalarValue::Int32(None));
+        };
+        Ok(ScalarValue::Int32(Some(width_bucket(x, low, high, count)?)))
     });
 
     // --- sequences -------------------------------------------------------------

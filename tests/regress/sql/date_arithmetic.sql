@@ -26,3 +26,9 @@ SELECT timestamptz '2024-01-03 00:00' - timestamptz '2024-01-01 12:00+00' AS ela
 RESET TimeZone;
 -- intervals print as PostgreSQL prints them
 SELECT interval '-1 day' + interval '2 hours' AS a, interval '1 day' - interval '2 hours' AS b, interval '-13 mons' - interval '1 day' AS c, interval '-1 day' AS d;
+-- make_timestamptz: in the session's TimeZone or a named one
+SET TimeZone = 'Europe/Berlin';
+SELECT make_timestamptz(2024, 7, 1, 12, 30, 15.5) AS summer, make_timestamptz(2024, 1, 1, 0, 0, 0, 'America/New_York') AS new_york;
+SELECT make_timestamptz(2024, 1, 1, 0, 0, 0, 'Mars/Base');
+SELECT make_timestamptz(2024, 2, 30, 0, 0, 0);
+RESET TimeZone;

@@ -34,3 +34,8 @@ INSERT INTO ratios VALUES (1, 1.25, 19.99), (2, 3, 0.10);
 SELECT id, r::text AS r_text, 'ratio ' || r AS label, p::text AS p_text, (p / 3)::text AS third, (10 / 4.0)::text AS q FROM ratios ORDER BY id;
 SELECT avg(p)::text AS avg_text, 'avg ' || avg(r) AS avg_label FROM ratios;
 DROP TABLE ratios;
+-- width_bucket
+SELECT width_bucket(5.35, 0.024, 10.06, 5) AS up, width_bucket(5.35, 10.06, 0.024, 5) AS down, width_bucket(-1, 0, 10, 5) AS below, width_bucket(10, 0, 10, 5) AS above, width_bucket(9.999999999999999, 0, 10, 5) AS edge;
+SELECT width_bucket(1, 0, 10, 0);
+SELECT width_bucket(1, 5, 5, 3);
+SELECT width_bucket(99999999999999999999999999999999999999, -99999999999999999999999999999999999999, 99999999999999999999999999999999999999, 10) AS wide;
