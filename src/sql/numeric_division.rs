@@ -62,12 +62,16 @@ pub fn quotient_scale(s1: i8, s2: i8) -> i8 {
     QUOTIENT_SCALE.max(s1).max(s2).min(MAX_PRECISION as i8)
 }
 
+/// A result past numeric's 38 digits (22003 once it reaches the client, see [`sql_error`]).
+fn overflow() -> ArrowError {
+    ArrowError::ArithmeticOverflow("numeric".into())
+}
+
 /// `n / d` rounded half away from zero, as PostgreSQL rounds numerics.
 fn divide_rounded(n: i256, d: i256) -> Result<i256, ArrowError> {
     if d == i256::ZERO {
         return Err(ArrowError::DivideByZero);
     }
-    let overflow = || ArrowError::ArithmeticOverflow("numeric".into());
     let q = n.checked_div(d).ok_or_else(overflow)?;
     let r = n.checked_rem(d).ok_or_else(overflow)?;
     // |2r| ≥ |d| ⇔ |r| ≥ |d| − |r|, which cannot overflow.
@@ -94,12 +98,11 @@ fn divide_scaled_i128(n: i256, d: i256, shift: i32) -> Option<i128> {
 }
 
 fn pow10(k: u32) -> Result<i256, ArrowError> {
-    i256::from_i128(10).checked_pow(k).ok_or_else(|| ArrowError::ArithmeticOverflow("numeric".into()))
+    i256::from_i128(10).checked_pow(k).ok_or_else(overflow)
 }
 
 /// `n·10^-ns / d·10^-ds` as a mantissa at scale `scale`, fitting 38 digits.
 fn divide_scaled(n: i256, ns: i8, d: i256, ds: i8, scale: i8) -> Result<i128, ArrowError> {
-    let overflow = || ArrowError::ArithmeticOverflow("numeric".into());
     // q·10^-scale = n·10^-ns / (d·10^-ds)  ⇒  q = n·10^(scale − ns + ds) / d
     let shift = i32::from(scale) - i32::from(ns) + i32::from(ds);
     if let Some(q) = divide_scaled_i128(n, d, shift) {
@@ -311,8 +314,8 @@ fn average(sum: i256, count: u64, scale: i8) -> Result<i128, ArrowError> {
     divide_scaled(sum, scale, i256::from_i128(i128::from(count)), 0, quotient_scale(scale, 0))
 }
 
-fn overflow() -> DataFusionError {
-    sql_error(ArrowError::ArithmeticOverflow("numeric".into()))
+fn sum_overflow() -> DataFusionError {
+    sql_error(overflow())
 }
 
 /// One group's numeric average (DISTINCT goes to DataFusion's accumulator).
@@ -327,7 +330,7 @@ impl Accumulator for NumericAvg {
     fn update_batch(&mut self, values: &[ArrayRef]) -> DfResult<()> {
         let values = values[0].as_primitive::<Decimal128Type>();
         for v in values.iter().flatten() {
-            self.sum = self.sum.checked_add(i256::from_i128(v)).ok_or_else(overflow)?;
+            self.sum = self.sum.checked_add(i256::from_i128(v)).ok_or_else(sum_overflow)?;
             self.count += 1;
         }
         Ok(())
@@ -337,7 +340,7 @@ impl Accumulator for NumericAvg {
         let (counts, sums) = (states[0].as_primitive::<UInt64Type>(), states[1].as_primitive::<Decimal256Type>());
         for (n, sum) in counts.iter().zip(sums.iter()) {
             self.count += n.unwrap_or(0);
-            self.sum = self.sum.checked_add(sum.unwrap_or(i256::ZERO)).ok_or_else(overflow)?;
+            self.sum = self.sum.checked_add(sum.unwrap_or(i256::ZERO)).ok_or_else(sum_overflow)?;
         }
         Ok(())
     }
@@ -369,7 +372,7 @@ struct NumericAvgGroups {
 
 impl NumericAvgGroups {
     fn add(&mut self, group: usize, sum: i256, count: u64) -> DfResult<()> {
-        self.sums[group] = self.sums[group].checked_add(sum).ok_or_else(overflow)?;
+        self.sums[group] = self.sums[group].checked_add(sum).ok_or_else(sum_overflow)?;
         self.counts[group] += count;
         Ok(())
     }
