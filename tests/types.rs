@@ -168,3 +168,99 @@ async fn out_of_range_and_invalid_input_are_rejected_with_the_right_code() {
     expect_error(&c, "INSERT INTO every_type (id) VALUES (NULL)", "23502").await;
     assert_eq!(one(&c, "SELECT count(*) FROM every_type").await, "0");
 }
+
+/// PostgreSQL's interval on the wire (tokio-postgres has no Rust type for
+/// it): microseconds, days, months; sent in binary or, with `text`, as
+/// interval text the server must parse.
+#[derive(Debug, PartialEq)]
+struct Interval {
+    micros: i64,
+    days: i32,
+    months: i32,
+}
+
+#[derive(Debug)]
+struct IntervalText(&'static str);
+
+impl tokio_postgres::types::ToSql for Interval {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use bytes::BufMut;
+        out.put_i64(self.micros);
+        out.put_i32(self.days);
+        out.put_i32(self.months);
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+    fn accepts(t: &Type) -> bool {
+        *t == Type::INTERVAL
+    }
+    tokio_postgres::types::to_sql_checked!();
+}
+
+impl tokio_postgres::types::ToSql for IntervalText {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+    fn accepts(t: &Type) -> bool {
+        *t == Type::INTERVAL
+    }
+    fn encode_format(&self, _: &Type) -> tokio_postgres::types::Format {
+        tokio_postgres::types::Format::Text
+    }
+    tokio_postgres::types::to_sql_checked!();
+}
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Interval {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let raw: [u8; 16] = raw.try_into()?;
+        Ok(Interval {
+            micros: i64::from_be_bytes(raw[0..8].try_into()?),
+            days: i32::from_be_bytes(raw[8..12].try_into()?),
+            months: i32::from_be_bytes(raw[12..16].try_into()?),
+        })
+    }
+    fn accepts(t: &Type) -> bool {
+        *t == Type::INTERVAL
+    }
+}
+
+#[tokio::test]
+async fn interval_parameters_and_date_arithmetic_describe_what_they_send() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    // Binary interval parameters and results round-trip.
+    let back: Interval =
+        c.query_one("SELECT $1::interval", &[&Interval { micros: 7_200_000_005, days: -1, months: 14 }]).await.unwrap().get(0);
+    assert_eq!(back, Interval { micros: 7_200_000_005, days: -1, months: 14 });
+    // Text interval parameters in the forms clients send (psycopg's timedelta, PostgreSQL's own output).
+    let stmt = c.prepare_typed("SELECT $1", &[Type::INTERVAL]).await.unwrap();
+    for (text, expected) in [
+        ("-1 day 2:00:00.000005", Interval { micros: 7_200_000_005, days: -1, months: 0 }),
+        ("1 year 2 mons 3 days 04:05:06", Interval { micros: 14_706_000_000, days: 3, months: 14 }),
+        ("P1DT1H", Interval { micros: 3_600_000_000, days: 1, months: 0 }),
+    ] {
+        let got: Interval = c.query_one(&stmt, &[&IntervalText(text)]).await.unwrap().get(0);
+        assert_eq!(got, expected, "{text}");
+    }
+    let e = c.query_one(&stmt, &[&IntervalText("soon")]).await.unwrap_err();
+    assert_eq!(e.as_db_error().unwrap().code().code(), "22007");
+
+    // The described column type is what the rows carry: date + interval is a
+    // timestamp, timestamp - (interval parameter) too.
+    let ts = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap().and_hms_opt(1, 0, 0).unwrap();
+    let stmt = c.prepare("SELECT date '2024-01-01' + interval '1 hour'").await.unwrap();
+    assert_eq!(stmt.columns()[0].type_(), &Type::TIMESTAMP);
+    assert_eq!(c.query_one(&stmt, &[]).await.unwrap().get::<_, NaiveDateTime>(0), ts);
+    let stmt = c.prepare_typed("SELECT $1::timestamp - $2", &[Type::TEXT, Type::INTERVAL]).await.unwrap();
+    assert_eq!(stmt.columns()[0].type_(), &Type::TIMESTAMP);
+    let row = c.query_one(&stmt, &[&"2024-01-01 03:00", &Interval { micros: 7_200_000_000, days: 0, months: 0 }]).await.unwrap();
+    assert_eq!(row.get::<_, NaiveDateTime>(0), ts);
+}

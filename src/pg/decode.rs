@@ -115,6 +115,14 @@ pub fn parse_scalar(s: &str, t: &A, zone: &Zone) -> SqlResult<ScalarValue> {
                 .ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type time: \"{s}\"")))?;
             ScalarValue::Time64Microsecond(Some(datetime::micros_of_time(t)))
         }
+        A::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano) => {
+            let i = super::interval_in::parse_interval(s)?;
+            ScalarValue::IntervalMonthDayNano(Some(datafusion::arrow::datatypes::IntervalMonthDayNano::new(
+                i.months,
+                i.days,
+                i.micros * 1000,
+            )))
+        }
         A::List(f) => {
             let elems = parse_array_literal(s).ok_or_else(|| SqlError::new("22P02", format!("malformed array literal: \"{s}\"")))?;
             let mut values = Vec::with_capacity(elems.len());
@@ -287,6 +295,15 @@ fn decode_binary(b: &[u8], o: u32, target: &A) -> SqlResult<ScalarValue> {
             let t = if t == i64::MAX || t == i64::MIN { t } else { t + PG_EPOCH_MICROS };
             let tz = if o == oid::TIMESTAMPTZ { Some("UTC".into()) } else { None };
             ScalarValue::TimestampMicrosecond(Some(t), tz)
+        }
+        oid::INTERVAL => {
+            // Microseconds, days, months (PostgreSQL's interval_send).
+            fixed(16)?;
+            let micros = i64::from_be_bytes(b[0..8].try_into().unwrap());
+            let days = i32::from_be_bytes(b[8..12].try_into().unwrap());
+            let months = i32::from_be_bytes(b[12..16].try_into().unwrap());
+            let nanos = micros.checked_mul(1000).ok_or_else(|| SqlError::new("22015", "interval out of range"))?;
+            ScalarValue::IntervalMonthDayNano(Some(datafusion::arrow::datatypes::IntervalMonthDayNano::new(months, days, nanos)))
         }
         oid::UUID => {
             fixed(16)?;

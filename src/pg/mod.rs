@@ -5,6 +5,7 @@ pub mod datetime;
 pub mod datetime_format;
 pub mod decode;
 pub mod encode;
+pub mod interval_in;
 pub mod number_format;
 pub mod numbers;
 pub mod oid;

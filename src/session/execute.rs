@@ -528,6 +528,7 @@ impl Session {
         let mut hints: Vec<Option<A>> = Vec::new();
         let mut fields = None;
         let mut cached = None;
+        let mut query_plan = None;
         if let Stmt::Sql(s) = &stmt {
             match s.as_ref() {
                 Statement::Query(q) if !query::locking(q) => {
@@ -544,7 +545,10 @@ impl Session {
                         .filter(|p| matches!(p, DmlPlan::Select { filter: dmlplan::Filter::Key { .. }, .. }));
                     cached = Some(match fast {
                         Some(p) => CachedPlan::Dml { plan: Arc::new(p), catalog: key },
-                        None => CachedPlan::Query { plan, catalog: key, system: query::touches_system_catalog(s) },
+                        None => {
+                            query_plan = Some(plan.clone());
+                            CachedPlan::Query { plan, catalog: key, system: query::touches_system_catalog(s) }
+                        }
                     });
                 }
                 Statement::Query(q) => {
@@ -552,6 +556,7 @@ impl Session {
                     let plan = self.plan_sql(&Statement::Query(Box::new(query::without_locks(q)))).await?;
                     hints = merge_hints(query::cast_param_types(s), query::param_types(&plan)?);
                     fields = Some(query::fields_of(plan.schema()));
+                    query_plan = Some(plan);
                 }
                 Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                     self.planning_view()?;
@@ -594,6 +599,16 @@ impl Session {
             {
                 param_types[i] = arrow_wire_type(t).oid;
             }
+        }
+        // Describe what Execute will send: the columns once the parameters
+        // have their types and the analyzer has typed the expressions
+        // (`date + interval` is a timestamp, `$1::timestamp - $2` with $2 an
+        // interval too). The unanalyzed plan is the fallback; a key lookup
+        // (the fast path: columns of one row) needs no second look.
+        if let Some(plan) = &query_plan
+            && let Ok(described) = query::describe(&self.df, plan, &param_types)
+        {
+            fields = Some(described);
         }
         Ok(Prepared {
             name: name.to_string(),

@@ -242,10 +242,20 @@ impl RowStream {
 /// How numerics are shown is read from the executed plan's schema: the
 /// fields described to the client come from the plan before analysis, where
 /// a quotient's type and marking (`sql::numeric_division`) are not settled yet.
+/// Settles the fields on what the executed plan produces: how numerics are
+/// shown, and a date/time column's type where an analyzer rule changed it
+/// after the fields were taken from the unanalyzed plan (`date + interval`
+/// is a timestamp), so RowDescription never contradicts the rows.
 fn numeric_display_from(fields: &mut [FieldInfo], schema: &datafusion::arrow::datatypes::Schema) {
+    use crate::pg::oid;
+    const TEMPORAL: [u32; 5] = [oid::DATE, oid::TIMESTAMP, oid::TIMESTAMPTZ, oid::TIME, oid::INTERVAL];
     if schema.fields().len() == fields.len() {
         for (f, executed) in fields.iter_mut().zip(schema.fields()) {
             f.numeric = encode::NumericDisplay::of_field(executed);
+            let ty = encode::arrow_wire_type(executed.data_type());
+            if ty.oid != f.ty.oid && (TEMPORAL.contains(&ty.oid) || TEMPORAL.contains(&f.ty.oid)) {
+                f.ty = ty;
+            }
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod parse;
 pub mod provider;
 pub mod query;
 pub mod system;
+pub mod text_input;
 pub mod to_char;
 pub mod to_number;
 pub mod to_timestamp;

@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, CastKind, DataType as SqlType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
     FunctionArgumentList, FunctionArguments, Ident, ObjectName, ObjectNamePart, OrderBy, OrderByKind, SelectItem, SetExpr, Statement,
-    Value, ValueWithSpan, visit_expressions_mut,
+    Value, ValueWithSpan, visit_expressions, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -447,6 +447,7 @@ pub fn parse(piece: &Piece) -> SqlResult<Parsed> {
         0 => Ok(Parsed::Empty),
         1 => {
             let mut s = stmts.pop().unwrap();
+            check_literals(&s, piece)?;
             // Names first: they are figured from the statement as written.
             // Only queries have output names (DML without one: nothing to name).
             let dml = matches!(s, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_));
@@ -527,14 +528,7 @@ fn parse_error(e: ParserError, piece: &Piece) -> SqlError {
         let (l, c) = lc.split_once(", Column: ")?;
         let line: usize = l.trim().parse().ok()?;
         let col: usize = c.trim().trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()?;
-        let mut off = 0;
-        for (i, text_line) in piece.text.split('\n').enumerate() {
-            if i + 1 == line {
-                return Some(piece.offset + off + col);
-            }
-            off += text_line.chars().count() + 1;
-        }
-        None
+        position_of(piece, line, col)
     });
     let near = msg.split("found: ").nth(1).map(|f| f.split(" at Line").next().unwrap_or(f).trim().to_string());
     let text = match near {
@@ -547,6 +541,45 @@ fn parse_error(e: ParserError, piece: &Piece) -> SqlError {
         err = err.with_position(p);
     }
     err
+}
+
+/// The 1-based character position in the whole query of sqlparser's
+/// (1-based) line and column in `piece`.
+fn position_of(piece: &Piece, line: usize, column: usize) -> Option<usize> {
+    let mut off = 0;
+    for (i, text_line) in piece.text.split('\n').enumerate() {
+        if i + 1 == line {
+            return Some(piece.offset + off + column);
+        }
+        off += text_line.chars().count() + 1;
+    }
+    None
+}
+
+/// Checks the literals that our own parsers read (intervals) while the
+/// statement still knows where they are, so an invalid one is reported at
+/// its position (psql's `LINE 1: … ^`), as PostgreSQL reports it, and not
+/// later, without one, when the plan folds it.
+fn check_literals(stmt: &Statement, piece: &Piece) -> SqlResult<()> {
+    let mut error = None;
+    let _ = visit_expressions(stmt, |e| {
+        let literal = match e {
+            Expr::Interval(iv) if iv.leading_field.is_none() && iv.last_field.is_none() => iv.value.as_ref(),
+            Expr::Cast { expr, data_type: SqlType::Interval { .. }, .. } => expr.as_ref(),
+            _ => return ControlFlow::Continue(()),
+        };
+        if let Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(text), span }) = literal
+            && let Err(err) = crate::pg::interval_in::parse_interval(text)
+        {
+            error = Some(match position_of(piece, span.start.line as usize, span.start.column as usize) {
+                Some(p) => err.with_position(p),
+                None => err,
+            });
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    error.map_or(Ok(()), Err)
 }
 
 // ---------------------------------------------------------------------------
@@ -893,6 +926,23 @@ fn rewrite_expr(e: &mut Expr) {
                 *v = c;
             }
         }
+        Expr::Interval(iv)
+            if iv.leading_field.is_none()
+                && iv.last_field.is_none()
+                && iv.leading_precision.is_none()
+                && iv.fractional_seconds_precision.is_none()
+                && is_string_literal(&iv.value) =>
+        {
+            // interval '3 days 04:05:06': a cast, which sql::text_input reads as PostgreSQL does.
+            let value = std::mem::replace(iv.value.as_mut(), Expr::value(Value::Null));
+            *e = Expr::Cast {
+                kind: CastKind::Cast,
+                expr: Box::new(value),
+                data_type: SqlType::Interval { fields: None, precision: None },
+                array: false,
+                format: None,
+            };
+        }
         Expr::Collate { expr, .. } => {
             let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
             *e = inner;
@@ -1173,7 +1223,7 @@ mod tests {
         assert_eq!(sql("SELECT pg_catalog.format_type(1, 2)"), "SELECT format_type(1, 2)");
         assert_eq!(sql("SELECT d ->> 'a'"), "SELECT json_get_text(d, 'a')");
         assert_eq!(sql("SELECT '0/16B3740'::pg_lsn"), "SELECT pg_lsn('0/16B3740')");
-        assert_eq!(sql("SELECT 3 * INTERVAL '1 minute'"), "SELECT pg_interval_mul(INTERVAL '1 minute', 3)");
+        assert_eq!(sql("SELECT 3 * INTERVAL '1 minute'"), "SELECT pg_interval_mul(CAST('1 minute' AS INTERVAL), 3)");
         assert_eq!(sql("SELECT '1 day'::interval / 4"), "SELECT pg_interval_mul('1 day'::INTERVAL, 1.0 / 4)");
         assert_eq!(sql("SELECT 3 / 4"), "SELECT 3 / 4");
         assert_eq!(sql("SELECT g FROM generate_series(1, 3) g"), "SELECT g FROM generate_series(1, 3) g (g)");

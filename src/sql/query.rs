@@ -63,6 +63,25 @@ pub fn fields_of(schema: &DFSchema) -> Vec<FieldInfo> {
     schema.fields().iter().map(|f| FieldInfo::of_field(f)).collect()
 }
 
+/// The columns `plan` produces when run: its parameters given the types of
+/// `param_oids` (as NULLs of those types; a placeholder's type is otherwise
+/// unknown to the planner) and its expressions typed by the analyzer rules,
+/// which change result types (`date + interval` becomes a timestamp).
+pub fn describe(ctx: &SessionContext, plan: &LogicalPlan, param_oids: &[u32]) -> SqlResult<Vec<FieldInfo>> {
+    let bound = if param_oids.is_empty() {
+        plan.clone()
+    } else {
+        let nulls: Vec<ScalarValue> = param_oids
+            .iter()
+            .map(|&o| crate::pg::decode::arrow_type_for_oid(o).and_then(|t| ScalarValue::try_from(&t).ok()).unwrap_or(ScalarValue::Null))
+            .collect();
+        plan.clone().with_param_values(ParamValues::List(nulls.into_iter().map(Into::into).collect()))?
+    };
+    let state = ctx.state();
+    let analyzed = state.analyzer().execute_and_check(bound, state.config_options(), |_, _| {})?;
+    Ok(fields_of(analyzed.schema()))
+}
+
 /// A session's DataFusion context, resolving names through `slot`.
 pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> SessionContext {
     let config = SessionConfig::new()
@@ -93,6 +112,7 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_analyzer_rule(Arc::new(crate::sql::numeric_division::NumericDivision))
         .with_analyzer_rule(Arc::new(crate::sql::numeric_rounding::NumericRoundingScale))
         .with_analyzer_rule(Arc::new(crate::sql::numeric_text::NumericText))
+        .with_analyzer_rule(Arc::new(crate::sql::text_input::TextInput))
         .with_analyzer_rule(Arc::new(crate::sql::lsn_text::LsnToText))
         .build();
     SessionContext::new_with_state(state)
@@ -125,8 +145,13 @@ pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
 /// infers them; DataFusion infers placeholder types only from comparisons.
 pub fn cast_param_types(stmt: &Statement) -> Vec<Option<A>> {
     use datafusion::sql::sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Value, ValueWithSpan};
-    let arrow =
-        |t: &datafusion::sql::sqlparser::ast::DataType| crate::sql::expr::sql_type(t).map(|t| duetdb_storage::arrow_conv::arrow_type(&t));
+    let arrow = |t: &datafusion::sql::sqlparser::ast::DataType| match t {
+        // Not a column type of the row store, but a parameter type clients send.
+        datafusion::sql::sqlparser::ast::DataType::Interval { .. } => {
+            Some(A::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano))
+        }
+        t => crate::sql::expr::sql_type(t).map(|t| duetdb_storage::arrow_conv::arrow_type(&t)),
+    };
     let mut out: Vec<Option<A>> = Vec::new();
     let _ = datafusion::sql::sqlparser::ast::visit_expressions(stmt, |e| {
         let (inner, ty) = match e {

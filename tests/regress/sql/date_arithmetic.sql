@@ -32,3 +32,7 @@ SELECT make_timestamptz(2024, 7, 1, 12, 30, 15.5) AS summer, make_timestamptz(20
 SELECT make_timestamptz(2024, 1, 1, 0, 0, 0, 'Mars/Base');
 SELECT make_timestamptz(2024, 2, 30, 0, 0, 0);
 RESET TimeZone;
+-- Text read as PostgreSQL reads it when cast: no seconds, compact dates, a comparison's literal.
+SELECT ('2024-01-01 03:00'::text)::timestamp AS no_seconds, ('20240301'::text)::date AS compact;
+SELECT timestamp '2024-01-01 03:00:01' > '2024-01-01 03:00' AS later;
+SELECT ('soon'::text)::date;
