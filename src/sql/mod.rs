@@ -5,6 +5,7 @@ pub mod age;
 pub mod catalog_queries;
 pub mod checked_arith;
 pub mod colnames;
+pub mod date_comparison;
 pub mod datetime_arith;
 pub mod dmlplan;
 pub mod expr;

@@ -114,6 +114,7 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_analyzer_rule(Arc::new(crate::sql::numeric_text::NumericText))
         .with_analyzer_rule(Arc::new(crate::sql::text_input::TextInput))
         .with_analyzer_rule(Arc::new(crate::sql::lsn_text::LsnToText))
+        .with_optimizer_rule(Arc::new(crate::sql::date_comparison::DateTimestampComparison))
         .build();
     SessionContext::new_with_state(state)
 }

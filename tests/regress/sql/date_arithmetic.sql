@@ -36,3 +36,13 @@ RESET TimeZone;
 SELECT ('2024-01-01 03:00'::text)::timestamp AS no_seconds, ('20240301'::text)::date AS compact;
 SELECT timestamp '2024-01-01 03:00:01' > '2024-01-01 03:00' AS later;
 SELECT ('soon'::text)::date;
+-- A date column compared with date ± interval (a timestamp): the same rows as comparing timestamps.
+CREATE TABLE shipments (id int PRIMARY KEY, shipped date);
+INSERT INTO shipments VALUES (1, '2023-12-31'), (2, '2024-01-01'), (3, '2024-01-02'), (4, NULL);
+SELECT id FROM shipments WHERE shipped < date '2024-01-01' + interval '12 hours' ORDER BY id;
+SELECT id FROM shipments WHERE shipped >= date '2024-01-01' + interval '12 hours' ORDER BY id;
+SELECT id FROM shipments WHERE shipped > date '2024-01-01' - interval '1 day' ORDER BY id;
+SELECT id FROM shipments WHERE shipped = date '2023-12-01' + interval '1 month' ORDER BY id;
+SELECT id FROM shipments WHERE shipped = date '2024-01-01' + interval '1 hour' ORDER BY id;
+SELECT id FROM shipments WHERE date '2024-01-02' - interval '1 minute' >= shipped ORDER BY id;
+DROP TABLE shipments;
