@@ -116,12 +116,7 @@ pub fn parse_scalar(s: &str, t: &A, zone: &Zone) -> SqlResult<ScalarValue> {
             ScalarValue::Time64Microsecond(Some(datetime::micros_of_time(t)))
         }
         A::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano) => {
-            let i = super::interval_in::parse_interval(s)?;
-            ScalarValue::IntervalMonthDayNano(Some(datafusion::arrow::datatypes::IntervalMonthDayNano::new(
-                i.months,
-                i.days,
-                i.micros * 1000,
-            )))
+            ScalarValue::IntervalMonthDayNano(Some(super::interval_in::parse_interval(s)?.to_arrow()?))
         }
         A::List(f) => {
             let elems = parse_array_literal(s).ok_or_else(|| SqlError::new("22P02", format!("malformed array literal: \"{s}\"")))?;

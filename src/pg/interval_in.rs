@@ -32,6 +32,15 @@ pub struct Interval {
     pub micros: i64,
 }
 
+impl Interval {
+    /// As Arrow's month-day-nanosecond interval, whose time part holds
+    /// ±292 years of hours (PostgreSQL's ±292 thousand): 22015 beyond it.
+    pub fn to_arrow(self) -> SqlResult<datafusion::arrow::datatypes::IntervalMonthDayNano> {
+        let nanos = self.micros.checked_mul(1000).ok_or_else(|| SqlError::new("22015", "interval out of range"))?;
+        Ok(datafusion::arrow::datatypes::IntervalMonthDayNano::new(self.months, self.days, nanos))
+    }
+}
+
 /// Parses PostgreSQL interval text.
 pub fn parse_interval(text: &str) -> SqlResult<Interval> {
     let s = text.trim();
@@ -532,5 +541,8 @@ mod tests {
         assert!(shown("1-12").starts_with("22015"));
         assert!(shown("3000000000 days").starts_with("22015"));
         assert!(shown("999999999999999999999999999999 years").starts_with("22015"));
+        // Within PostgreSQL's range but not Arrow's nanoseconds: an error, not a wrapped value.
+        assert_eq!(parse_interval("3000000 hours").unwrap().to_arrow().unwrap_err().code, "22015");
+        assert!(parse_interval("1000000 hours").unwrap().to_arrow().is_ok());
     }
 }

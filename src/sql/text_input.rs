@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Builder, IntervalMonthDayNanoBuilder, TimestampMicrosecondBuilder};
 use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
-use datafusion::arrow::datatypes::{DataType as A, IntervalMonthDayNano, IntervalUnit, TimeUnit};
+use datafusion::arrow::datatypes::{DataType as A, IntervalUnit, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
@@ -86,8 +86,7 @@ impl TextIn {
                     match v {
                         None => out.append_null(),
                         Some(s) => {
-                            let i = parse_interval(s)?;
-                            out.append_value(IntervalMonthDayNano::new(i.months, i.days, i.micros * 1000));
+                            out.append_value(parse_interval(s)?.to_arrow()?);
                         }
                     }
                 }
