@@ -263,4 +263,11 @@ async fn interval_parameters_and_date_arithmetic_describe_what_they_send() {
     assert_eq!(stmt.columns()[0].type_(), &Type::TIMESTAMP);
     let row = c.query_one(&stmt, &[&"2024-01-01 03:00", &Interval { micros: 7_200_000_000, days: 0, months: 0 }]).await.unwrap();
     assert_eq!(row.get::<_, NaiveDateTime>(0), ts);
+    // An interval parameter next to a date or timestamp is an interval, not the other operand's type.
+    for sql in ["SELECT $1::date + $2", "SELECT $1::timestamp + $2", "SELECT $2 + $1::date"] {
+        let stmt = c.prepare_typed(sql, &[Type::TEXT, Type::INTERVAL]).await.unwrap();
+        assert_eq!(stmt.columns()[0].type_(), &Type::TIMESTAMP, "{sql}");
+        let row = c.query_one(&stmt, &[&"2024-01-01", &Interval { micros: 3_600_000_000, days: 0, months: 0 }]).await.unwrap();
+        assert_eq!(row.get::<_, NaiveDateTime>(0), ts, "{sql}");
+    }
 }

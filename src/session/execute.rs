@@ -523,7 +523,17 @@ impl Session {
     // ------------------------------------------------------------------
 
     /// Parses and analyzes a statement: parameter types and result columns.
-    pub async fn prepare_statement(&mut self, name: &str, stmt: Stmt, sql: &str, declared: &[u32], from_sql: bool) -> SqlResult<Prepared> {
+    pub async fn prepare_statement(
+        &mut self,
+        name: &str,
+        mut stmt: Stmt,
+        sql: &str,
+        declared: &[u32],
+        from_sql: bool,
+    ) -> SqlResult<Prepared> {
+        if let Stmt::Sql(s) = &mut stmt {
+            query::cast_declared_intervals(s, declared);
+        }
         let mut param_types: Vec<u32> = declared.to_vec();
         let mut hints: Vec<Option<A>> = Vec::new();
         let mut fields = None;

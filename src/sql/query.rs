@@ -188,6 +188,35 @@ pub fn cast_param_types(stmt: &Statement) -> Vec<Option<A>> {
     out
 }
 
+/// Wraps each placeholder declared an interval in a cast to interval.
+/// DataFusion gives an untyped placeholder the type of the other operand
+/// (`ts + $1` makes $1 a timestamp), so an interval parameter — what psycopg
+/// sends for a timedelta — failed to plan (`Date32 + Date32`).
+pub fn cast_declared_intervals(stmt: &mut Statement, declared: &[u32]) {
+    use datafusion::sql::sqlparser::ast::{CastKind, DataType as SqlType, Expr, Value, ValueWithSpan, visit_expressions_mut};
+    let interval = crate::pg::oid::INTERVAL;
+    if !declared.contains(&interval) {
+        return;
+    }
+    let _ = visit_expressions_mut(stmt, |e| {
+        if let Expr::Value(ValueWithSpan { value: Value::Placeholder(p), .. }) = e
+            && let Some(i) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
+            && i > 0
+            && declared.get(i - 1) == Some(&interval)
+        {
+            let placeholder = std::mem::replace(e, Expr::value(Value::Null));
+            *e = Expr::Cast {
+                kind: CastKind::DoubleColon,
+                expr: Box::new(placeholder),
+                data_type: SqlType::Interval { fields: None, precision: None },
+                array: false,
+                format: None,
+            };
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// Binds parameter values into a plan with placeholders.
 pub fn bind(plan: &LogicalPlan, params: &[ScalarValue]) -> SqlResult<LogicalPlan> {
     if params.is_empty() {
