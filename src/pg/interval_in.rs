@@ -207,13 +207,27 @@ struct Quantity {
     frac: f64,
 }
 
-/// `[+-]digits[.digits]` (or `[+-].digits`).
-fn quantity(s: &str) -> Parsed<Quantity> {
-    let (negative, body) = match s.as_bytes().first() {
+/// A leading sign, if any, and the rest.
+fn split_sign(s: &str) -> (bool, &str) {
+    match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
-    };
+    }
+}
+
+/// `digits`, no sign and no fraction (a field of a time or years-months part).
+fn unsigned(p: &str) -> Parsed<i128> {
+    let q = quantity(p)?;
+    if p.contains(['+', '-', '.']) {
+        return Err(Fail::Syntax);
+    }
+    Ok(q.whole)
+}
+
+/// `[+-]digits[.digits]` (or `[+-].digits`).
+fn quantity(s: &str) -> Parsed<Quantity> {
+    let (negative, body) = split_sign(s);
     let (int, frac) = body.split_once('.').unwrap_or((body, ""));
     let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
     if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
@@ -344,19 +358,8 @@ fn postgres(s: &str) -> Parsed<Sum> {
 /// `[+-]h:mm[:ss[.frac]]`, or `[+-]m:ss.frac` (two parts with a fraction
 /// are minutes and seconds), in microseconds.
 fn time_part(t: &str) -> Parsed<i128> {
-    let (negative, body) = match t.as_bytes()[0] {
-        b'-' => (true, &t[1..]),
-        b'+' => (false, &t[1..]),
-        _ => (false, t),
-    };
+    let (negative, body) = split_sign(t);
     let parts: Vec<&str> = body.split(':').collect();
-    let int = |p: &str| -> Parsed<i128> {
-        let q = quantity(p)?;
-        if p.contains(['+', '-', '.']) {
-            return Err(Fail::Syntax);
-        }
-        Ok(q.whole)
-    };
     let seconds = |p: &str| -> Parsed<i128> {
         let q = quantity(p)?;
         if p.starts_with(['+', '-']) {
@@ -368,7 +371,7 @@ fn time_part(t: &str) -> Parsed<i128> {
         Ok(q.whole * USECS_PER_SEC as i128 + (q.frac * USECS_PER_SEC as f64).round_ties_even() as i128)
     };
     let minutes = |p: &str| -> Parsed<i128> {
-        let m = int(p)?;
+        let m = unsigned(p)?;
         if m > 59 {
             return Err(Fail::Overflow);
         }
@@ -376,8 +379,8 @@ fn time_part(t: &str) -> Parsed<i128> {
     };
     let micros = match parts.as_slice() {
         [m, s] if s.contains('.') => minutes(m)? + seconds(s)?,
-        [h, m] => int(h)? * USECS_PER_HOUR as i128 + minutes(m)?,
-        [h, m, s] => int(h)? * USECS_PER_HOUR as i128 + minutes(m)? + seconds(s)?,
+        [h, m] => unsigned(h)? * USECS_PER_HOUR as i128 + minutes(m)?,
+        [h, m, s] => unsigned(h)? * USECS_PER_HOUR as i128 + minutes(m)? + seconds(s)?,
         _ => return Err(Fail::Syntax),
     };
     Ok(if negative { -micros } else { micros })
@@ -385,20 +388,9 @@ fn time_part(t: &str) -> Parsed<i128> {
 
 /// `[+-]y-m` in months; the sign applies to both.
 fn year_month(t: &str) -> Parsed<i128> {
-    let (negative, body) = match t.as_bytes()[0] {
-        b'-' => (true, &t[1..]),
-        b'+' => (false, &t[1..]),
-        _ => (false, t),
-    };
+    let (negative, body) = split_sign(t);
     let (y, m) = body.split_once('-').ok_or(Fail::Syntax)?;
-    let num = |p: &str| -> Parsed<i128> {
-        let q = quantity(p)?;
-        if p.contains(['+', '-', '.']) {
-            return Err(Fail::Syntax);
-        }
-        Ok(q.whole)
-    };
-    let (y, m) = (num(y)?, num(m)?);
+    let (y, m) = (unsigned(y)?, unsigned(m)?);
     if m > 11 {
         return Err(Fail::Overflow);
     }

@@ -70,7 +70,7 @@ pub struct RowStream {
 
 impl RowStream {
     pub fn from_stream(mut fields: Vec<FieldInfo>, stream: SendableRecordBatchStream, tag: Tag) -> RowStream {
-        numeric_display_from(&mut fields, &stream.schema());
+        settle_fields_on_executed(&mut fields, &stream.schema());
         RowStream { fields, source: Source::Stream { stream: parking_lot::Mutex::new(stream), current: None, done: false }, tag, count: 0 }
     }
 
@@ -80,7 +80,7 @@ impl RowStream {
 
     pub fn from_batches(mut fields: Vec<FieldInfo>, batches: Vec<RecordBatch>, tag: Tag) -> RowStream {
         if let Some(b) = batches.first() {
-            numeric_display_from(&mut fields, &b.schema());
+            settle_fields_on_executed(&mut fields, &b.schema());
         }
         RowStream { fields, source: Source::Batches { batches: batches.into(), pos: 0 }, tag, count: 0 }
     }
@@ -246,7 +246,7 @@ impl RowStream {
 /// shown, and a date/time column's type where an analyzer rule changed it
 /// after the fields were taken from the unanalyzed plan (`date + interval`
 /// is a timestamp), so RowDescription never contradicts the rows.
-fn numeric_display_from(fields: &mut [FieldInfo], schema: &datafusion::arrow::datatypes::Schema) {
+fn settle_fields_on_executed(fields: &mut [FieldInfo], schema: &datafusion::arrow::datatypes::Schema) {
     use crate::pg::oid;
     const TEMPORAL: [u32; 5] = [oid::DATE, oid::TIMESTAMP, oid::TIMESTAMPTZ, oid::TIME, oid::INTERVAL];
     if schema.fields().len() == fields.len() {

@@ -556,6 +556,12 @@ fn position_of(piece: &Piece, line: usize, column: usize) -> Option<usize> {
     None
 }
 
+/// `interval '…'` with no field qualifier (`interval '1' day` keeps
+/// DataFusion's reading): the literal PostgreSQL's interval input reads.
+fn without_qualifier(iv: &datafusion::sql::sqlparser::ast::Interval) -> bool {
+    iv.leading_field.is_none() && iv.last_field.is_none() && iv.leading_precision.is_none() && iv.fractional_seconds_precision.is_none()
+}
+
 /// Checks the literals that our own parsers read (intervals) while the
 /// statement still knows where they are, so an invalid one is reported at
 /// its position (psql's `LINE 1: … ^`), as PostgreSQL reports it, and not
@@ -564,7 +570,7 @@ fn check_literals(stmt: &Statement, piece: &Piece) -> SqlResult<()> {
     let mut error = None;
     let _ = visit_expressions(stmt, |e| {
         let literal = match e {
-            Expr::Interval(iv) if iv.leading_field.is_none() && iv.last_field.is_none() => iv.value.as_ref(),
+            Expr::Interval(iv) if without_qualifier(iv) => iv.value.as_ref(),
             Expr::Cast { expr, data_type: SqlType::Interval { .. }, .. } => expr.as_ref(),
             _ => return ControlFlow::Continue(()),
         };
@@ -926,13 +932,7 @@ fn rewrite_expr(e: &mut Expr) {
                 *v = c;
             }
         }
-        Expr::Interval(iv)
-            if iv.leading_field.is_none()
-                && iv.last_field.is_none()
-                && iv.leading_precision.is_none()
-                && iv.fractional_seconds_precision.is_none()
-                && is_string_literal(&iv.value) =>
-        {
+        Expr::Interval(iv) if without_qualifier(iv) && is_string_literal(&iv.value) => {
             // interval '3 days 04:05:06': a cast, which sql::text_input reads as PostgreSQL does.
             let value = std::mem::replace(iv.value.as_mut(), Expr::value(Value::Null));
             *e = Expr::Cast {

@@ -25,7 +25,7 @@ use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
 use datafusion::arrow::datatypes::{DataType as A, IntervalUnit, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
+use datafusion::common::{DFSchema, Result as DfResult};
 use datafusion::logical_expr::{
     Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TryCast, Volatility,
 };
@@ -54,10 +54,9 @@ impl AnalyzerRule for TextInput {
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
         crate::sql::expr_rules::rewrite_exprs(plan, |e, schema| match e {
-            Expr::Cast(Cast { expr, field }) if is_target(field.data_type()) && is_text(&expr, schema) => {
-                Ok(Transformed::yes(text_in(field.data_type().clone()).call(vec![*expr])))
-            }
-            Expr::TryCast(TryCast { expr, field }) if is_target(field.data_type()) && is_text(&expr, schema) => {
+            Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field })
+                if is_target(field.data_type()) && is_text(&expr, schema) =>
+            {
                 Ok(Transformed::yes(text_in(field.data_type().clone()).call(vec![*expr])))
             }
             e => Ok(Transformed::no(e)),
@@ -124,7 +123,6 @@ impl ScalarUDFImpl for TextIn {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let scalar = matches!(args.args[0], ColumnarValue::Scalar(_));
         let input = ColumnarValue::values_to_arrays(&args.args)?.remove(0);
         let text = cast(&input, &A::Utf8)?;
         let read = self.read(text.as_string::<i32>())?;
@@ -134,6 +132,6 @@ impl ScalarUDFImpl for TextIn {
             A::Timestamp(TimeUnit::Microsecond, None) | A::Interval(_) | A::Date32 => read,
             _ => cast_with_options(&read, &self.target, &CastOptions { safe: false, ..Default::default() })?,
         };
-        Ok(if scalar { ColumnarValue::Scalar(ScalarValue::try_from_array(&array, 0)?) } else { ColumnarValue::Array(array) })
+        crate::sql::functions::columnar_result(array, &args.args)
     }
 }
