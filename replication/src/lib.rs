@@ -20,9 +20,12 @@
 //! (the checkpoint shipped as the standby's starting state), `apply` (WAL →
 //! committed transactions, the same rules as crash recovery), `columnar`
 //! (segments, deltas, delete vectors, snapshots), `segment` (a segment's rows
-//! in memory or in Parquet, and the pool that bounds the memory), `persist`
+//! in memory or in Parquet, and the pool that bounds the memory),
+//! `column_stats` (min/max, nulls and distinct-count sketches the planner
+//! estimates from), `persist`
 //! (snapshots as Parquet + manifest), `table` (DataFusion's view of a
-//! snapshot table: pruned, read from memory or Parquet), `receiver` (the
+//! snapshot table: pruned, read from memory or Parquet), `dynamic_filter`
+//! (a join's run-time key filter applied in the scan, when it pays), `receiver` (the
 //! standby's loop: build, stream, reconnect).
 //!
 //! Invariants:
@@ -39,7 +42,9 @@
 pub mod apply;
 pub mod base_backup;
 pub mod client;
+pub mod column_stats;
 pub mod columnar;
+pub mod dynamic_filter;
 pub mod local_wal;
 pub mod messages;
 pub mod persist;

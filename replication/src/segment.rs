@@ -46,6 +46,8 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, RowS
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use parquet::errors::ParquetError;
 
+use crate::column_stats::ColumnSummary;
+
 /// Rows per Parquet row group in segment files: the unit of statistics
 /// pruning and of reading a cold segment.
 pub const ROW_GROUP_ROWS: usize = duetdb_storage::checkpoint::ROW_GROUP_ROWS;
@@ -271,6 +273,9 @@ pub struct Segment {
     /// Compaction asked for this segment's data (see `ColumnStore::wanted`).
     pub(crate) load_requested: AtomicBool,
     pool: Arc<SegmentPool>,
+    /// Statistics of file columns computed from the rows (immutable, so
+    /// computed once).
+    summaries: Mutex<HashMap<usize, Arc<ColumnSummary>>>,
 }
 
 impl std::fmt::Debug for Segment {
@@ -305,6 +310,7 @@ impl Segment {
             last_used: AtomicU64::new(pool.tick()),
             load_requested: AtomicBool::new(false),
             pool: pool.clone(),
+            summaries: Mutex::new(HashMap::new()),
         }
     }
 
@@ -429,6 +435,25 @@ impl Segment {
             return Err(ParquetError::General(format!("{}: {} row ids for a segment of {} rows", file.name, ids.len(), self.rows)));
         }
         Ok(ids)
+    }
+
+    /// Statistics of file column `fc`: from the rows while they are resident
+    /// (computed once, then kept), else from the file's footer (no distinct
+    /// count). None if the segment has no such column.
+    pub fn summary(&self, fc: usize) -> Option<Arc<ColumnSummary>> {
+        if let Some(s) = self.summaries.lock().get(&fc) {
+            return Some(s.clone());
+        }
+        // Not `data()`: planning is not a use that should keep rows resident.
+        let column = self.data.read().as_ref().map(|(b, _)| b.columns().get(fc).cloned());
+        match column {
+            Some(column) => {
+                let s = Arc::new(ColumnSummary::of_array(&column?));
+                self.summaries.lock().insert(fc, s.clone());
+                Some(s)
+            }
+            None => self.file().and_then(|f| ColumnSummary::of_file(f, fc)).map(Arc::new),
+        }
     }
 
     /// Physical column `p` of resident data `batch` (the table's missing value

@@ -28,8 +28,9 @@ use datafusion::arrow::compute::{cast, filter};
 use datafusion::arrow::datatypes::{Field, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Column, DFSchema, DataFusionError, Result as DfResult, Statistics, stats::Precision};
+use datafusion::common::{Column, ColumnStatistics, DFSchema, DataFusionError, Result as DfResult, Statistics, stats::Precision};
 use datafusion::datasource::TableType;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::utils::conjunction;
@@ -37,8 +38,10 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::parquet::arrow::arrow_reader::RowSelection;
 use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr_common::physical_expr::snapshot_generation;
 use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder, PruningStatistics};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::filter_pushdown::{ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown};
 use datafusion::physical_plan::metrics::{Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -46,8 +49,10 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Par
 use duetdb_storage::catalog::TableDef;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
+use crate::column_stats::ColumnMerge;
 use crate::columnar::{SegmentView, TableSnapshot};
-use crate::segment::{SegmentFile, missing_array};
+use crate::dynamic_filter::DynamicFilter;
+use crate::segment::{Segment, SegmentFile, missing_array};
 
 pub struct ColumnTable {
     snapshot: Arc<TableSnapshot>,
@@ -146,7 +151,8 @@ impl TableProvider for ColumnTable {
             });
         }
         let n = state.config().target_partitions().clamp(1, parts.len().max(1));
-        Ok(Arc::new(SegmentScanExec::new(self.snapshot.def.clone(), schema, physical, parts, n, (pruned_segments, pruned_groups))))
+        let columns = column_statistics(&parts, &schema, &physical);
+        Ok(Arc::new(SegmentScanExec::new(self.snapshot.def.clone(), schema, physical, parts, n, (pruned_segments, pruned_groups), columns)))
     }
 
     fn statistics(&self) -> Option<Statistics> {
@@ -154,6 +160,32 @@ impl TableProvider for ColumnTable {
         s.num_rows = Precision::Exact(self.snapshot.rows);
         Some(s)
     }
+}
+
+/// Statistics of each output column over the segments `parts` read (a
+/// segment's summary counts all its rows; its bytes are counted for the
+/// share of its rows the parts cover).
+fn column_statistics(parts: &[Part], schema: &SchemaRef, physical: &[usize]) -> Vec<ColumnStatistics> {
+    let rows: usize = parts.iter().map(|p| p.live_rows).sum();
+    let mut segments: Vec<(&Arc<Segment>, usize)> = Vec::new();
+    for part in parts {
+        match segments.iter_mut().find(|(s, _)| Arc::ptr_eq(s, &part.view.segment)) {
+            Some((_, covered)) => *covered += part.rows.len(),
+            None => segments.push((&part.view.segment, part.rows.len())),
+        }
+    }
+    physical
+        .iter()
+        .zip(schema.fields())
+        .map(|(&p, field)| {
+            let mut merge = ColumnMerge::new(field.data_type());
+            for (segment, covered) in &segments {
+                let summary = segment.col_of.get(p).copied().flatten().and_then(|fc| segment.summary(fc));
+                merge.add(summary.as_deref(), *covered as f64 / segment.rows().max(1) as f64);
+            }
+            merge.finish(rows)
+        })
+        .collect()
 }
 
 /// Rows scanned in memory per part when a segment has no file (its row
@@ -242,6 +274,7 @@ impl PruningStatistics for GroupStats<'_> {
 }
 
 /// Reads the parts of one table snapshot, a partition each for a share of them.
+#[derive(Clone)]
 pub struct SegmentScanExec {
     def: Arc<TableDef>,
     schema: SchemaRef,
@@ -250,6 +283,12 @@ pub struct SegmentScanExec {
     partitions: Vec<Vec<Part>>,
     /// Segments and row groups the filters ruled out at plan time.
     pruned: (usize, usize),
+    /// Statistics of each output column over all the parts.
+    columns: Vec<ColumnStatistics>,
+    /// Filters decided while the query runs (a hash join's build-side keys,
+    /// a TopK's current bound), applied to every batch read; see
+    /// `handle_child_pushdown_result`.
+    dynamic_filters: Vec<Arc<dyn PhysicalExpr>>,
     cache: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -261,7 +300,16 @@ impl fmt::Debug for SegmentScanExec {
 }
 
 impl SegmentScanExec {
-    fn new(def: Arc<TableDef>, schema: SchemaRef, physical: Vec<usize>, parts: Vec<Part>, n: usize, pruned: (usize, usize)) -> Self {
+    fn new(
+        def: Arc<TableDef>,
+        schema: SchemaRef,
+        physical: Vec<usize>,
+        parts: Vec<Part>,
+        n: usize,
+        pruned: (usize, usize),
+        columns: Vec<ColumnStatistics>,
+    ) -> Self {
+        assert_eq!(columns.len(), schema.fields().len(), "statistics for each output column");
         // Largest first onto the lightest partition keeps the partitions even.
         let mut partitions: Vec<Vec<Part>> = vec![Vec::new(); n];
         let mut order: Vec<Part> = parts;
@@ -278,7 +326,17 @@ impl SegmentScanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
-        SegmentScanExec { def, schema, physical, partitions, pruned, cache: Arc::new(cache), metrics: ExecutionPlanMetricsSet::new() }
+        SegmentScanExec {
+            def,
+            schema,
+            physical,
+            partitions,
+            pruned,
+            columns,
+            dynamic_filters: Vec::new(),
+            cache: Arc::new(cache),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
     }
 
     fn parts(&self) -> impl Iterator<Item = &Part> {
@@ -300,7 +358,12 @@ impl DisplayAs for SegmentScanExec {
             segments - in_memory,
             self.pruned.0,
             self.pruned.1
-        )
+        )?;
+        if !self.dynamic_filters.is_empty() {
+            let filters: Vec<String> = self.dynamic_filters.iter().map(|f| f.to_string()).collect();
+            write!(f, ", dynamic_filters=[{}]", filters.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -317,8 +380,10 @@ impl ExecutionPlan for SegmentScanExec {
         vec![]
     }
 
-    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>) -> DfResult<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
+    /// The dynamic filters: a join populates its filter only when some
+    /// node of the plan names it.
+    fn apply_expressions(&self, f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>) -> DfResult<TreeNodeRecursion> {
+        datafusion::physical_plan::apply_expression_roots(self.dynamic_filters.iter(), f)
     }
 
     fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
@@ -338,8 +403,10 @@ impl ExecutionPlan for SegmentScanExec {
             batch_size: context.session_config().batch_size(),
             from_parquet: MetricBuilder::new(&self.metrics).counter("row_groups_from_parquet", partition),
             from_memory: MetricBuilder::new(&self.metrics).counter("segments_from_memory", partition),
+            filter: DynamicFilter::new(&self.dynamic_filters),
+            filtered_out: MetricBuilder::new(&self.metrics).counter("rows_removed_by_dynamic_filters", partition),
         };
-        let stream = stream::iter(parts).flat_map(move |part| read.part(part));
+        let stream = stream::iter(parts).flat_map(move |part| read.filtered_part(part));
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
     }
 
@@ -347,22 +414,69 @@ impl ExecutionPlan for SegmentScanExec {
         Some(self.metrics.clone_inner())
     }
 
+    /// Takes the filters that only exist at run time and come down after
+    /// planning (DataFusion's post-optimization phase): a hash join's
+    /// build-side key set, a TopK's bound. They are applied to each batch the
+    /// scan reads, so a join whose build side kept 57 keys does not send six
+    /// million probe rows through a repartition first. They are reported as
+    /// not pushed down: their owners still apply their own conditions, and
+    /// nothing depends on the scan having filtered.
+    fn handle_child_pushdown_result(
+        &self,
+        phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> DfResult<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let n = child_pushdown_result.parent_filters.len();
+        let dynamic: Vec<Arc<dyn PhysicalExpr>> = child_pushdown_result
+            .parent_filters
+            .into_iter()
+            .map(|f| f.filter)
+            .filter(|f| phase == FilterPushdownPhase::Post && snapshot_generation(f) != 0)
+            .collect();
+        let result = FilterPushdownPropagation::with_parent_pushdown_result(vec![PushedDown::No; n]);
+        if dynamic.is_empty() {
+            return Ok(result);
+        }
+        let mut node = self.clone();
+        node.dynamic_filters.extend(dynamic);
+        node.metrics = ExecutionPlanMetricsSet::new();
+        Ok(result.with_updated_node(Arc::new(node)))
+    }
+
     fn statistics_from_inputs(&self, _input_stats: &[Arc<Statistics>], args: &StatisticsArgs) -> DfResult<Arc<Statistics>> {
-        let parts: Vec<&Part> = match args.partition() {
-            Some(p) => self.partitions.get(p).map(|v| v.iter().collect()).unwrap_or_default(),
-            None => self.parts().collect(),
+        let all: usize = self.parts().map(|p| p.live_rows).sum();
+        let rows: usize = match args.partition() {
+            Some(p) => self.partitions.get(p).map(|v| v.iter().map(|p| p.live_rows).sum()).unwrap_or(0),
+            None => all,
         };
-        let rows: usize = parts.iter().map(|p| p.live_rows).sum();
-        // Bytes: each segment's size, for the share of its rows and columns read.
-        let share = (self.physical.len().max(1) as f64) / (self.def.columns.len().max(1) as f64);
-        let bytes: usize = parts
+        // A partition holds its share of the scan's rows and bytes; its
+        // bounds and distinct values are at most the scan's.
+        let share = rows as f64 / all.max(1) as f64;
+        let column_statistics: Vec<ColumnStatistics> = self
+            .columns
             .iter()
-            .map(|p| (p.view.segment.bytes() as f64 * share * p.rows.len() as f64 / p.view.segment.rows() as f64) as usize)
-            .sum();
-        let mut s = Statistics::new_unknown(&self.schema);
-        s.num_rows = Precision::Exact(rows);
-        s.total_byte_size = Precision::Inexact(bytes);
-        Ok(Arc::new(s))
+            .map(|c| ColumnStatistics {
+                null_count: c.null_count.map(|n| n.min(rows)),
+                distinct_count: c.distinct_count.map(|n| n.min(rows)),
+                byte_size: c.byte_size.map(|b| (b as f64 * share) as usize),
+                ..c.clone()
+            })
+            .collect();
+        let bytes = column_statistics.iter().map(|c| c.byte_size.get_value().copied()).sum::<Option<usize>>().unwrap_or_else(|| {
+            // Columns without a summary: the segments' size for the share of
+            // rows and columns read.
+            let share = (self.physical.len().max(1) as f64) / (self.def.columns.len().max(1) as f64);
+            let parts: Vec<&Part> = match args.partition() {
+                Some(p) => self.partitions.get(p).map(|v| v.iter().collect()).unwrap_or_default(),
+                None => self.parts().collect(),
+            };
+            parts
+                .iter()
+                .map(|p| (p.view.segment.bytes() as f64 * share * p.rows.len() as f64 / p.view.segment.rows() as f64) as usize)
+                .sum()
+        });
+        Ok(Arc::new(Statistics { num_rows: Precision::Exact(rows), total_byte_size: Precision::Inexact(bytes), column_statistics }))
     }
 }
 
@@ -375,9 +489,33 @@ struct Reader {
     batch_size: usize,
     from_parquet: Count,
     from_memory: Count,
+    /// The dynamic filters, if any (read afresh for each part: they tighten
+    /// while the query runs).
+    filter: Option<Arc<DynamicFilter>>,
+    filtered_out: Count,
 }
 
 impl Reader {
+    /// A part's batches with the dynamic filters' current state applied.
+    fn filtered_part(&self, part: Part) -> BoxStream<'static, DfResult<RecordBatch>> {
+        let batches = self.part(part);
+        let Some(filter) = self.filter.clone() else { return batches };
+        let mut seen = DynamicFilter::part_filter();
+        let filtered_out = self.filtered_out.clone();
+        batches
+            .filter_map(move |b| {
+                let out = b.and_then(|batch| filter.apply(&mut seen, batch)).map(|(kept, removed)| {
+                    filtered_out.add(removed);
+                    kept
+                });
+                std::future::ready(match out {
+                    Ok(b) if b.num_rows() == 0 => None,
+                    other => Some(other),
+                })
+            })
+            .boxed()
+    }
+
     fn part(&self, part: Part) -> BoxStream<'static, DfResult<RecordBatch>> {
         match part.view.segment.data() {
             Some(batch) => {
