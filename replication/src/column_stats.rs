@@ -2,11 +2,14 @@
 //!
 //! ```text
 //!   Segment ── summary(file column) ──► ColumnSummary { min, max, nulls, bytes, sketch }
-//!     resident: computed from the rows, once, the first time a plan asks
-//!     file only: min/max/nulls/bytes from the Parquet footer (no sketch)
+//!     resident: computed from the rows once (by the persister when it
+//!               writes the segment, else the first time a plan asks)
+//!     file only: min/max/nulls/bytes from the Parquet footer, the sketch
+//!               from the footer's key-value metadata where persisted
 //!
 //!   scan: ColumnMerge of its segments' summaries ──► ColumnStatistics
-//!         min of mins, max of maxes, sum of nulls and bytes, sketches unioned
+//!         min of mins, max of maxes, sum of nulls and bytes, sketches
+//!         unioned (+ the rows of segments without one: an upper bound)
 //! ```
 //!
 //! DataFusion picks a hash join's build side and estimates a join's or a
@@ -24,6 +27,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use datafusion::arrow::array::{Array, ArrayRef};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{ColumnStatistics, ScalarValue, stats::Precision};
@@ -32,10 +37,19 @@ use datafusion::functions_aggregate::min_max::{MaxAccumulator, MinAccumulator};
 use datafusion::logical_expr::Accumulator;
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use datafusion::parquet::file::metadata::KeyValue;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 
 use crate::segment::SegmentFile;
+
+/// Key-value metadata of a segment file holding file column N's sketch.
+const SKETCH_KEY: &str = "duetdb.distinct_sketch.";
+
+/// Segments with fewer rows persist no sketch: the sketch is 16 KiB a
+/// column, more than such a segment's column, and its rows are few enough
+/// to count as all distinct (see `ColumnMerge::add`).
+pub const SKETCH_MIN_ROWS: usize = 16 * 1024;
 
 /// What one segment's column holds, all rows counted (deleted ones too).
 #[derive(Clone, Debug)]
@@ -98,14 +112,37 @@ impl ColumnSummary {
         let max = fold(conv.row_group_maxes(groups).ok()?, Box::new(MaxAccumulator::try_new(ty).ok()?));
         let nulls = conv.row_group_null_counts(groups).ok()?;
         let leaf = conv.parquet_column_index()?;
+        // A file's sketch describes the whole file: a segment that is only
+        // some of its row groups (a base backup's) cannot use it.
+        let whole_file = file.row_groups == (0..metadata.num_row_groups());
+        let sketch = whole_file.then(|| read_sketch(metadata.file_metadata().key_value_metadata()?, fc, ty)).flatten();
         Some(ColumnSummary {
             min,
             max,
             nulls: nulls.iter().map(|n| n.unwrap_or(0) as usize).sum(),
             bytes: groups.iter().map(|g| g.column(leaf).uncompressed_size().max(0) as usize).sum(),
-            sketch: None,
+            sketch,
         })
     }
+
+    /// The sketch as key-value metadata for file column `fc` of a segment
+    /// file; None for sketches that are not HyperLogLog registers (one-
+    /// and two-byte types keep a list of values).
+    pub fn sketch_metadata(&self, fc: usize) -> Option<KeyValue> {
+        match self.sketch.as_ref()?.state.as_slice() {
+            [ScalarValue::Binary(Some(registers))] => Some(KeyValue::new(format!("{SKETCH_KEY}{fc}"), BASE64.encode(registers))),
+            _ => None,
+        }
+    }
+}
+
+/// File column `fc`'s sketch from a file's key-value metadata (None if it
+/// has none or it does not decode: statistics are never worth an error).
+fn read_sketch(kv: &[KeyValue], fc: usize, ty: &DataType) -> Option<Sketch> {
+    let key = format!("{SKETCH_KEY}{fc}");
+    let value = kv.iter().find(|e| e.key == key)?.value.as_ref()?;
+    let registers = BASE64.decode(value).ok()?;
+    Some(Sketch { ty: ty.clone(), state: vec![ScalarValue::Binary(Some(registers))] })
 }
 
 /// `approx_distinct` over values of type `ty`, used outside a query.
@@ -136,7 +173,9 @@ pub struct ColumnMerge {
     nulls: usize,
     bytes: usize,
     sketch: SketchUnion,
-    /// Every segment so far had bounds / a sketch / a summary at all.
+    /// Rows of segments without a sketch, each counted as distinct.
+    unsketched_rows: usize,
+    /// Every segment so far had bounds / a mergeable sketch / a summary.
     bounded: bool,
     sketched: bool,
     summarized: bool,
@@ -151,15 +190,16 @@ impl ColumnMerge {
             nulls: 0,
             bytes: 0,
             sketch: SketchUnion::default(),
+            unsketched_rows: 0,
             bounded: true,
             sketched: true,
             summarized: true,
         }
     }
 
-    /// Adds a segment's summary, `share` of whose bytes the scan reads;
-    /// None: nothing is known about this segment's column.
-    pub fn add(&mut self, summary: Option<&ColumnSummary>, share: f64) {
+    /// Adds the summary of a segment of `rows` rows, `share` of whose bytes
+    /// the scan reads; None: nothing is known about this segment's column.
+    pub fn add(&mut self, summary: Option<&ColumnSummary>, rows: usize, share: f64) {
         let Some(s) = summary else {
             (self.bounded, self.sketched, self.summarized) = (false, false, false);
             return;
@@ -182,7 +222,10 @@ impl ColumnMerge {
             }
             _ => self.bounded = false,
         }
-        self.sketched = self.sketched && s.sketch.as_ref().is_some_and(|k| self.sketch.merge(&k.ty, &k.state));
+        match &s.sketch {
+            Some(k) => self.sketched = self.sketched && self.sketch.merge(&k.ty, &k.state),
+            None => self.unsketched_rows += rows - s.nulls.min(rows),
+        }
     }
 
     /// The column's statistics for a scan returning `rows` live rows.
@@ -199,10 +242,16 @@ impl ColumnMerge {
             c.min_value = Precision::Inexact(lo);
             c.max_value = Precision::Inexact(hi);
         }
-        if self.sketched
-            && let Some(n) = self.sketch.count()
-        {
-            c.distinct_count = Precision::Inexact(n.min(rows));
+        // Segments without a sketch (cold, persisted before sketches or
+        // too small to keep one) add their rows: an upper bound.
+        if self.sketched {
+            let distinct = match self.sketch.count() {
+                Some(n) => Some(n + self.unsketched_rows),
+                None => (self.unsketched_rows > 0).then_some(self.unsketched_rows),
+            };
+            if let Some(n) = distinct {
+                c.distinct_count = Precision::Inexact(n.min(rows));
+            }
         }
         c
     }
@@ -247,7 +296,7 @@ mod tests {
         let mut m = ColumnMerge::new(ty);
         let rows = parts.iter().map(|a| a.len()).sum();
         for a in parts {
-            m.add(Some(&ColumnSummary::of_array(a)), 1.0);
+            m.add(Some(&ColumnSummary::of_array(a)), a.len(), 1.0);
         }
         m.finish(rows)
     }
@@ -285,8 +334,8 @@ mod tests {
     fn an_unknown_segment_makes_the_column_unknown() {
         let a: ArrayRef = Arc::new(Int32Array::from(vec![1, 2, 3]));
         let mut m = ColumnMerge::new(&DataType::Int32);
-        m.add(Some(&ColumnSummary::of_array(&a)), 1.0);
-        m.add(None, 1.0);
+        m.add(Some(&ColumnSummary::of_array(&a)), 3, 1.0);
+        m.add(None, 3, 1.0);
         let c = m.finish(6);
         assert_eq!((c.min_value, c.distinct_count, c.null_count), (Precision::Absent, Precision::Absent, Precision::Absent));
     }

@@ -43,9 +43,11 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
+use crate::column_stats::SKETCH_MIN_ROWS;
 use crate::columnar::{ApplyError, ColumnSnapshot, ColumnStore};
 use crate::segment::{ROW_GROUP_ROWS, Segment, SegmentFile, SegmentPool, rowids_of};
 
@@ -177,8 +179,25 @@ fn live_mask(rows: usize, deleted: &[(u32, u32)]) -> Result<Option<BooleanBuffer
     Ok(Some(b))
 }
 
-fn encode(batch: &RecordBatch) -> Result<Vec<u8>, PersistError> {
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).set_max_row_group_row_count(Some(ROW_GROUP_ROWS)).build();
+/// A segment's rows as a Parquet file, with the distinct-count sketches of
+/// its columns in the footer (`column_stats`) when it is large enough to
+/// keep them. Computing the segment's column statistics here, off the
+/// query path, also spares the first query that plans over it.
+fn encode(segment: &Segment, batch: &RecordBatch) -> Result<Vec<u8>, PersistError> {
+    let mut sketches: Vec<KeyValue> = Vec::new();
+    for fc in 1..batch.num_columns() {
+        if let Some(summary) = segment.summary(fc)
+            && batch.num_rows() >= SKETCH_MIN_ROWS
+            && let Some(kv) = summary.sketch_metadata(fc)
+        {
+            sketches.push(kv);
+        }
+    }
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_key_value_metadata((!sketches.is_empty()).then_some(sketches))
+        .build();
     let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2);
     let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
     w.write(batch)?;
@@ -242,7 +261,8 @@ impl Persister {
     /// Writes a segment that is only in memory to a file of its own.
     async fn write_segment(&self, segment: &Arc<Segment>, prefix: &str) -> Result<u64, PersistError> {
         let batch = segment.data().expect("a segment without a file is in memory");
-        let data = tokio::task::spawn_blocking(move || encode(&batch))
+        let seg = segment.clone();
+        let data = tokio::task::spawn_blocking(move || encode(&seg, &batch))
             .await
             .map_err(|e| PersistError::Manifest(format!("encoding a segment: {e}")))??;
         let data = Bytes::from(data);
@@ -347,6 +367,43 @@ impl Persister {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A persisted segment keeps its columns' distinct-count sketches in its
+    /// file, so once evicted (or after a restart) its statistics still say
+    /// how many distinct keys it holds; a small segment keeps none.
+    #[tokio::test]
+    async fn segment_files_carry_their_sketches() {
+        use datafusion::arrow::array::{ArrayRef, Int32Array, UInt64Array};
+        use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+        use crate::column_stats::{ColumnMerge, ColumnSummary};
+        let pool = SegmentPool::unbounded();
+        let persister = Persister::new(pool.clone());
+        let segment_of = |rows: usize| {
+            let schema =
+                Arc::new(Schema::new(vec![Field::new("__rowid", DataType::UInt64, false), Field::new("k", DataType::Int32, true)]));
+            let ids: ArrayRef = Arc::new(UInt64Array::from_iter_values(0..rows as u64));
+            let keys: ArrayRef = Arc::new(Int32Array::from_iter_values((0..rows as i32).map(|i| i % 5000)));
+            Segment::in_memory(RecordBatch::try_new(schema, vec![ids, keys]).unwrap(), vec![Some(1)], &pool)
+        };
+        let distinct_from_file = |segment: &Arc<Segment>| {
+            let summary = ColumnSummary::of_file(segment.file().unwrap(), 1).unwrap();
+            let mut m = ColumnMerge::new(&DataType::Int32);
+            m.add(Some(&summary), segment.rows(), 1.0);
+            *m.finish(segment.rows()).distinct_count.get_value().unwrap()
+        };
+
+        let big = segment_of(SKETCH_MIN_ROWS * 2);
+        persister.write_segment(&big, "t").await.unwrap();
+        let n = distinct_from_file(&big);
+        assert!((4750..=5250).contains(&n), "distinct count from the file: {n}");
+
+        let small = segment_of(100);
+        persister.write_segment(&small, "t").await.unwrap();
+        assert!(ColumnSummary::of_file(small.file().unwrap(), 1).unwrap().sketch.is_none());
+        // Without a sketch each row counts as distinct: an upper bound.
+        assert_eq!(distinct_from_file(&small), 100);
+    }
 
     #[test]
     fn deleted_runs_round_trip() {

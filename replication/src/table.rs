@@ -10,6 +10,10 @@
 //!            read back, the projected columns only, deleted rows skipped by
 //!            a row selection built from the live mask
 //!   segments spread over target_partitions by rows ──► SegmentScanExec
+//!     statistics: rows exact; per column min/max, nulls, distinct count
+//!                 (`column_stats`), for DataFusion's join and aggregate estimates
+//!     run time:   a hash join's / TopK's dynamic filter applied per batch
+//!                 (`dynamic_filter`)
 //! ```
 //!
 //! The snapshot is immutable, so a scan needs no lock and a plan built on it
@@ -181,7 +185,7 @@ fn column_statistics(parts: &[Part], schema: &SchemaRef, physical: &[usize]) -> 
             let mut merge = ColumnMerge::new(field.data_type());
             for (segment, covered) in &segments {
                 let summary = segment.col_of.get(p).copied().flatten().and_then(|fc| segment.summary(fc));
-                merge.add(summary.as_deref(), *covered as f64 / segment.rows().max(1) as f64);
+                merge.add(summary.as_deref(), segment.rows(), *covered as f64 / segment.rows().max(1) as f64);
             }
             merge.finish(rows)
         })
@@ -433,6 +437,7 @@ impl ExecutionPlan for SegmentScanExec {
             .into_iter()
             .map(|f| f.filter)
             .filter(|f| phase == FilterPushdownPhase::Post && snapshot_generation(f) != 0)
+            .filter(|f| !self.dynamic_filters.iter().any(|have| Arc::ptr_eq(have, f)))
             .collect();
         let result = FilterPushdownPropagation::with_parent_pushdown_result(vec![PushedDown::No; n]);
         if dynamic.is_empty() {
@@ -489,8 +494,8 @@ struct Reader {
     batch_size: usize,
     from_parquet: Count,
     from_memory: Count,
-    /// The dynamic filters, if any (read afresh for each part: they tighten
-    /// while the query runs).
+    /// The dynamic filters, if any (their state is read again whenever it
+    /// changes: a join fills its filter while the scan may already run).
     filter: Option<Arc<DynamicFilter>>,
     filtered_out: Count,
 }
