@@ -142,7 +142,18 @@ fn read_sketch(kv: &[KeyValue], fc: usize, ty: &DataType) -> Option<Sketch> {
     let key = format!("{SKETCH_KEY}{fc}");
     let value = kv.iter().find(|e| e.key == key)?.value.as_ref()?;
     let registers = BASE64.decode(value).ok()?;
-    Some(Sketch { ty: ty.clone(), state: vec![ScalarValue::Binary(Some(registers))] })
+    registers_are_valid(&registers, ty).then(|| Sketch { ty: ty.clone(), state: vec![ScalarValue::Binary(Some(registers))] })
+}
+
+/// Whether `registers` could be a HyperLogLog of `ty`'s accumulator: as
+/// many as a fresh one has (2^p), none past 64 - p + 1 leading zeros.
+/// DataFusion indexes a histogram by register value, so a damaged file must
+/// not reach it.
+fn registers_are_valid(registers: &[u8], ty: &DataType) -> bool {
+    let fresh = distinct_accumulator(ty).and_then(|mut a| a.state().ok());
+    let Some([ScalarValue::Binary(Some(empty))]) = fresh.as_deref() else { return false };
+    let p = empty.len().trailing_zeros();
+    empty.len().is_power_of_two() && registers.len() == empty.len() && registers.iter().all(|&r| u32::from(r) <= 64 - p + 1)
 }
 
 /// `approx_distinct` over values of type `ty`, used outside a query.
@@ -326,6 +337,23 @@ mod tests {
         // Bounds are given in the type the scan outputs.
         let i: ArrayRef = Arc::new(Int32Array::from(vec![5, 9]));
         assert_eq!(merged(&[i], &DataType::Int64).max_value, Precision::Inexact(ScalarValue::Int64(Some(9))));
+    }
+
+    /// A damaged sketch in a file is ignored, never handed to the estimator.
+    #[test]
+    fn damaged_sketches_are_refused() {
+        let a: ArrayRef = Arc::new(Int32Array::from_iter_values(0..1000));
+        let summary = ColumnSummary::of_array(&a);
+        let kv = summary.sketch_metadata(1).unwrap();
+        assert!(read_sketch(std::slice::from_ref(&kv), 1, &DataType::Int32).is_some());
+        let mut registers = BASE64.decode(kv.value.as_ref().unwrap()).unwrap();
+        registers[7] = 200;
+        let bad = KeyValue::new(kv.key.clone(), BASE64.encode(&registers));
+        assert!(read_sketch(&[bad], 1, &DataType::Int32).is_none());
+        let short = KeyValue::new(kv.key.clone(), BASE64.encode(&registers[..100]));
+        assert!(read_sketch(&[short], 1, &DataType::Int32).is_none());
+        let garbage = KeyValue::new(kv.key, "not base64 !".to_string());
+        assert!(read_sketch(&[garbage], 1, &DataType::Int32).is_none());
     }
 
     /// A segment with nothing known about the column (it predates it) leaves
