@@ -25,7 +25,8 @@
 //! estimates from), `persist`
 //! (snapshots as Parquet + manifest), `table` (DataFusion's view of a
 //! snapshot table: pruned, read from memory or Parquet), `dynamic_filter`
-//! (a join's run-time key filter applied in the scan, when it pays), `receiver` (the
+//! (a join's run-time key filter applied in the scan, when it pays),
+//! `sampled_selectivity` (a filter's share of rows measured on a sample), `receiver` (the
 //! standby's loop: build, stream, reconnect).
 //!
 //! Invariants:
@@ -50,6 +51,7 @@ pub mod messages;
 pub mod persist;
 pub mod promote;
 pub mod receiver;
+pub mod sampled_selectivity;
 pub mod segment;
 pub mod sender;
 pub mod table;

@@ -22,13 +22,14 @@
 //! between only means its rows come from the file. Filters are used for
 //! pruning only (DataFusion still applies them: `Inexact`).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt64Array};
-use datafusion::arrow::compute::{cast, filter};
+use datafusion::arrow::compute::{cast, concat_batches, filter};
 use datafusion::arrow::datatypes::{Field, SchemaRef};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::catalog::{Session, TableProvider};
@@ -52,6 +53,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream};
 use duetdb_storage::catalog::TableDef;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use parking_lot::Mutex;
 
 use crate::column_stats::ColumnMerge;
 use crate::columnar::{SegmentView, TableSnapshot};
@@ -192,6 +194,10 @@ fn column_statistics(parts: &[Part], schema: &SchemaRef, physical: &[usize]) -> 
         .collect()
 }
 
+/// Rows and parts a filter's selectivity is measured on.
+const SAMPLE_ROWS: usize = 8 * 1024;
+const SAMPLE_PARTS: usize = 16;
+
 /// Rows scanned in memory per part when a segment has no file (its row
 /// groups are the parts otherwise): the unit of parallelism.
 const CHUNK_ROWS: usize = crate::segment::ROW_GROUP_ROWS;
@@ -293,6 +299,9 @@ pub struct SegmentScanExec {
     /// a TopK's current bound), applied to every batch read; see
     /// `handle_child_pushdown_result`.
     dynamic_filters: Vec<Arc<dyn PhysicalExpr>>,
+    /// Selectivities measured on a sample, by predicate (planning asks
+    /// for a filter's statistics many times).
+    sampled: Arc<Mutex<HashMap<String, Option<f64>>>>,
     cache: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
 }
@@ -338,6 +347,7 @@ impl SegmentScanExec {
             pruned,
             columns,
             dynamic_filters: Vec::new(),
+            sampled: Arc::new(Mutex::new(HashMap::new())),
             cache: Arc::new(cache),
             metrics: ExecutionPlanMetricsSet::new(),
         }
@@ -345,6 +355,49 @@ impl SegmentScanExec {
 
     fn parts(&self) -> impl Iterator<Item = &Part> {
         self.partitions.iter().flatten()
+    }
+
+    /// The share of the scan's rows `predicate` keeps, measured on a sample
+    /// of resident rows (`sampled_selectivity` module); None if no part is
+    /// in memory or the predicate does not evaluate.
+    pub fn sampled_selectivity(&self, predicate: &Arc<dyn PhysicalExpr>) -> Option<f64> {
+        let key = predicate.to_string();
+        if let Some(s) = self.sampled.lock().get(&key) {
+            return *s;
+        }
+        let s = self.sample(SAMPLE_ROWS).and_then(|b| {
+            let mask = predicate.evaluate(&b).ok()?.into_array(b.num_rows()).ok()?;
+            let kept = datafusion::common::cast::as_boolean_array(&mask).ok()?.true_count();
+            (b.num_rows() > 0).then(|| (kept as f64).max(0.5) / b.num_rows() as f64)
+        });
+        self.sampled.lock().insert(key, s);
+        s
+    }
+
+    /// Up to `rows` live rows from resident parts spread over the scan.
+    fn sample(&self, rows: usize) -> Option<RecordBatch> {
+        let resident: Vec<(&Part, RecordBatch)> = self.parts().filter_map(|p| p.view.segment.data().map(|d| (p, d))).collect();
+        let picks = resident.len().min(SAMPLE_PARTS);
+        if picks == 0 {
+            return None;
+        }
+        let read = Reader {
+            def: self.def.clone(),
+            schema: self.schema.clone(),
+            physical: Arc::from(self.physical.clone()),
+            batch_size: rows / picks,
+            from_parquet: Count::new(),
+            from_memory: Count::new(),
+            filter: None,
+            filtered_out: Count::new(),
+        };
+        let batches: Vec<RecordBatch> = (0..picks)
+            .filter_map(|i| {
+                let (part, data) = &resident[i * resident.len() / picks];
+                read.in_memory(part, data, part.rows.start)?.ok()
+            })
+            .collect();
+        concat_batches(&self.schema, &batches).ok()
     }
 }
 

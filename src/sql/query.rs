@@ -15,6 +15,7 @@ use datafusion::arrow::datatypes::{DataType as A, Field};
 use datafusion::common::{DFSchema, ParamValues, ScalarValue};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::operator_statistics::StatisticsRegistry;
 use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -95,7 +96,12 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.optimizer.prefer_existing_sort", true)
-        .set_bool("datafusion.optimizer.skip_failed_rules", false);
+        .set_bool("datafusion.optimizer.skip_failed_rules", false)
+        // Statistics walk through providers: a standby's filters are
+        // estimated from a sample of their rows (see the registry below).
+        .set_bool("datafusion.optimizer.use_statistics_registry", true);
+    let mut statistics = StatisticsRegistry::default_with_builtin_providers();
+    statistics.register(Arc::new(duetdb_replication::sampled_selectivity::SampledFilterSelectivity));
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
@@ -115,6 +121,7 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_analyzer_rule(Arc::new(crate::sql::text_input::TextInput))
         .with_analyzer_rule(Arc::new(crate::sql::lsn_text::LsnToText))
         .with_optimizer_rule(Arc::new(crate::sql::date_comparison::DateTimestampComparison))
+        .with_statistics_registry(statistics)
         .build();
     SessionContext::new_with_state(state)
 }
