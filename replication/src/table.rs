@@ -376,7 +376,9 @@ impl SegmentScanExec {
 
     /// Up to `rows` live rows from resident parts spread over the scan.
     fn sample(&self, rows: usize) -> Option<RecordBatch> {
-        let resident: Vec<(&Part, RecordBatch)> = self.parts().filter_map(|p| p.view.segment.data().map(|d| (p, d))).collect();
+        // `is_resident`, not `data()`: planning is not a use that should keep
+        // every part's segment in memory.
+        let resident: Vec<&Part> = self.parts().filter(|p| p.view.segment.is_resident()).collect();
         let picks = resident.len().min(SAMPLE_PARTS);
         if picks == 0 {
             return None;
@@ -393,8 +395,10 @@ impl SegmentScanExec {
         };
         let batches: Vec<RecordBatch> = (0..picks)
             .filter_map(|i| {
-                let (part, data) = &resident[i * resident.len() / picks];
-                read.in_memory(part, data, part.rows.start)?.ok()
+                let part = resident[i * resident.len() / picks];
+                // Evicted since the check: the sample is a part short.
+                let data = part.view.segment.data()?;
+                read.in_memory(part, &data, part.rows.start)?.ok()
             })
             .collect();
         concat_batches(&self.schema, &batches).ok()
