@@ -33,6 +33,11 @@ async fn common_errors_carry_postgres_sqlstates() {
         ("UPDATE parent SET id = 'one'", "22P02"),
         ("SET no_such_setting = 1", "42704"),
         ("SAVEPOINT s", "25P01"),
+        // An untyped string next to a timestamp or date is read as PostgreSQL
+        // resolves it: `ts - '…'` subtracts a timestamp, `date + '…'` is ambiguous.
+        ("SELECT timestamp '2024-01-02 10:00' - '1 day'", "22007"),
+        ("SELECT date '2024-01-02' - '1 day'", "22007"),
+        ("SELECT date '2024-01-02' + '1 day'", "42725"),
     ];
     for (sql, code) in cases {
         expect_error(&c, sql, code).await;

@@ -29,3 +29,4 @@ pub mod text_input;
 pub mod to_char;
 pub mod to_number;
 pub mod to_timestamp;
+pub mod unknown_literals;

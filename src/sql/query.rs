@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType as A, Field};
 use datafusion::common::{DFSchema, ParamValues, ScalarValue};
+use datafusion::execution::SessionStateDefaults;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::planner::ExprPlanner;
 use datafusion::physical_plan::operator_statistics::StatisticsRegistry;
 use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -105,6 +107,13 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        // Ours first: an untyped literal must be typed before DataFusion's
+        // planners build (and type-check) the operator.
+        .with_expr_planners(
+            std::iter::once(Arc::new(crate::sql::unknown_literals::UnknownLiterals) as Arc<dyn ExprPlanner>)
+                .chain(SessionStateDefaults::default_expr_planners())
+                .collect(),
+        )
         .with_catalog_list(Arc::new(CatalogList::new(database, slot)))
         // Rules that retype an expression run before type coercion; the
         // others after it, on the coerced types.

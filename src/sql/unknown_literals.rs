@@ -1,0 +1,107 @@
+//! An untyped string literal next to a date, time or interval operand of
+//! `+` or `-` takes the type PostgreSQL's operator resolution gives it.
+//!
+//! PostgreSQL first tries an unknown operand as the other operand's type;
+//! only `timestamp + timestamp` (and `time + time`) do not exist, so there
+//! the interval operator wins, and `date + unknown` matches two operators
+//! (`date + integer`, `date + interval`) and is refused:
+//!
+//! ```text
+//!   ts - '…'   '…' - ts    →  timestamp - timestamp (an interval)
+//!   ts + '…'   '…' + ts    →  timestamp + interval   (time likewise)
+//!   d - '…'    '…' - d     →  date - date (days)
+//!   d + '…'    '…' + d     →  42725 operator is not unique
+//!   iv ± '…'   '…' ± iv    →  interval ± interval
+//!   n ± '…'    '…' ± n     →  n's type (integer or float)
+//! ```
+//!
+//! Left alone: `timestamptz - '…'` (a cast would read the text in UTC, not
+//! the session's TimeZone) and numeric (a column's scale would round the
+//! literal); both fail as before.
+//!
+//! DataFusion types the literal as text and refuses `timestamp + Utf8` while
+//! it builds the plan, before any analyzer rule runs, so this is an
+//! `ExprPlanner`: the SQL planner hands it each binary operator with its
+//! operands planned. The literal becomes a cast, which `text_input` reads
+//! with PostgreSQL's parsers — `ts - '1 day'` fails as PostgreSQL's does
+//! (22007: `1 day` is not a timestamp).
+
+use datafusion::arrow::datatypes::{DataType as A, IntervalUnit};
+use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion::logical_expr::{Cast, Expr, ExprSchemable};
+use datafusion::sql::sqlparser::ast::BinaryOperator;
+
+use crate::error::SqlError;
+
+#[derive(Debug, Default)]
+pub struct UnknownLiterals;
+
+impl ExprPlanner for UnknownLiterals {
+    fn plan_binary_op(&self, expr: RawBinaryExpr, schema: &DFSchema) -> DfResult<PlannerResult<RawBinaryExpr>> {
+        let minus = match expr.op {
+            BinaryOperator::Minus => true,
+            BinaryOperator::Plus => false,
+            _ => return Ok(PlannerResult::Original(expr)),
+        };
+        let RawBinaryExpr { op, left, right } = expr;
+        let (unknown_left, unknown_right) = (is_unknown(&left), is_unknown(&right));
+        if unknown_left == unknown_right {
+            return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }));
+        }
+        let known = if unknown_left { right.get_type(schema) } else { left.get_type(schema) }.ok();
+        let Some(target) = resolve(known, minus)? else { return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })) };
+        let cast = |e: Expr| Expr::Cast(Cast::new(Box::new(e), target.clone()));
+        let (left, right) = if unknown_left { (cast(left), right) } else { (left, cast(right)) };
+        Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }))
+    }
+}
+
+/// A string literal as the parser gives an untyped one.
+fn is_unknown(e: &Expr) -> bool {
+    matches!(e, Expr::Literal(ScalarValue::Utf8(Some(_)) | ScalarValue::LargeUtf8(Some(_)) | ScalarValue::Utf8View(Some(_)), _))
+}
+
+/// The type an unknown operand of `+`/`-` takes next to one of type
+/// `known`; None leaves the expression to DataFusion.
+fn resolve(known: Option<A>, minus: bool) -> DfResult<Option<A>> {
+    let interval = A::Interval(IntervalUnit::MonthDayNano);
+    Ok(match known {
+        // timestamptz - '…' would read the text in UTC rather than the
+        // session's TimeZone (`pg_timestamptz_in` knows it, a cast does
+        // not): left to fail rather than answer wrong.
+        Some(A::Timestamp(_, Some(_))) if minus => None,
+        Some(t @ (A::Timestamp(..) | A::Time32(_) | A::Time64(_))) => Some(if minus { t } else { interval }),
+        Some(t @ (A::Date32 | A::Date64)) if minus => Some(t),
+        Some(A::Date32 | A::Date64) => {
+            return Err(SqlError::new("42725", "operator is not unique: date + unknown")
+                .with_hint("Could not choose a best candidate operator. You might need to add explicit type casts.")
+                .into());
+        }
+        Some(A::Interval(_)) => Some(interval),
+        // integer + '2': the integer's type, as PostgreSQL does.
+        Some(t @ (A::Int16 | A::Int32 | A::Int64 | A::Float32 | A::Float64)) => Some(t),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::TimeUnit;
+
+    #[test]
+    fn unknowns_resolve_as_postgresql_does() {
+        let ts = A::Timestamp(TimeUnit::Microsecond, None);
+        let iv = A::Interval(IntervalUnit::MonthDayNano);
+        assert_eq!(resolve(Some(ts.clone()), true).unwrap(), Some(ts.clone()));
+        assert_eq!(resolve(Some(ts), false).unwrap(), Some(iv.clone()));
+        assert_eq!(resolve(Some(A::Date32), true).unwrap(), Some(A::Date32));
+        assert!(resolve(Some(A::Date32), false).is_err());
+        assert_eq!(resolve(Some(iv.clone()), true).unwrap(), Some(iv));
+        assert_eq!(resolve(Some(A::Int32), true).unwrap(), Some(A::Int32));
+        assert_eq!(resolve(Some(A::Decimal128(10, 2)), true).unwrap(), None);
+        assert_eq!(resolve(Some(A::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))), true).unwrap(), None);
+        assert_eq!(resolve(None, false).unwrap(), None);
+    }
+}
