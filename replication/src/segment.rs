@@ -437,23 +437,26 @@ impl Segment {
         Ok(ids)
     }
 
-    /// Statistics of file column `fc`: from the rows while they are resident
-    /// (computed once, then kept), else from the file's footer (no distinct
-    /// count). None if the segment has no such column.
+    /// Statistics of file column `fc`: from the rows while they are resident,
+    /// else from the file's footer (with a distinct count where the file
+    /// keeps a sketch). Computed once and kept when complete — always from
+    /// the rows, from a footer only with its sketch (without one, rows loaded
+    /// later can still provide it). None if the segment has no such column.
     pub fn summary(&self, fc: usize) -> Option<Arc<ColumnSummary>> {
         if let Some(s) = self.summaries.lock().get(&fc) {
             return Some(s.clone());
         }
         // Not `data()`: planning is not a use that should keep rows resident.
         let column = self.data.read().as_ref().map(|(b, _)| b.columns().get(fc).cloned());
-        match column {
-            Some(column) => {
-                let s = Arc::new(ColumnSummary::of_array(&column?));
-                self.summaries.lock().insert(fc, s.clone());
-                Some(s)
-            }
-            None => self.file().and_then(|f| ColumnSummary::of_file(f, fc)).map(Arc::new),
+        let from_rows = column.is_some();
+        let s = Arc::new(match column {
+            Some(column) => ColumnSummary::of_array(&column?),
+            None => ColumnSummary::of_file(self.file()?, fc)?,
+        });
+        if from_rows || s.sketch.is_some() {
+            self.summaries.lock().insert(fc, s.clone());
         }
+        Some(s)
     }
 
     /// Physical column `p` of resident data `batch` (the table's missing value

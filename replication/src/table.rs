@@ -374,6 +374,21 @@ impl SegmentScanExec {
         s
     }
 
+    /// A reader of this scan's parts in batches of `batch_size`, counting
+    /// into no plan metrics and with no dynamic filter.
+    fn reader(&self, batch_size: usize) -> Reader {
+        Reader {
+            def: self.def.clone(),
+            schema: self.schema.clone(),
+            physical: Arc::from(self.physical.clone()),
+            batch_size,
+            from_parquet: Count::new(),
+            from_memory: Count::new(),
+            filter: None,
+            filtered_out: Count::new(),
+        }
+    }
+
     /// Up to `rows` live rows from resident parts spread over the scan.
     fn sample(&self, rows: usize) -> Option<RecordBatch> {
         // `is_resident`, not `data()`: planning is not a use that should keep
@@ -383,16 +398,7 @@ impl SegmentScanExec {
         if picks == 0 {
             return None;
         }
-        let read = Reader {
-            def: self.def.clone(),
-            schema: self.schema.clone(),
-            physical: Arc::from(self.physical.clone()),
-            batch_size: rows / picks,
-            from_parquet: Count::new(),
-            from_memory: Count::new(),
-            filter: None,
-            filtered_out: Count::new(),
-        };
+        let read = self.reader(rows / picks);
         let batches: Vec<RecordBatch> = (0..picks)
             .filter_map(|i| {
                 let part = resident[i * resident.len() / picks];
@@ -458,14 +464,11 @@ impl ExecutionPlan for SegmentScanExec {
             .ok_or_else(|| DataFusionError::Internal(format!("SegmentScanExec has no partition {partition}")))?
             .clone();
         let read = Reader {
-            def: self.def.clone(),
-            schema: self.schema.clone(),
-            physical: Arc::from(self.physical.clone()),
-            batch_size: context.session_config().batch_size(),
             from_parquet: MetricBuilder::new(&self.metrics).counter("row_groups_from_parquet", partition),
             from_memory: MetricBuilder::new(&self.metrics).counter("segments_from_memory", partition),
             filter: DynamicFilter::new(&self.dynamic_filters),
             filtered_out: MetricBuilder::new(&self.metrics).counter("rows_removed_by_dynamic_filters", partition),
+            ..self.reader(context.session_config().batch_size())
         };
         let stream = stream::iter(parts).flat_map(move |part| read.filtered_part(part));
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
@@ -507,11 +510,12 @@ impl ExecutionPlan for SegmentScanExec {
     }
 
     fn statistics_from_inputs(&self, _input_stats: &[Arc<Statistics>], args: &StatisticsArgs) -> DfResult<Arc<Statistics>> {
-        let all: usize = self.parts().map(|p| p.live_rows).sum();
-        let rows: usize = match args.partition() {
-            Some(p) => self.partitions.get(p).map(|v| v.iter().map(|p| p.live_rows).sum()).unwrap_or(0),
-            None => all,
+        let parts: Vec<&Part> = match args.partition() {
+            Some(p) => self.partitions.get(p).map(|v| v.iter().collect()).unwrap_or_default(),
+            None => self.parts().collect(),
         };
+        let all: usize = self.parts().map(|p| p.live_rows).sum();
+        let rows: usize = parts.iter().map(|p| p.live_rows).sum();
         // A partition holds its share of the scan's rows and bytes; its
         // bounds and distinct values are at most the scan's.
         let share = rows as f64 / all.max(1) as f64;
@@ -529,10 +533,6 @@ impl ExecutionPlan for SegmentScanExec {
             // Columns without a summary: the segments' size for the share of
             // rows and columns read.
             let share = (self.physical.len().max(1) as f64) / (self.def.columns.len().max(1) as f64);
-            let parts: Vec<&Part> = match args.partition() {
-                Some(p) => self.partitions.get(p).map(|v| v.iter().collect()).unwrap_or_default(),
-                None => self.parts().collect(),
-            };
             parts
                 .iter()
                 .map(|p| (p.view.segment.bytes() as f64 * share * p.rows.len() as f64 / p.view.segment.rows() as f64) as usize)
