@@ -16,6 +16,7 @@
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod huge_pages;
 pub mod logging;
 pub mod metrics;
 pub mod metrics_http;

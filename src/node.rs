@@ -147,6 +147,7 @@ impl Node {
     /// Opens the data directory (recovery), binds, and starts serving.
     pub async fn start_primary(dir: &Path, overrides: &[(String, String)]) -> SqlResult<Node> {
         let settings = load_settings(dir, overrides)?;
+        crate::huge_pages::apply(settings.get_or_default("huge_pages"))?;
         let port: u16 = settings.get_or_default("port").parse().unwrap_or(5432);
         let lock = DirLock::acquire(dir, port)?;
         let engine = Engine::open(engine_config(dir, &settings)).await?;
@@ -194,6 +195,7 @@ impl Node {
             tracing::info!(dir = %dir.display(), "new standby data directory");
         }
         let settings = load_settings(dir, overrides)?;
+        crate::huge_pages::apply(settings.get_or_default("huge_pages"))?;
         refuse_primary_dir(dir, &settings, primary)?;
         let port: u16 = settings.get_or_default("port").parse().unwrap_or(5432);
         let lock = DirLock::acquire(dir, port)?;

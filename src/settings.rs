@@ -301,6 +301,14 @@ pub static SETTINGS: &[Setting] = &[
     s("work_mem", "4194304", User, Size, "Resource Usage", "Sets the maximum memory to be used for query workspaces."),
     s("maintenance_work_mem", "67108864", User, Size, "Resource Usage", "Sets the maximum memory to be used for maintenance operations."),
     s("shared_buffers", "134217728", Postmaster, Size, "Resource Usage", "Accepted for compatibility: tables live in memory."),
+    s(
+        "huge_pages",
+        "off",
+        Postmaster,
+        Enum(crate::huge_pages::VALUES),
+        "Resource Usage",
+        "Backs the server's memory with transparent huge pages (try, on) or not (off).",
+    ),
     // WAL and durability.
     s("synchronous_commit", "on", User, Enum(SYNC_COMMIT), "Write-Ahead Log", "Sets the current transaction's synchronization level."),
     s("fsync", "on", Postmaster, Bool, "Write-Ahead Log", "Forces synchronization of updates to disk (off loses data on a crash)."),

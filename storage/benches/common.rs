@@ -18,9 +18,17 @@ pub fn config(dir: &Path) -> EngineConfig {
 }
 
 pub async fn fresh(dir: &Path) -> Arc<Engine> {
+    huge_pages();
     let cfg = config(dir);
     Engine::init(&cfg, Catalog::bootstrap("duet", None)).await.unwrap();
     Engine::open(cfg).await.unwrap()
+}
+
+/// The server's `huge_pages` (src/huge_pages.rs): off unless HUGE_PAGES=try.
+fn huge_pages() {
+    let allow = std::env::var("HUGE_PAGES").is_ok_and(|v| v == "try" || v == "on");
+    // SAFETY: PR_SET_THP_DISABLE takes one integer flag and touches no memory of ours.
+    unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, if allow { 0 } else { 1 } as libc::c_ulong, 0, 0, 0) };
 }
 
 /// pgbench_accounts: (aid int PRIMARY KEY, bid int, abalance int, filler char(84)).
