@@ -302,6 +302,14 @@ pub static SETTINGS: &[Setting] = &[
     s("maintenance_work_mem", "67108864", User, Size, "Resource Usage", "Sets the maximum memory to be used for maintenance operations."),
     s("shared_buffers", "134217728", Postmaster, Size, "Resource Usage", "Accepted for compatibility: tables live in memory."),
     s(
+        "worker_threads",
+        "0",
+        Postmaster,
+        Int { min: 0, max: 1024 },
+        "Resource Usage",
+        "Threads that run client sessions and queries (0: twice the CPU cores).",
+    ),
+    s(
         "huge_pages",
         "off",
         Postmaster,

@@ -344,7 +344,7 @@ impl Session {
             local_restore: Mutex::new(Vec::new()),
             server: server.clone(),
         });
-        let df = query::new_context(database, slot, 2);
+        let df = query::new_context(database, slot, query::cpu_cores());
         functions::register(&df, env.clone());
         Session {
             env,

@@ -85,6 +85,13 @@ pub fn describe(ctx: &SessionContext, plan: &LogicalPlan, param_oids: &[u32]) ->
     Ok(fields_of(analyzed.schema()))
 }
 
+/// The CPU cores this process may use (read once: it looks at cgroup files).
+/// A query runs one partition per core, DataFusion's own default.
+pub fn cpu_cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
 /// A session's DataFusion context, resolving names through `slot`.
 pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> SessionContext {
     let config = SessionConfig::new()
