@@ -14,6 +14,7 @@
 # so the two sides do not take each other's cores; what they still share (memory
 # bandwidth, caches, the loopback "network") is part of what is measured. PIN=0
 # runs everything on every CPU.
+# SERVER_OPTS adds settings to both servers (e.g. SERVER_OPTS="-c huge_pages=try").
 # Needs psql, pgbench and python3 with psycopg (pip install 'psycopg[binary]').
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,7 @@ DURATION="${DURATION:-30}"
 PP="${PRIMARY_PORT:-58432}"; SP=$((PP + 1)); PM=$((PP + 8)); SM=$((PP + 9))
 [ "${BUILD:-yes}" = skip ] || cargo build --workspace --bin duetdb 2>&1 | tail -1
 BIN="$CARGO_TARGET_DIR/debug/duetdb"
+read -r -a OPTS <<<"${SERVER_OPTS:-}"
 NCPU=$(nproc)
 PIN="${PIN:-$([ "$NCPU" -ge 2 ] && command -v taskset >/dev/null && echo 1 || echo 0)}"
 if [ "$PIN" = 1 ]; then
@@ -44,8 +46,8 @@ cleanup() {
 }
 trap cleanup EXIT
 "$BIN" init -D "$T/p" -A trust >/dev/null 2>&1
-"${ON_PRIMARY[@]}" "$BIN" start -D "$T/p" --port "$PP" --listen 127.0.0.1 -c metrics_port="$PM" --detach >/dev/null
-"${ON_STANDBY[@]}" "$BIN" standby -D "$T/s" --primary "127.0.0.1:$PP" --port "$SP" --listen 127.0.0.1 -c metrics_port="$SM" --detach >/dev/null
+"${ON_PRIMARY[@]}" "$BIN" start -D "$T/p" --port "$PP" --listen 127.0.0.1 -c metrics_port="$PM" ${OPTS[@]+"${OPTS[@]}"} --detach >/dev/null
+"${ON_STANDBY[@]}" "$BIN" standby -D "$T/s" --primary "127.0.0.1:$PP" --port "$SP" --listen 127.0.0.1 -c metrics_port="$SM" ${OPTS[@]+"${OPTS[@]}"} --detach >/dev/null
 P="host=127.0.0.1 port=$PP user=duet dbname=postgres"
 S="host=127.0.0.1 port=$SP user=duet dbname=postgres"
 export P S PM SM
@@ -87,7 +89,7 @@ echo "== 1b. catch-up: the standby is stopped while the primary loads again, the
 "${ON_PRIMARY[@]}" pgbench -h 127.0.0.1 -p "$PP" -U duet -i -s "$SCALE" -q postgres 2>&1 | tail -1
 LSN=$(psql "$P" -Atc 'SELECT pg_current_wal_lsn()')
 start=$(date +%s.%N)
-"${ON_STANDBY[@]}" "$BIN" standby -D "$T/s" --primary "127.0.0.1:$PP" --port "$SP" --listen 127.0.0.1 -c metrics_port="$SM" --detach >/dev/null
+"${ON_STANDBY[@]}" "$BIN" standby -D "$T/s" --primary "127.0.0.1:$PP" --port "$SP" --listen 127.0.0.1 -c metrics_port="$SM" ${OPTS[@]+"${OPTS[@]}"} --detach >/dev/null
 until psql "$S" -Atc "WAIT FOR LSN '$LSN' WITH (TIMEOUT '300s')" >/dev/null 2>&1; do sleep 0.05; done
 end=$(date +%s.%N)
 python3 - "$start" "$end" <<'PY'
