@@ -271,7 +271,10 @@ fn classify_message(msg: &str, default: &'static str) -> SqlError {
         SqlError::new("42P01", table_message(&m))
     } else if lower.contains("no field named") || lower.contains("column") && lower.contains("not found") {
         missing_column(&m)
-    } else if lower.contains("invalid function") || lower.contains("function") && lower.contains("not found") {
+    } else if lower.contains("invalid function")
+        || lower.contains("function") && lower.contains("not found")
+        || lower.contains("unknown parameter name")
+    {
         SqlError::new("42883", m)
     } else if lower.contains("overflow") || lower.contains("out of range") {
         SqlError::new("22003", m)

@@ -38,6 +38,15 @@ async fn common_errors_carry_postgres_sqlstates() {
         ("SELECT timestamp '2024-01-02 10:00' - '1 day'", "22007"),
         ("SELECT date '2024-01-02' - '1 day'", "22007"),
         ("SELECT date '2024-01-02' + '1 day'", "42725"),
+        // make_interval, as PostgreSQL 15 answers (an overflowing field as 17
+        // does: 15 wraps it silently).
+        ("SELECT make_interval(years => 200000000)", "22008"),
+        ("SELECT make_interval(secs => 'NaN'::float8)", "22008"),
+        ("SELECT make_interval(days => 1.5)", "42883"),
+        ("SELECT make_interval(foo => 1)", "42883"),
+        ("SELECT make_interval(days => 1, 2)", "42601"),
+        ("SELECT make_interval(days => 1, days => 2)", "42601"),
+        ("SELECT make_interval(days => 'x')", "22P02"),
     ];
     for (sql, code) in cases {
         expect_error(&c, sql, code).await;

@@ -389,6 +389,7 @@ fn width_bucket<T: BucketValue>(x: T, low: T, high: T, count: i64) -> Result<i32
 pub fn register(ctx: &SessionContext, env: Arc<dyn FunctionEnv>) {
     ctx.register_udf(crate::sql::to_char::to_char(env.clone()));
     ctx.register_udf(crate::sql::age::age(env.clone()));
+    ctx.register_udf(crate::sql::make_interval::make_interval());
     ctx.register_udf(crate::sql::to_timestamp::to_timestamp(env.clone()));
     ctx.register_udf(crate::sql::to_timestamp::to_date(env.clone()));
     ctx.register_udf(crate::sql::to_number::to_number());

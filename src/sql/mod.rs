@@ -15,6 +15,7 @@ pub mod functions;
 pub mod int_casts;
 pub mod interval_arith;
 pub mod lsn_text;
+pub mod make_interval;
 pub mod names;
 pub mod normalize;
 pub mod numeric_division;

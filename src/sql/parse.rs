@@ -1124,6 +1124,15 @@ fn rewrite_expr(e: &mut Expr) {
                 *e = call("unnest", vec![call("generate_series", vec![Expr::value(Value::Number("1".into(), false)), len])]);
             }
         }
+        Expr::Function(f) if names_function(f, "make_interval") => {
+            // Named arguments become positional ones, the gaps filled with 0
+            // (every parameter has that default; see sql::make_interval).
+            if let FunctionArguments::List(list) = &mut f.args
+                && let Some(args) = positional_make_interval(&list.args)
+            {
+                list.args = args;
+            }
+        }
         Expr::Function(f) if names_function(f, "mod") => {
             // mod(a, b) is PostgreSQL's spelling of a % b (same types, same division-by-zero error).
             if let FunctionArguments::List(list) = &f.args
@@ -1156,6 +1165,42 @@ fn rewrite_expr(e: &mut Expr) {
 }
 
 /// Is `f` a call of `name` (optionally `pg_catalog.`-qualified)?
+/// `make_interval`'s arguments in parameter order when some are named; None
+/// when none are, or a name is unknown or repeated (DataFusion reports those).
+fn positional_make_interval(args: &[FunctionArg]) -> Option<Vec<FunctionArg>> {
+    use crate::sql::make_interval::PARAMETERS;
+    let mut slots: Vec<Option<FunctionArgExpr>> = vec![None; PARAMETERS.len()];
+    let mut named = false;
+    for (i, a) in args.iter().enumerate() {
+        // `name => v` parses as named; `name := v` as an assignment expression.
+        let (name, value) = match a {
+            FunctionArg::Named { name, arg, .. } => (Some(name), arg.clone()),
+            FunctionArg::ExprNamed { name: Expr::Identifier(name), arg, .. } => (Some(name), arg.clone()),
+            FunctionArg::ExprNamed { .. } => return None,
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp { left, op: BinaryOperator::Assignment, right })) => match &**left {
+                Expr::Identifier(name) => (Some(name), FunctionArgExpr::Expr((**right).clone())),
+                _ => return None,
+            },
+            FunctionArg::Unnamed(v) => (None, v.clone()),
+        };
+        let at = match name {
+            Some(name) => {
+                named = true;
+                PARAMETERS.iter().position(|p| name.value.eq_ignore_ascii_case(p))?
+            }
+            None if named => return None, // positional after named: refused
+            None => i,
+        };
+        if at >= slots.len() || slots[at].is_some() {
+            return None;
+        }
+        slots[at] = Some(value);
+    }
+    let given = slots.iter().rposition(Option::is_some)? + 1;
+    let zero = || FunctionArgExpr::Expr(Expr::value(Value::Number("0".into(), false)));
+    Some(slots.into_iter().take(given).map(|s| FunctionArg::Unnamed(s.unwrap_or_else(zero))).collect())
+}
+
 fn names_function(f: &Function, name: &str) -> bool {
     let p = crate::sql::names::parts(&f.name);
     p.last().is_some_and(|n| n == name) && (p.len() == 1 || (p.len() == 2 && p[0] == "pg_catalog"))
