@@ -12,7 +12,7 @@
 //!     ─rewrite─► make_interval(0, 0, 0, 10, 0, 0, 1.5)
 //!     ─────────► months = years·12 + months       (12 months never become a year)
 //!                days   = weeks·7 + days
-//!                time   = (hours·60 + mins)·60 s + secs, rounded to the microsecond
+//!                time   = (hours·60 + mins)·60 s + secs, rounded to the microsecond (half to even)
 //! ```
 //!
 //! The first six are integers, `secs` double precision; a NULL anywhere gives
@@ -70,8 +70,9 @@ fn build(f: [i64; 6], secs: f64) -> DfResult<IntervalMonthDayNano> {
     if !secs.is_finite() {
         return Err(out_of_range());
     }
-    // Microseconds, as PostgreSQL keeps them; Arrow's unit is the nanosecond.
-    let secs_micros = (secs * 1e6).round();
+    // Microseconds, as PostgreSQL keeps them (rounded half to even, its
+    // rint()); Arrow's unit is the nanosecond.
+    let secs_micros = (secs * 1e6).round_ties_even();
     let micros = hours
         .checked_mul(60)
         .and_then(|h| h.checked_add(mins))
@@ -162,6 +163,10 @@ mod tests {
         assert_eq!(build([1, 2, 3, 4, 5, 6], 7.5).unwrap(), IntervalMonthDayNano::new(14, 25, 5 * HOUR_NS + 367_500_000_000));
         assert_eq!(build([0, 13, 0, 40, 25, 0], 0.0).unwrap(), IntervalMonthDayNano::new(13, 40, 25 * HOUR_NS));
         assert_eq!(build([0, 0, 0, 0, 0, 0], -1.0000005).unwrap(), IntervalMonthDayNano::new(0, 0, -1_000_001_000));
+        // Half a microsecond rounds to even: 2.5 -> 2, 1.5 -> 2, 0.5 -> 0.
+        assert_eq!(build([0; 6], 0.0000025).unwrap(), IntervalMonthDayNano::new(0, 0, 2_000));
+        assert_eq!(build([0; 6], 1.5e-6).unwrap(), IntervalMonthDayNano::new(0, 0, 2_000));
+        assert_eq!(build([0; 6], 0.0000005).unwrap(), IntervalMonthDayNano::new(0, 0, 0));
     }
 
     #[test]

@@ -1164,9 +1164,9 @@ fn rewrite_expr(e: &mut Expr) {
     }
 }
 
-/// Is `f` a call of `name` (optionally `pg_catalog.`-qualified)?
 /// `make_interval`'s arguments in parameter order when some are named; None
-/// when none are, or a name is unknown or repeated (DataFusion reports those).
+/// when none are, or a name is unknown or repeated, or a positional argument
+/// follows a named one (DataFusion reports those with PostgreSQL's codes).
 fn positional_make_interval(args: &[FunctionArg]) -> Option<Vec<FunctionArg>> {
     use crate::sql::make_interval::PARAMETERS;
     let mut slots: Vec<Option<FunctionArgExpr>> = vec![None; PARAMETERS.len()];
@@ -1196,11 +1196,15 @@ fn positional_make_interval(args: &[FunctionArg]) -> Option<Vec<FunctionArg>> {
         }
         slots[at] = Some(value);
     }
+    if !named {
+        return None;
+    }
     let given = slots.iter().rposition(Option::is_some)? + 1;
     let zero = || FunctionArgExpr::Expr(Expr::value(Value::Number("0".into(), false)));
     Some(slots.into_iter().take(given).map(|s| FunctionArg::Unnamed(s.unwrap_or_else(zero))).collect())
 }
 
+/// Is `f` a call of `name` (optionally `pg_catalog.`-qualified)?
 fn names_function(f: &Function, name: &str) -> bool {
     let p = crate::sql::names::parts(&f.name);
     p.last().is_some_and(|n| n == name) && (p.len() == 1 || (p.len() == 2 && p[0] == "pg_catalog"))

@@ -7,6 +7,7 @@ SELECT make_interval(years => 1, secs => 0.25);
 SELECT make_interval(0, 13, days := 40);
 SELECT make_interval(weeks => -2, secs => -1.0000005);
 SELECT make_interval(secs => 86400 * 2);
+SELECT make_interval(secs => 0.0000025) AS half_even_down, make_interval(secs => 1.5e-6) AS half_even_up;
 SELECT make_interval(days => NULL) IS NULL AS strict;
 CREATE TABLE plans (id int PRIMARY KEY, months int, days int);
 INSERT INTO plans VALUES (1, 1, 0), (2, 0, 14), (3, 12, 1), (4, NULL, 3);
