@@ -400,6 +400,14 @@ pub fn register(ctx: &SessionContext, env: Arc<dyn FunctionEnv>) {
         ctx.register_udf(f);
     }
     ctx.register_udf(crate::sql::interval_arith::interval_mul());
+    // Casts of text and timestamps to timestamptz, and of timestamptz to
+    // timestamp, go through this session's zone.
+    let udf = |name: &str| datafusion::execution::FunctionRegistry::udf(ctx, name).expect("registered above");
+    ctx.add_analyzer_rule(Arc::new(crate::sql::text_input::TimestamptzInput {
+        timestamptz_in: udf("pg_timestamptz_in"),
+        to_timestamptz: udf("pg_timestamp_to_timestamptz"),
+        to_timestamp: udf("pg_timestamptz_to_timestamp"),
+    }));
 }
 
 fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
@@ -521,6 +529,25 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
         crate::pg::datetime::parse_timestamptz(&text, &zone)
             .map(ts)
             .ok_or_else(|| SqlError::new("22007", format!("invalid input syntax for type timestamp with time zone: \"{text}\"")))
+    });
+    // timestamp → timestamptz and back (sql::text_input's TimestamptzInput
+    // routes the casts here): a wall-clock time is read, and shown, in the
+    // session's TimeZone, as PostgreSQL converts them.
+    f!("pg_timestamp_to_timestamptz", Stable, tstz(), None, |a, env| {
+        let local = match a.first().map(|v| v.cast_to(&A::Timestamp(TimeUnit::Microsecond, None))) {
+            Some(Ok(ScalarValue::TimestampMicrosecond(Some(v), _))) => v,
+            _ => return Ok(ScalarValue::TimestampMicrosecond(None, Some("UTC".into()))),
+        };
+        let zone = EnvHandle(env.clone()).zone();
+        Ok(ts(local - i64::from(zone.offset_for_local(local)) * 1_000_000))
+    });
+    f!("pg_timestamptz_to_timestamp", Stable, A::Timestamp(TimeUnit::Microsecond, None), None, |a, env| {
+        let utc = match a.first().map(|v| v.cast_to(&tstz())) {
+            Some(Ok(ScalarValue::TimestampMicrosecond(Some(v), _))) => v,
+            _ => return Ok(ScalarValue::TimestampMicrosecond(None, None)),
+        };
+        let zone = EnvHandle(env.clone()).zone();
+        Ok(ScalarValue::TimestampMicrosecond(Some(utc + i64::from(zone.offset_at(utc)) * 1_000_000), None))
     });
     f!("make_timestamp", Immutable, A::Timestamp(TimeUnit::Microsecond, None), None, |a, env| {
         Ok(ScalarValue::TimestampMicrosecond(local_timestamp(a)?, None))

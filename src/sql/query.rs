@@ -100,6 +100,10 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_target_partitions(partitions.max(1))
         .with_batch_size(8192)
         .set_str("datafusion.sql_parser.dialect", "PostgreSQL")
+        // `x::timestamptz` casts to a zoned timestamp (instants in UTC, shown
+        // in the session's TimeZone); with no zone DataFusion made it a
+        // timestamp without time zone.
+        .set_str("datafusion.execution.time_zone", "UTC")
         .set_bool("datafusion.sql_parser.enable_ident_normalization", true)
         .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
         .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)

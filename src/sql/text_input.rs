@@ -64,6 +64,51 @@ impl AnalyzerRule for TextInput {
     }
 }
 
+/// Casts that cross into or out of timestamptz, through the session's
+/// `TimeZone` as PostgreSQL does:
+///
+/// ```text
+///   CAST(text AS timestamptz)        →  pg_timestamptz_in(text)   (unless the text names an offset)
+///   CAST(timestamp AS timestamptz)   →  pg_timestamp_to_timestamptz(ts)   wall clock read in the zone
+///   CAST(timestamptz AS timestamp)   →  pg_timestamptz_to_timestamp(tz)   the zone's wall clock
+/// ```
+///
+/// Apart from `TextInput` because the functions are the session's (they read
+/// its zone), so the rule holds that session's instances. Arrow's casts work
+/// in UTC, and its text parser refused forms PostgreSQL takes (`tz_col >
+/// '2024-01-01 10:00'` failed for want of seconds).
+#[derive(Debug)]
+pub struct TimestamptzInput {
+    pub timestamptz_in: Arc<ScalarUDF>,
+    pub to_timestamptz: Arc<ScalarUDF>,
+    pub to_timestamp: Arc<ScalarUDF>,
+}
+
+impl AnalyzerRule for TimestamptzInput {
+    fn name(&self) -> &str {
+        "timestamptz_input"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
+        crate::sql::expr_rules::rewrite_exprs(plan, |e, schema| {
+            let (expr, target) = match &e {
+                Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => (expr, field.data_type()),
+                _ => return Ok(Transformed::no(e)),
+            };
+            let udf = match (expr.get_type(schema).ok(), target) {
+                (Some(A::Utf8 | A::LargeUtf8 | A::Utf8View), A::Timestamp(_, Some(_))) => &self.timestamptz_in,
+                (Some(A::Timestamp(_, None)), A::Timestamp(_, Some(_))) => &self.to_timestamptz,
+                (Some(A::Timestamp(_, Some(_))), A::Timestamp(_, None)) => &self.to_timestamp,
+                _ => return Ok(Transformed::no(e)),
+            };
+            let converted = udf.call(vec![(**expr).clone()]);
+            // The functions give microseconds; the cast's target may differ in unit or zone name.
+            let same = converted.get_type(schema).is_ok_and(|t| &t == target);
+            Ok(Transformed::yes(if same { converted } else { Expr::Cast(Cast::new(Box::new(converted), target.clone())) }))
+        })
+    }
+}
+
 fn text_in(target: A) -> ScalarUDF {
     ScalarUDF::new_from_impl(TextIn { target, signature: Signature::any(1, Volatility::Immutable) })
 }

@@ -15,9 +15,9 @@
 //!   n ± '…'    '…' ± n     →  n's type (integer or float)
 //! ```
 //!
-//! Left alone: `timestamptz - '…'` (a cast would read the text in UTC, not
-//! the session's TimeZone) and numeric (a column's scale would round the
-//! literal); both fail as before.
+//! A timestamptz operand works the same way, its literal read in the
+//! session's TimeZone (`text_input::TimestamptzInput`). Left alone: numeric
+//! (a column's scale would round the literal), which fails as before.
 //!
 //! DataFusion types the literal as text and refuses `timestamp + Utf8` while
 //! it builds the plan, before any analyzer rule runs, so this is an
@@ -67,10 +67,8 @@ fn is_unknown(e: &Expr) -> bool {
 fn resolve(known: Option<A>, minus: bool) -> DfResult<Option<A>> {
     let interval = A::Interval(IntervalUnit::MonthDayNano);
     Ok(match known {
-        // timestamptz - '…' would read the text in UTC rather than the
-        // session's TimeZone (`pg_timestamptz_in` knows it, a cast does
-        // not): left to fail rather than answer wrong.
-        Some(A::Timestamp(_, Some(_))) if minus => None,
+        // (timestamptz - '…': the cast to timestamptz reads the text in the
+        // session's TimeZone, sql::text_input's TimestamptzInput.)
         Some(t @ (A::Timestamp(..) | A::Time32(_) | A::Time64(_))) => Some(if minus { t } else { interval }),
         Some(t @ (A::Date32 | A::Date64)) if minus => Some(t),
         Some(A::Date32 | A::Date64) => {
@@ -101,7 +99,8 @@ mod tests {
         assert_eq!(resolve(Some(iv.clone()), true).unwrap(), Some(iv));
         assert_eq!(resolve(Some(A::Int32), true).unwrap(), Some(A::Int32));
         assert_eq!(resolve(Some(A::Decimal128(10, 2)), true).unwrap(), None);
-        assert_eq!(resolve(Some(A::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))), true).unwrap(), None);
+        let tz = A::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        assert_eq!(resolve(Some(tz.clone()), true).unwrap(), Some(tz));
         assert_eq!(resolve(None, false).unwrap(), None);
     }
 }
