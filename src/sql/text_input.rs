@@ -70,6 +70,7 @@ impl AnalyzerRule for TextInput {
 /// ```text
 ///   CAST(text AS timestamptz)        →  pg_timestamptz_in(text)   (unless the text names an offset)
 ///   CAST(timestamp AS timestamptz)   →  pg_timestamp_to_timestamptz(ts)   wall clock read in the zone
+///   CAST(date AS timestamptz)        →  the same, at the date's midnight
 ///   CAST(timestamptz AS timestamp)   →  pg_timestamptz_to_timestamp(tz)   the zone's wall clock
 /// ```
 ///
@@ -97,7 +98,7 @@ impl AnalyzerRule for TimestamptzInput {
             };
             let udf = match (expr.get_type(schema).ok(), target) {
                 (Some(A::Utf8 | A::LargeUtf8 | A::Utf8View), A::Timestamp(_, Some(_))) => &self.timestamptz_in,
-                (Some(A::Timestamp(_, None)), A::Timestamp(_, Some(_))) => &self.to_timestamptz,
+                (Some(A::Timestamp(_, None) | A::Date32 | A::Date64), A::Timestamp(_, Some(_))) => &self.to_timestamptz,
                 (Some(A::Timestamp(_, Some(_))), A::Timestamp(_, None)) => &self.to_timestamp,
                 _ => return Ok(Transformed::no(e)),
             };

@@ -12,6 +12,7 @@ SELECT id FROM events WHERE at > '2024-01-01 09:59' ORDER BY id;
 SELECT id FROM events WHERE at = '2024-01-01 10:00' ORDER BY id;
 -- timestamp → timestamptz: the wall clock read in the zone (DST included)
 SELECT id, local_at::timestamptz AS zoned, at = local_at AS equal_instants FROM events ORDER BY id;
+SELECT date '2024-01-01'::timestamptz AS midnight_winter, date '2024-07-01'::timestamptz AS midnight_summer;
 -- timestamptz → timestamp: the zone's wall clock
 SELECT id, at::timestamp AS wall FROM events ORDER BY id;
 -- an untyped string subtracted from a timestamptz is a timestamptz
