@@ -38,6 +38,7 @@ async fn common_errors_carry_postgres_sqlstates() {
         ("SELECT timestamp '2024-01-02 10:00' - '1 day'", "22007"),
         ("SELECT date '2024-01-02' - '1 day'", "22007"),
         ("SELECT date '2024-01-02' + '1 day'", "42725"),
+        ("SELECT 1.5 + 'abc'", "22P02"),
         // make_interval, as PostgreSQL 15 answers (an overflowing field as 17
         // does: 15 wraps it silently).
         ("SELECT make_interval(years => 200000000)", "22008"),

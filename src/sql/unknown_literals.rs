@@ -13,11 +13,14 @@
 //!   d + '…'    '…' + d     →  42725 operator is not unique
 //!   iv ± '…'   '…' ± iv    →  interval ± interval
 //!   n ± '…'    '…' ± n     →  n's type (integer or float)
+//!   x ± '1.25'             →  numeric(3,2) next to a numeric x
 //! ```
 //!
 //! A timestamptz operand works the same way, its literal read in the
-//! session's TimeZone (`text_input::TimestamptzInput`). Left alone: numeric
-//! (a column's scale would round the literal), which fails as before.
+//! session's TimeZone (`text_input::TimestamptzInput`). Next to a numeric
+//! the literal is a numeric of its own precision and scale — not the other
+//! operand's type, whose scale would round it (`amount + '1.255'` with
+//! `amount numeric(10,2)` must add 1.255); exponent forms are refused.
 //!
 //! DataFusion types the literal as text and refuses `timestamp + Utf8` while
 //! it builds the plan, before any analyzer rule runs, so this is an
@@ -50,11 +53,39 @@ impl ExprPlanner for UnknownLiterals {
             return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }));
         }
         let known = if unknown_left { right.get_type(schema) } else { left.get_type(schema) }.ok();
-        let Some(target) = resolve(known, minus)? else { return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })) };
+        let target = match known {
+            // numeric ± '…': the literal is a numeric of its own precision and
+            // scale (the column's scale would round it).
+            Some(A::Decimal128(..) | A::Decimal256(..)) => Some(numeric_type(if unknown_left { &left } else { &right })?),
+            known => resolve(known, minus)?,
+        };
+        let Some(target) = target else { return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })) };
         let cast = |e: Expr| Expr::Cast(Cast::new(Box::new(e), target.clone()));
         let (left, right) = if unknown_left { (cast(left), right) } else { (left, cast(right)) };
         Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }))
     }
+}
+
+/// The numeric type that holds an untyped literal's digits exactly:
+/// `'1.255'` is numeric(4,3). Text that is not a number fails as
+/// PostgreSQL's numeric input does; exponent forms and NaN are refused.
+fn numeric_type(e: &Expr) -> DfResult<A> {
+    let text = match e {
+        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)), _) => s.trim(),
+        _ => unreachable!("called on an unknown literal"),
+    };
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let plain = !(int.is_empty() && frac.is_empty()) && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit());
+    let (precision, scale) = (int.trim_start_matches('0').len() + frac.len(), frac.len());
+    if !plain && text.parse::<f64>().is_ok() {
+        // '1e5', 'NaN': numeric input PostgreSQL takes and Decimal128 does not here.
+        return Err(SqlError::unsupported(format!("numeric literal \"{text}\" in arithmetic: cast it (CAST('{text}' AS numeric))")).into());
+    }
+    if !plain || precision > 38 {
+        return Err(SqlError::new("22P02", format!("invalid input syntax for type numeric: \"{text}\"")).into());
+    }
+    Ok(A::Decimal128(precision.max(scale).max(1) as u8, scale as i8))
 }
 
 /// A string literal as the parser gives an untyped one.
@@ -99,6 +130,11 @@ mod tests {
         assert_eq!(resolve(Some(iv.clone()), true).unwrap(), Some(iv));
         assert_eq!(resolve(Some(A::Int32), true).unwrap(), Some(A::Int32));
         assert_eq!(resolve(Some(A::Decimal128(10, 2)), true).unwrap(), None);
+        let lit = |s: &str| Expr::Literal(ScalarValue::Utf8(Some(s.into())), None);
+        assert_eq!(numeric_type(&lit("1.255")).unwrap(), A::Decimal128(4, 3));
+        assert_eq!(numeric_type(&lit("-0.5")).unwrap(), A::Decimal128(1, 1));
+        assert_eq!(numeric_type(&lit("42")).unwrap(), A::Decimal128(2, 0));
+        assert!(numeric_type(&lit("1e5")).is_err() && numeric_type(&lit("abc")).is_err() && numeric_type(&lit(".")).is_err());
         let tz = A::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
         assert_eq!(resolve(Some(tz.clone()), true).unwrap(), Some(tz));
         assert_eq!(resolve(None, false).unwrap(), None);

@@ -12,3 +12,8 @@ INSERT INTO visits VALUES (1, '2024-01-01 12:00', '2024-01-01'), (2, '2024-02-29
 SELECT id, at + '1 month' AS next_month, at - '2024-01-01' AS since_new_year, day - '2024-01-01' AS days FROM visits ORDER BY id;
 SELECT id FROM visits WHERE at + '1 day' > timestamp '2024-02-01' ORDER BY id;
 DROP TABLE visits;
+-- numeric ± an untyped string: the string is a numeric with its own scale
+CREATE TABLE prices (id int PRIMARY KEY, amount numeric(10,2));
+INSERT INTO prices VALUES (1, 10.25), (2, NULL);
+SELECT id, amount + '1.255' AS plus, amount - '0.5' AS minus, '100' - amount AS from_100 FROM prices ORDER BY id;
+SELECT 1.5 + '2.25' AS literal_sum;
