@@ -48,18 +48,12 @@ impl ExprPlanner for UnknownLiterals {
             _ => return Ok(PlannerResult::Original(expr)),
         };
         let RawBinaryExpr { op, left, right } = expr;
-        let (unknown_left, unknown_right) = (is_unknown(&left), is_unknown(&right));
-        if unknown_left == unknown_right {
-            return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }));
-        }
-        let known = if unknown_left { right.get_type(schema) } else { left.get_type(schema) }.ok();
-        let target = match known {
-            // numeric ± '…': the literal is a numeric of its own precision and
-            // scale (the column's scale would round it).
-            Some(A::Decimal128(..) | A::Decimal256(..)) => Some(numeric_type(if unknown_left { &left } else { &right })?),
-            known => resolve(known, minus)?,
+        let (text, known, unknown_left) = match (unknown_text(&left), unknown_text(&right)) {
+            (Some(text), None) => (text, right.get_type(schema).ok(), true),
+            (None, Some(text)) => (text, left.get_type(schema).ok(), false),
+            _ => return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })),
         };
-        let Some(target) = target else { return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })) };
+        let Some(target) = resolve(known, text, minus)? else { return Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })) };
         let cast = |e: Expr| Expr::Cast(Cast::new(Box::new(e), target.clone()));
         let (left, right) = if unknown_left { (cast(left), right) } else { (left, cast(right)) };
         Ok(PlannerResult::Original(RawBinaryExpr { op, left, right }))
@@ -69,11 +63,8 @@ impl ExprPlanner for UnknownLiterals {
 /// The numeric type that holds an untyped literal's digits exactly:
 /// `'1.255'` is numeric(4,3). Text that is not a number fails as
 /// PostgreSQL's numeric input does; exponent forms and NaN are refused.
-fn numeric_type(e: &Expr) -> DfResult<A> {
-    let text = match e {
-        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)), _) => s.trim(),
-        _ => unreachable!("called on an unknown literal"),
-    };
+fn numeric_type(text: &str) -> DfResult<A> {
+    let text = text.trim();
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
     let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
     let plain = !(int.is_empty() && frac.is_empty()) && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit());
@@ -88,16 +79,22 @@ fn numeric_type(e: &Expr) -> DfResult<A> {
     Ok(A::Decimal128(precision.max(scale).max(1) as u8, scale as i8))
 }
 
-/// A string literal as the parser gives an untyped one.
-fn is_unknown(e: &Expr) -> bool {
-    matches!(e, Expr::Literal(ScalarValue::Utf8(Some(_)) | ScalarValue::LargeUtf8(Some(_)) | ScalarValue::Utf8View(Some(_)), _))
+/// The text of a string literal as the parser gives an untyped one.
+fn unknown_text(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)), _) => Some(s),
+        _ => None,
+    }
 }
 
-/// The type an unknown operand of `+`/`-` takes next to one of type
+/// The type an unknown operand `text` of `+`/`-` takes next to one of type
 /// `known`; None leaves the expression to DataFusion.
-fn resolve(known: Option<A>, minus: bool) -> DfResult<Option<A>> {
+fn resolve(known: Option<A>, text: &str, minus: bool) -> DfResult<Option<A>> {
     let interval = A::Interval(IntervalUnit::MonthDayNano);
     Ok(match known {
+        // numeric ± '…': a numeric of the literal's own precision and scale
+        // (the other operand's scale would round it).
+        Some(A::Decimal128(..) | A::Decimal256(..)) => Some(numeric_type(text)?),
         // (timestamptz - '…': the cast to timestamptz reads the text in the
         // session's TimeZone, sql::text_input's TimestamptzInput.)
         Some(t @ (A::Timestamp(..) | A::Time32(_) | A::Time64(_))) => Some(if minus { t } else { interval }),
@@ -123,20 +120,19 @@ mod tests {
     fn unknowns_resolve_as_postgresql_does() {
         let ts = A::Timestamp(TimeUnit::Microsecond, None);
         let iv = A::Interval(IntervalUnit::MonthDayNano);
-        assert_eq!(resolve(Some(ts.clone()), true).unwrap(), Some(ts.clone()));
-        assert_eq!(resolve(Some(ts), false).unwrap(), Some(iv.clone()));
-        assert_eq!(resolve(Some(A::Date32), true).unwrap(), Some(A::Date32));
-        assert!(resolve(Some(A::Date32), false).is_err());
-        assert_eq!(resolve(Some(iv.clone()), true).unwrap(), Some(iv));
-        assert_eq!(resolve(Some(A::Int32), true).unwrap(), Some(A::Int32));
-        assert_eq!(resolve(Some(A::Decimal128(10, 2)), true).unwrap(), None);
-        let lit = |s: &str| Expr::Literal(ScalarValue::Utf8(Some(s.into())), None);
-        assert_eq!(numeric_type(&lit("1.255")).unwrap(), A::Decimal128(4, 3));
-        assert_eq!(numeric_type(&lit("-0.5")).unwrap(), A::Decimal128(1, 1));
-        assert_eq!(numeric_type(&lit("42")).unwrap(), A::Decimal128(2, 0));
-        assert!(numeric_type(&lit("1e5")).is_err() && numeric_type(&lit("abc")).is_err() && numeric_type(&lit(".")).is_err());
+        assert_eq!(resolve(Some(ts.clone()), "2024-01-01", true).unwrap(), Some(ts.clone()));
+        assert_eq!(resolve(Some(ts), "1 day", false).unwrap(), Some(iv.clone()));
+        assert_eq!(resolve(Some(A::Date32), "2024-01-01", true).unwrap(), Some(A::Date32));
+        assert!(resolve(Some(A::Date32), "1", false).is_err());
+        assert_eq!(resolve(Some(iv.clone()), "1 hour", true).unwrap(), Some(iv));
+        assert_eq!(resolve(Some(A::Int32), "2", true).unwrap(), Some(A::Int32));
+        assert_eq!(resolve(Some(A::Decimal128(10, 2)), "1.255", true).unwrap(), Some(A::Decimal128(4, 3)));
+        assert_eq!(numeric_type("1.255").unwrap(), A::Decimal128(4, 3));
+        assert_eq!(numeric_type("-0.5").unwrap(), A::Decimal128(1, 1));
+        assert_eq!(numeric_type("42").unwrap(), A::Decimal128(2, 0));
+        assert!(numeric_type("1e5").is_err() && numeric_type("abc").is_err() && numeric_type(".").is_err());
         let tz = A::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-        assert_eq!(resolve(Some(tz.clone()), true).unwrap(), Some(tz));
-        assert_eq!(resolve(None, false).unwrap(), None);
+        assert_eq!(resolve(Some(tz.clone()), "2024-01-01", true).unwrap(), Some(tz));
+        assert_eq!(resolve(None, "x", false).unwrap(), None);
     }
 }
