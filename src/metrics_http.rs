@@ -129,13 +129,25 @@ pub fn render(server: &Server) -> String {
                 "Transactions too large to buffer, applied by reading them back from the local WAL.",
                 applied.spilled_transactions,
             );
-            let (resident, limit) = s.segment_memory();
-            gauge(&mut out, "duetdb_standby_segment_memory_bytes", "Column segments held in memory.", resident as f64);
+            let m = s.segment_memory();
+            gauge(&mut out, "duetdb_standby_segment_memory_bytes", "Column segments held in memory.", m.resident as f64);
+            gauge(
+                &mut out,
+                "duetdb_standby_segment_memory_peak_bytes",
+                "The most column segment bytes held in memory at once since the standby started.",
+                m.peak as f64,
+            );
+            gauge(
+                &mut out,
+                "duetdb_standby_row_map_bytes",
+                "Row-id maps (row id to segment and offset), as of the last persist: memory beside the segments that grows with the rows.",
+                m.row_maps as f64,
+            );
             gauge(
                 &mut out,
                 "duetdb_standby_segment_memory_limit_bytes",
                 "columnar_memory_limit: persisted segments beyond it are read from Parquet.",
-                limit as f64,
+                m.limit as f64,
             );
         }
     }

@@ -28,6 +28,18 @@ use crate::settings::{self, Values};
 use crate::sql::system::{ActivityRow, ReplicationRow, SlotRow};
 
 /// What a standby offers the server (implemented by the replication crate's glue).
+/// A standby's column store memory, for monitoring.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentMemory {
+    /// Segment bytes in memory now, the most at once, and the limit
+    /// (`columnar_memory_limit`) persisted segments are evicted under.
+    pub resident: usize,
+    pub peak: usize,
+    pub limit: usize,
+    /// Row-id maps, beside the segments.
+    pub row_maps: usize,
+}
+
 #[async_trait]
 pub trait StandbyRole: Send + Sync {
     fn catalog(&self) -> Arc<Catalog>;
@@ -42,8 +54,8 @@ pub trait StandbyRole: Send + Sync {
     fn timeline(&self) -> u32;
     /// What apply has done since start.
     fn applied(&self) -> duetdb_replication::receiver::Applied;
-    /// Bytes of column segments in memory, and the limit they are kept under.
-    fn segment_memory(&self) -> (usize, usize);
+    /// The column store's memory (see `SegmentMemory`).
+    fn segment_memory(&self) -> SegmentMemory;
     /// Stops streaming and hands back the standby's state (for a promotion);
     /// None when it was already taken.
     async fn stop_streaming(&self) -> Option<duetdb_replication::receiver::Stopped>;

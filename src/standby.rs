@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{SqlError, SqlResult};
-use crate::server::StandbyRole;
+use crate::server::{SegmentMemory, StandbyRole};
 use crate::settings::Values;
 use crate::sql::provider::{DataSource, sql_schema};
 
@@ -84,9 +84,9 @@ impl StandbyRole for StandbyNode {
         self.standby.applied()
     }
 
-    fn segment_memory(&self) -> (usize, usize) {
+    fn segment_memory(&self) -> SegmentMemory {
         let pool = self.standby.pool();
-        (pool.resident(), pool.limit())
+        SegmentMemory { resident: pool.resident(), peak: pool.peak(), limit: pool.limit(), row_maps: self.standby.row_map_bytes() as usize }
     }
 
     async fn stop_streaming(&self) -> Option<Stopped> {

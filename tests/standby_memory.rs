@@ -70,6 +70,11 @@ async fn a_standby_beyond_its_memory_limit_answers_from_parquet() {
     assert_eq!(one(&s, "SHOW columnar_memory_limit").await, "512kB");
     same_answers(&p, &s, "after the base backup").await;
     settles_under_limit(mport);
+    // Rows in row-id order cost the row-id map a fraction of a byte each
+    // (`row_locations`); a flat map would be 8 bytes per row, 2.4 MB here.
+    let body = get(mport, "/metrics").1;
+    let row_map = value(&body, "duetdb_standby_row_map_bytes");
+    assert!(row_map > 0.0 && row_map < 300_000.0, "row-id map of {row_map} bytes for 300,000 rows");
 
     // A key range reads only the row groups that can hold it, from Parquet.
     let plan = rows(&s, "EXPLAIN SELECT count(*) FROM big WHERE id BETWEEN 120000 AND 121000").await;
@@ -90,6 +95,8 @@ async fn a_standby_beyond_its_memory_limit_answers_from_parquet() {
     .unwrap();
     same_answers(&p, &s, "after streamed changes").await;
     settles_under_limit(mport);
+    let peak = value(&get(mport, "/metrics").1, "duetdb_standby_segment_memory_peak_bytes");
+    assert!(peak > 0.0, "the changes were applied in memory first");
 
     // DDL: a column added with a default reads it on segments that predate it.
     p.batch_execute("ALTER TABLE big ADD COLUMN note text DEFAULT 'n/a'; UPDATE big SET note = 'x' WHERE id < 10").await.unwrap();

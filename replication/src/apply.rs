@@ -25,7 +25,8 @@
 //! ```
 //!
 //! The chunks are applied inside one `feed` call and published only after it,
-//! so a query still never sees part of a transaction.
+//! so a query still never sees part of a transaction; the segments they fill
+//! leave memory meanwhile when it is short (`segment_writer`).
 //!
 //! `received` is the end of the last complete frame: a broken connection
 //! resumes there with the in-flight buffers kept, so nothing is applied twice

@@ -12,7 +12,15 @@
 //!
 //! A row is inserted into the delta; a delete clears its bit in the live mask
 //! of the segment that holds it; an update is a delete plus an insert. Row ids
-//! come from the primary and never change, so the WAL can name rows by them.
+//! come from the primary and never change, so the WAL can name rows by them;
+//! `locs` finds a row by its id in a fraction of a byte per row while rows sit
+//! in row-id order (`row_locations`).
+//!
+//! The delta is sealed into a segment every `MAX_DELTA_ROWS` rows, also in
+//! the middle of a transaction; when memory is short such a segment goes
+//! straight to the writer thread (`segment_writer`), which writes its Parquet
+//! file and evicts it, so a transaction larger than memory never is in memory
+//! whole.
 //!
 //! `publish` runs between transactions. It seals each changed table's delta
 //! into a new segment, freezes the live masks it changed (copies: the previous
@@ -45,8 +53,10 @@ use duetdb_storage::{Lsn, RowId};
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
+use crate::row_locations::RowLocations;
 use crate::segment::rowids_of;
 pub use crate::segment::{Segment, SegmentPool};
+use crate::segment_writer::SealedWriter;
 
 /// Segments below this many rows are merged with others at publish time.
 pub const SMALL_SEGMENT_ROWS: usize = 64 * 1024;
@@ -133,7 +143,6 @@ impl ColumnSnapshot {
 // The apply side
 // ---------------------------------------------------------------------------
 
-const ABSENT: u64 = u64::MAX;
 const DELTA: u32 = u32::MAX;
 
 struct WorkSegment {
@@ -164,16 +173,25 @@ impl WorkSegment {
     }
 }
 
+/// What every table of one store shares.
+#[derive(Clone)]
+struct TableEnv {
+    pool: Arc<SegmentPool>,
+    /// Writes segments sealed mid-transaction while the pool is over its limit.
+    writer: Option<Arc<SealedWriter>>,
+    /// Rows at which the delta is sealed (`MAX_DELTA_ROWS`).
+    seal_rows: usize,
+}
+
 struct TableState {
     def: Arc<TableDef>,
-    pool: Arc<SegmentPool>,
+    env: TableEnv,
     /// Stable slots: compaction empties slots, it never moves a segment.
     segments: Vec<Option<WorkSegment>>,
     delta: BatchBuilder,
     delta_live: Vec<bool>,
-    /// Row id → (segment slot << 32 | offset), DELTA slot for the delta; dense
-    /// because the primary hands out row ids densely.
-    locs: Vec<u64>,
+    /// Row id → (segment slot, offset), the DELTA slot for the delta.
+    locs: RowLocations,
     rows: usize,
     changed: bool,
     published: Option<Arc<TableSnapshot>>,
@@ -198,31 +216,18 @@ fn physical_schema(def: &TableDef) -> datafusion::arrow::datatypes::SchemaRef {
 }
 
 impl TableState {
-    fn new(def: Arc<TableDef>, pool: Arc<SegmentPool>) -> TableState {
+    fn new(def: Arc<TableDef>, env: TableEnv) -> TableState {
         TableState {
             delta: delta_builder(&def),
             def,
-            pool,
+            env,
             segments: Vec::new(),
             delta_live: Vec::new(),
-            locs: Vec::new(),
+            locs: RowLocations::new(),
             rows: 0,
             changed: true,
             published: None,
         }
-    }
-
-    fn loc(&self, rowid: RowId) -> Option<(u32, u32)> {
-        let v = *self.locs.get(rowid as usize)?;
-        (v != ABSENT).then_some(((v >> 32) as u32, v as u32))
-    }
-
-    fn set_loc(&mut self, rowid: RowId, slot: u32, offset: u32) {
-        let i = rowid as usize;
-        if i >= self.locs.len() {
-            self.locs.resize((i + 1).max(self.locs.len() * 2).max(1024), ABSENT);
-        }
-        self.locs[i] = ((slot as u64) << 32) | offset as u64;
     }
 
     /// Adds a segment whose rows are all new (base backup, sealed delta,
@@ -231,33 +236,29 @@ impl TableState {
         let slot = self.segments.len() as u32;
         assert!(slot < DELTA, "segment slots exhausted");
         assert_eq!(rowids.len(), segment.rows(), "one row id per row of the segment");
-        for (i, id) in rowids.values().iter().enumerate() {
-            if live.as_ref().is_none_or(|b| b.get_bit(i)) {
-                self.set_loc(*id, slot, i as u32);
-            }
-        }
+        self.locs.assign(rowids.values(), |i| live.as_ref().is_none_or(|b| b.get_bit(i)), slot);
         self.segments.push(Some(WorkSegment::new(segment, live)));
         self.changed = true;
     }
 
     fn insert(&mut self, rowid: RowId, row: &[u8]) {
-        if self.loc(rowid).is_some() {
+        if self.locs.get(rowid).is_some() {
             self.delete(rowid);
         }
-        if self.delta.len() >= MAX_DELTA_ROWS {
+        if self.delta.len() >= self.env.seal_rows {
             self.seal_delta();
+            self.write_out_sealed();
         }
         let offset = self.delta.len() as u32;
         self.delta.push(rowid, row);
         self.delta_live.push(true);
-        self.set_loc(rowid, DELTA, offset);
+        self.locs.set(rowid, DELTA, offset);
         self.rows += 1;
         self.changed = true;
     }
 
     fn delete(&mut self, rowid: RowId) {
-        let Some((slot, offset)) = self.loc(rowid) else { return };
-        self.locs[rowid as usize] = ABSENT;
+        let Some((slot, offset)) = self.locs.clear(rowid) else { return };
         self.rows -= 1;
         self.changed = true;
         if slot == DELTA {
@@ -292,7 +293,19 @@ impl TableState {
             b
         });
         let rowids = rowids_of(&batch).clone();
-        self.add_segment(Segment::in_memory(batch, col_of, &self.pool), live, &rowids);
+        self.add_segment(Segment::in_memory(batch, col_of, &self.env.pool), live, &rowids);
+    }
+
+    /// Hands the segment just sealed to the writer when memory is short: a
+    /// transaction larger than the pool must not stay resident until it is
+    /// published and persisted (`segment_writer`).
+    fn write_out_sealed(&mut self) {
+        let Some(writer) = &self.env.writer else { return };
+        if !self.env.pool.over_limit() {
+            return;
+        }
+        let Some(Some(ws)) = self.segments.last() else { return };
+        writer.submit(ws.segment.clone(), format!("{}_sealed", self.def.id));
     }
 
     /// Merges small segments into one, and rewrites mostly-dead ones. Only
@@ -343,13 +356,13 @@ impl TableState {
         if merge.is_empty() {
             return Ok(wanted);
         }
-        // Merge in groups of at most MAX_DELTA_ROWS live rows (a segment
+        // Merge in groups of at most `seal_rows` live rows (a segment
         // larger than that on its own is rewritten alone).
         let mut groups: Vec<Vec<(usize, RecordBatch)>> = vec![Vec::new()];
         let mut rows = 0;
         for (i, batch) in merge {
             let live = self.segments[i].as_ref().expect("merge candidates exist").live_rows;
-            if rows > 0 && rows + live > MAX_DELTA_ROWS {
+            if rows > 0 && rows + live > self.env.seal_rows {
                 groups.push(Vec::new());
                 rows = 0;
             }
@@ -385,7 +398,7 @@ impl TableState {
         let batch = RecordBatch::try_new(physical_schema(&def), arrays)?;
         let col_of = (0..ncols).map(|i| Some(i + 1)).collect();
         let rowids = rowids_of(&batch).clone();
-        self.add_segment(Segment::in_memory(batch, col_of, &self.pool), None, &rowids);
+        self.add_segment(Segment::in_memory(batch, col_of, &self.env.pool), None, &rowids);
         Ok(())
     }
 
@@ -421,20 +434,47 @@ pub struct ColumnStore {
     applied_tx: watch::Sender<Lsn>,
     /// Segments compaction wants in memory (see `take_wanted`).
     wanted: Vec<Arc<Segment>>,
+    env: TableEnv,
 }
 
 impl ColumnStore {
     pub fn new(catalog: Arc<Catalog>, lsn: Lsn, pool: Arc<SegmentPool>) -> ColumnStore {
-        let tables = catalog.tables.values().map(|d| (d.id, TableState::new(d.clone(), pool.clone()))).collect();
+        let env = TableEnv { pool: pool.clone(), writer: None, seal_rows: MAX_DELTA_ROWS };
+        let tables = catalog.tables.values().map(|d| (d.id, TableState::new(d.clone(), env.clone()))).collect();
         let (applied_tx, _) = watch::channel(lsn);
         let snap = Arc::new(ColumnSnapshot { lsn, catalog: catalog.clone(), tables: HashMap::new() });
-        let mut store = ColumnStore { catalog, pool, tables, current: Arc::new(RwLock::new(snap)), applied_tx, wanted: Vec::new() };
+        let mut store = ColumnStore { catalog, pool, tables, current: Arc::new(RwLock::new(snap)), applied_tx, wanted: Vec::new(), env };
         store.publish(lsn).expect("publishing an empty store cannot fail");
         store
     }
 
     pub fn pool(&self) -> &Arc<SegmentPool> {
         &self.pool
+    }
+
+    /// From now on, segments sealed inside a transaction while the pool is
+    /// over its limit are written out and evicted by `writer` at once.
+    pub fn write_sealed_with(&mut self, writer: Arc<SealedWriter>) {
+        self.env.writer = Some(writer);
+        for t in self.tables.values_mut() {
+            t.env = self.env.clone();
+        }
+    }
+
+    /// Seals deltas at `rows` rows instead of `MAX_DELTA_ROWS` (tests that
+    /// need many segments from few rows).
+    pub fn set_segment_rows(&mut self, rows: usize) {
+        assert!(rows > 0, "a segment holds at least one row");
+        self.env.seal_rows = rows;
+        for t in self.tables.values_mut() {
+            t.env = self.env.clone();
+        }
+    }
+
+    /// Bytes of the row-id maps (`row_locations`): the store's memory
+    /// outside the segment pool that grows with the rows.
+    pub fn row_map_bytes(&self) -> usize {
+        self.tables.values().map(|t| t.locs.bytes()).sum()
     }
 
     /// Adds a segment of rows that are all live and new to `table` (a base
@@ -503,7 +543,7 @@ impl ColumnStore {
                     t.changed = true;
                 }
                 _ => {
-                    self.tables.insert(def.id, TableState::new(def.clone(), self.pool.clone()));
+                    self.tables.insert(def.id, TableState::new(def.clone(), self.env.clone()));
                 }
             }
         }

@@ -21,12 +21,15 @@
 //! committed transactions, the same rules as crash recovery), `columnar`
 //! (segments, deltas, delete vectors, snapshots), `segment` (a segment's rows
 //! in memory or in Parquet, and the pool that bounds the memory),
+//! `segment_writer` (a segment's Parquet file, written ahead of its persist
+//! while a large transaction is applied),
 //! `column_stats` (min/max, nulls and distinct-count sketches the planner
 //! estimates from), `persist`
 //! (snapshots as Parquet + manifest), `table` (DataFusion's view of a
 //! snapshot table: pruned, read from memory or Parquet), `dynamic_filter`
 //! (a join's run-time key filter applied in the scan, when it pays),
-//! `sampled_selectivity` (a filter's share of rows measured on a sample), `receiver` (the
+//! `sampled_selectivity` (a filter's share of rows measured on a sample), `row_locations` (where each row id lives, in
+//! a fraction of a byte per row), `receiver` (the
 //! standby's loop: build, stream, reconnect).
 //!
 //! Invariants:
@@ -51,8 +54,10 @@ pub mod messages;
 pub mod persist;
 pub mod promote;
 pub mod receiver;
+pub mod row_locations;
 pub mod sampled_selectivity;
 pub mod segment;
+pub mod segment_writer;
 pub mod sender;
 pub mod table;
 

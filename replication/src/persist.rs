@@ -34,22 +34,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use datafusion::arrow::array::{BooleanBufferBuilder, RecordBatch};
+use datafusion::arrow::array::BooleanBufferBuilder;
 use datafusion::arrow::buffer::BooleanBuffer;
 use duetdb_storage::catalog::Catalog;
 use duetdb_storage::txn::Snapshot;
 use duetdb_storage::{Lsn, TxnId};
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
-use crate::column_stats::SKETCH_MIN_ROWS;
 use crate::columnar::{ApplyError, ColumnSnapshot, ColumnStore};
-use crate::segment::{ROW_GROUP_ROWS, Segment, SegmentFile, SegmentPool, rowids_of};
+use crate::segment::{Segment, SegmentFile, SegmentPool, rowids_of};
+use crate::segment_writer::write_file;
 
 const FORMAT: u32 = 1;
 const MANIFEST: &str = "manifest.json";
@@ -179,32 +175,6 @@ fn live_mask(rows: usize, deleted: &[(u32, u32)]) -> Result<Option<BooleanBuffer
     Ok(Some(b))
 }
 
-/// A segment's rows as a Parquet file, with the distinct-count sketches of
-/// its columns in the footer (`column_stats`) when it is large enough to
-/// keep them. Computing the segment's column statistics here, off the
-/// query path, also spares the first query that plans over it.
-fn encode(segment: &Segment, batch: &RecordBatch) -> Result<Vec<u8>, PersistError> {
-    let mut sketches: Vec<KeyValue> = Vec::new();
-    for fc in 1..batch.num_columns() {
-        if let Some(summary) = segment.summary(fc)
-            && batch.num_rows() >= SKETCH_MIN_ROWS
-            && let Some(kv) = summary.sketch_metadata(fc)
-        {
-            sketches.push(kv);
-        }
-    }
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_key_value_metadata((!sketches.is_empty()).then_some(sketches))
-        .build();
-    let mut buf = Vec::with_capacity(batch.get_array_memory_size() / 2);
-    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
-    w.write(batch)?;
-    w.close()?;
-    Ok(buf)
-}
-
 impl Persister {
     pub fn new(pool: Arc<SegmentPool>) -> Persister {
         Persister { pool }
@@ -228,8 +198,10 @@ impl Persister {
             let mut segments = Vec::with_capacity(t.segments.len());
             for view in &t.segments {
                 if view.segment.file().is_none() {
-                    bytes += self.write_segment(&view.segment, &format!("{id}_{:016X}", snap.lsn.0)).await?;
-                    written += 1;
+                    // 0: the sealed-segment writer was there first.
+                    let n = write_file(&view.segment, &format!("{id}_{:016X}", snap.lsn.0)).await?;
+                    bytes += n;
+                    written += usize::from(n > 0);
                 }
                 let file = view.segment.file().expect("written above");
                 segments.push(SegmentEntry {
@@ -256,23 +228,6 @@ impl Persister {
         let bytes_evicted = self.pool.evict(snap.segments());
         let removed = self.remove_unreferenced(&named).await?;
         Ok(PersistInfo { lsn: snap.lsn, segments_written: written, bytes_written: bytes, files_removed: removed, bytes_evicted })
-    }
-
-    /// Writes a segment that is only in memory to a file of its own.
-    async fn write_segment(&self, segment: &Arc<Segment>, prefix: &str) -> Result<u64, PersistError> {
-        let batch = segment.data().expect("a segment without a file is in memory");
-        let seg = segment.clone();
-        let data = tokio::task::spawn_blocking(move || encode(&seg, &batch))
-            .await
-            .map_err(|e| PersistError::Manifest(format!("encoding a segment: {e}")))??;
-        let data = Bytes::from(data);
-        let meta = SegmentFile::footer_of(&data)?;
-        let name = self.pool.new_file_name(prefix);
-        let size = data.len() as u64;
-        self.pool.location().store.put(&self.pool.path(&name), data.into()).await?;
-        let groups = meta.metadata().num_row_groups();
-        segment.attach_file(SegmentFile::new(name, size, meta, 0..groups)?);
-        Ok(size)
     }
 
     /// Removes files neither the manifest (`named`) nor any segment names.
@@ -376,9 +331,10 @@ mod tests {
         use datafusion::arrow::array::{ArrayRef, Int32Array, UInt64Array};
         use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
-        use crate::column_stats::{ColumnMerge, ColumnSummary};
+        use datafusion::arrow::array::RecordBatch;
+
+        use crate::column_stats::{ColumnMerge, ColumnSummary, SKETCH_MIN_ROWS};
         let pool = SegmentPool::unbounded();
-        let persister = Persister::new(pool.clone());
         let segment_of = |rows: usize| {
             let schema =
                 Arc::new(Schema::new(vec![Field::new("__rowid", DataType::UInt64, false), Field::new("k", DataType::Int32, true)]));
@@ -394,12 +350,12 @@ mod tests {
         };
 
         let big = segment_of(SKETCH_MIN_ROWS * 2);
-        persister.write_segment(&big, "t").await.unwrap();
+        write_file(&big, "t").await.unwrap();
         let n = distinct_from_file(&big);
         assert!((4750..=5250).contains(&n), "distinct count from the file: {n}");
 
         let small = segment_of(100);
-        persister.write_segment(&small, "t").await.unwrap();
+        write_file(&small, "t").await.unwrap();
         assert!(ColumnSummary::of_file(small.file().unwrap(), 1).unwrap().sketch.is_none());
         // Without a sketch each row counts as distinct: an upper bound.
         assert_eq!(distinct_from_file(&small), 100);

@@ -18,7 +18,8 @@
 //! apply path, and persisted segments are evicted until the pool is under
 //! its limit. Apply waits for a running persist only when memory reaches
 //! twice the limit (backpressure: the primary's WAL then waits in the TCP
-//! window and the slot). A restart loads the newest persisted snapshot,
+//! window and the slot). Inside one transaction larger than memory, the
+//! segments apply seals go to Parquet at once (`segment_writer`). A restart loads the newest persisted snapshot,
 //! replays the local WAL after it, and streams from there — no rebuild.
 //! Anything unreadable falls back to a new base backup, with a log line
 //! saying why.
@@ -45,6 +46,7 @@ use crate::local_wal::LocalWal;
 use crate::messages::{BackupChunk, FromPrimary, StatusUpdate, pg_now};
 use crate::persist::Persister;
 use crate::segment::SegmentPool;
+use crate::segment_writer::SealedWriter;
 
 /// How long applied transactions may wait before they are published.
 const PUBLISH_EVERY: Duration = Duration::from_millis(2);
@@ -171,10 +173,14 @@ pub struct Standby {
     pub apply_nanos: AtomicU64,
     /// Applied LSN of the newest persisted snapshot (0: none).
     pub persisted: Arc<AtomicU64>,
+    /// Bytes of the row-id maps as of the last persist (`row_locations`).
+    row_maps: AtomicU64,
     /// The primary's timeline, as the stream last showed it.
     timeline: std::sync::atomic::AtomicU32,
     /// The column segments' memory and files.
     pool: Arc<SegmentPool>,
+    /// Writes segments of a transaction larger than memory ahead of its persist.
+    writer: Arc<SealedWriter>,
 }
 
 impl Standby {
@@ -182,7 +188,9 @@ impl Standby {
     /// from a base backup; `run` then keeps it streaming.
     pub async fn build(config: StandbyConfig) -> Result<(Arc<Standby>, ColumnStore, Applier, Option<LocalState>), StandbyError> {
         let pool = SegmentPool::new(columnar_location(&config)?, config.memory_limit);
-        let restored = match restore(&config, &pool).await {
+        let writer = SealedWriter::start(tokio::runtime::Handle::current())
+            .map_err(|e| StandbyError::Local(format!("starting the segment writer: {e}")))?;
+        let restored = match restore(&config, &pool, &writer).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "persisted standby state is unusable; rebuilding from a base backup");
@@ -193,7 +201,7 @@ impl Standby {
             Some(x) => x,
             None => {
                 let mut persister = Persister::new(pool.clone());
-                let (store, applier) = base_backup(&config, &pool).await?;
+                let (store, applier) = base_backup(&config, &pool, &writer).await?;
                 let local = fresh_local_state(&config, &mut persister, applier.received).await?;
                 (store, applier, Some(local))
             }
@@ -207,8 +215,10 @@ impl Standby {
             spilled: AtomicU64::new(0),
             apply_nanos: AtomicU64::new(0),
             persisted: Arc::new(AtomicU64::new(0)),
+            row_maps: AtomicU64::new(store.row_map_bytes() as u64),
             timeline: std::sync::atomic::AtomicU32::new(applier.timeline),
             pool,
+            writer,
             config,
         });
         Ok((standby, store, applier, local))
@@ -230,6 +240,12 @@ impl Standby {
     /// The segment pool: resident bytes and the limit.
     pub fn pool(&self) -> &Arc<SegmentPool> {
         &self.pool
+    }
+
+    /// Bytes of the row-id maps, as of the last persist: the standby's memory
+    /// outside the pool that grows with its rows.
+    pub fn row_map_bytes(&self) -> u64 {
+        self.row_maps.load(Ordering::Relaxed)
     }
 
     pub fn receive_lsn(&self) -> Lsn {
@@ -311,11 +327,11 @@ impl Standby {
     }
 
     async fn rebuild(&self, pool: &Arc<SegmentPool>, local: &mut Option<LocalState>) -> Result<(ColumnStore, Applier), StandbyError> {
-        let Some(l) = local.as_mut() else { return base_backup(&self.config, pool).await };
+        let Some(l) = local.as_mut() else { return base_backup(&self.config, pool, &self.writer).await };
         // Waits for a running persist, and keeps the next one from sweeping
         // the base backup's files while they arrive.
         let mut p = l.persister.lock().await;
-        let (store, applier) = base_backup(&self.config, pool).await?;
+        let (store, applier) = base_backup(&self.config, pool, &self.writer).await?;
         // Forgets the old state (files the new store or a query uses stay).
         p.clear().await.map_err(|e| StandbyError::Local(e.to_string()))?;
         l.wal = LocalWal::create(&l.wal_dir, applier.received).map_err(|e| StandbyError::Local(e.to_string()))?;
@@ -338,6 +354,7 @@ impl Standby {
             return Ok(());
         }
         let Ok(mut guard) = local.persister.clone().try_lock_owned() else { return Ok(()) };
+        self.row_maps.store(store.row_map_bytes() as u64, Ordering::Relaxed);
         // A new local WAL file from here, so files before the resume point can go.
         local.wal.rotate()?;
         local.last_persist = Some(Instant::now());
@@ -473,12 +490,14 @@ impl Standby {
 async fn restore(
     config: &StandbyConfig,
     pool: &Arc<SegmentPool>,
+    writer: &Arc<SealedWriter>,
 ) -> Result<Option<(ColumnStore, Applier, Option<LocalState>)>, StandbyError> {
     let started = Instant::now();
     let dir = &config.state_dir;
     let Some((mut store, point, persister)) = Persister::load(pool.clone()).await.map_err(|e| StandbyError::Local(e.to_string()))? else {
         return Ok(None);
     };
+    store.write_sealed_with(writer.clone());
     let wal_dir = dir.join(LOCAL_WAL_DIR);
     let mut wal = LocalWal::open(&wal_dir)?;
     let mut applier = Applier::resume(&point).spill_to(wal_dir.clone());
@@ -541,7 +560,11 @@ fn load_wanted(store: &mut ColumnStore) {
 
 /// Receives a base backup into the pool's location and builds a column
 /// store from it.
-async fn base_backup(config: &StandbyConfig, pool: &Arc<SegmentPool>) -> Result<(ColumnStore, Applier), StandbyError> {
+async fn base_backup(
+    config: &StandbyConfig,
+    pool: &Arc<SegmentPool>,
+    writer: &Arc<SealedWriter>,
+) -> Result<(ColumnStore, Applier), StandbyError> {
     let started = Instant::now();
     let mut client = ReplicationClient::connect(&config.conn).await?;
     let cmd = match &config.slot {
@@ -598,7 +621,8 @@ async fn base_backup(config: &StandbyConfig, pool: &Arc<SegmentPool>) -> Result<
     let redo = manifest.redo_lsn;
     let origin = (manifest.sequences.clone(), manifest.timeline);
     let (rows, nfiles) = (manifest.tables.iter().map(|t| t.rows).sum::<u64>(), files.len());
-    let store = crate::base_backup::into_store(&manifest, &files, pool).await.map_err(|e| StandbyError::Backup(e.to_string()))?;
+    let mut store = crate::base_backup::into_store(&manifest, &files, pool).await.map_err(|e| StandbyError::Backup(e.to_string()))?;
+    store.write_sealed_with(writer.clone());
     tracing::info!(%redo, rows, files = nfiles, resident = pool.resident(), memory_limit = pool.limit(),
         ms = started.elapsed().as_millis() as u64, "base backup loaded");
     let applier = Applier::new(base, redo).with_origin(origin.0, origin.1).spill_to(config.state_dir.join(LOCAL_WAL_DIR));

@@ -60,6 +60,8 @@ pub struct SegmentPool {
     /// Resident bytes above which persisted segments are evicted.
     limit: usize,
     resident: AtomicUsize,
+    /// The most `resident` has been (what the limit actually held to).
+    peak: AtomicUsize,
     /// Ticks on every scan; a segment remembers when it was last used.
     clock: AtomicU64,
     /// File name → segments naming it.
@@ -82,6 +84,7 @@ impl SegmentPool {
             loc,
             limit: limit.max(1),
             resident: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             clock: AtomicU64::new(0),
             refs: Mutex::new(HashMap::new()),
             names: AtomicU64::new(0),
@@ -106,6 +109,11 @@ impl SegmentPool {
 
     pub fn resident(&self) -> usize {
         self.resident.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes that were ever resident at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
     }
 
     pub fn over_limit(&self) -> bool {
@@ -136,11 +144,11 @@ impl SegmentPool {
         self.clock.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn add_ref(&self, file: &str) {
+    pub(crate) fn add_ref(&self, file: &str) {
         *self.refs.lock().entry(file.to_string()).or_default() += 1;
     }
 
-    fn drop_ref(&self, file: &str) {
+    pub(crate) fn drop_ref(&self, file: &str) {
         let mut refs = self.refs.lock();
         if let Some(n) = refs.get_mut(file) {
             *n -= 1;
@@ -273,6 +281,8 @@ pub struct Segment {
     /// Compaction asked for this segment's data (see `ColumnStore::wanted`).
     pub(crate) load_requested: AtomicBool,
     pool: Arc<SegmentPool>,
+    /// Held while the file is written (`segment_writer`): one file per segment.
+    pub(crate) write_lock: tokio::sync::Mutex<()>,
     /// Statistics of file columns computed from the rows (immutable, so
     /// computed once).
     summaries: Mutex<HashMap<usize, Arc<ColumnSummary>>>,
@@ -310,6 +320,7 @@ impl Segment {
             last_used: AtomicU64::new(pool.tick()),
             load_requested: AtomicBool::new(false),
             pool: pool.clone(),
+            write_lock: tokio::sync::Mutex::new(()),
             summaries: Mutex::new(HashMap::new()),
         }
     }
@@ -366,7 +377,8 @@ impl Segment {
         let mut d = self.data.write();
         if d.is_none() {
             let bytes = batch.get_array_memory_size();
-            self.pool.resident.fetch_add(bytes, Ordering::Relaxed);
+            let now = self.pool.resident.fetch_add(bytes, Ordering::Relaxed) + bytes;
+            self.pool.peak.fetch_max(now, Ordering::Relaxed);
             *d = Some((batch, bytes));
         }
         self.last_used.store(self.pool.tick(), Ordering::Relaxed);

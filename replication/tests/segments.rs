@@ -1,6 +1,7 @@
 //! A column store whose segments leave memory: scans read them back from
 //! Parquet with the same answers, deletes still apply to them, filters prune
-//! their row groups, a restart keeps them cold, and compaction loads them.
+//! their row groups, a restart keeps them cold, compaction loads them, and a
+//! transaction larger than memory leaves it while it is applied.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use duetdb_replication::columnar::{ColumnSnapshot, ColumnStore};
 use duetdb_replication::persist::{Persister, ResumePoint};
 use duetdb_replication::segment::SegmentPool;
+use duetdb_replication::segment_writer::SealedWriter;
 use duetdb_replication::table::ColumnTable;
 use duetdb_storage::Lsn;
 use duetdb_storage::arrow_conv::table_schema;
@@ -212,4 +214,99 @@ async fn compaction_loads_cold_segments_it_merges() {
     assert!(old_path.exists());
     Persister::new(pool.clone()).persist(&snap, resume_point(snap.lsn)).await.unwrap();
     assert!(!old_path.exists(), "{old_file} should have been removed");
+}
+
+/// Waits until the writer has written everything submitted to it.
+async fn writer_idle(writer: &SealedWriter) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while writer.pending() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the segment writer is stuck");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Files in the segments directory.
+fn segment_files(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir.join("segments")).map(|d| d.map(|e| e.unwrap().file_name().into_string().unwrap()).collect()).unwrap_or_default()
+}
+
+/// One transaction many times larger than the memory limit: the segments it
+/// seals go to Parquet and leave memory while it is still being applied, so
+/// memory peaks at the limit plus a few segments, not at the transaction.
+/// The commit then reads them from their files, a persist names them without
+/// writing them again, and the files of a transaction cut short by a crash
+/// are swept by the next persist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_larger_than_memory_leaves_memory_as_it_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    const LIMIT: usize = 1 << 20;
+    const SEGMENT_ROWS: usize = 8192;
+    let pool = SegmentPool::new(Location::local(dir.path()).unwrap(), LIMIT);
+    let mut lsn = 1;
+    let mut store = ColumnStore::new(catalog(), Lsn(lsn), pool.clone());
+    store.set_segment_rows(SEGMENT_ROWS);
+    let writer = SealedWriter::start(tokio::runtime::Handle::current()).unwrap();
+    store.write_sealed_with(writer.clone());
+
+    // 400,000 rows in one transaction, applied a chunk at a time as `apply`
+    // does with a spilled one; nothing is published until its end.
+    let rows: i64 = 400_000;
+    for chunk in (0..rows).collect::<Vec<_>>().chunks(16 * 1024) {
+        let changes = chunk.iter().map(|&k| Change::Insert { table: T, rowid: k as u64 + 1, row: row(k) }).collect();
+        store.apply(changes).unwrap();
+    }
+    writer_idle(&writer).await;
+    lsn += 1;
+    store.publish(Lsn(lsn)).unwrap();
+    let snap = store.snapshot();
+    let total: usize = snap
+        .segments()
+        .map(|s| match s.file() {
+            Some(f) if !s.is_resident() => f.decoded_bytes(),
+            _ => s.resident_bytes(),
+        })
+        .sum();
+    let one_segment = total / (rows as usize / SEGMENT_ROWS);
+    // Limit + the segments in flight: the queue, the one being written, the
+    // one just sealed, the delta.
+    let bound = LIMIT + 5 * one_segment;
+    assert!(total > 4 * bound, "the transaction ({total} bytes) must dwarf the bound ({bound})");
+    println!("one transaction of {total} bytes as Arrow: memory peaked at {} bytes (limit {LIMIT}, bound {bound})", pool.peak());
+    assert!(pool.peak() <= bound, "memory peaked at {} bytes; the bound is {bound} ({total} in all)", pool.peak());
+    let written_ahead = snap.segments().filter(|s| s.file().is_some()).count();
+    assert!(written_ahead >= rows as usize / SEGMENT_ROWS - 8, "{written_ahead} segments written ahead");
+    let (summary, _) = query(&snap, SUMMARY).await;
+    assert!(summary.contains("400000") && summary.contains("79999800000"), "{summary}");
+
+    // The persist writes only the segments sealed before memory ran short
+    // (and the last delta), and names the others' files.
+    let unwritten = snap.segments().filter(|s| s.file().is_none()).count();
+    assert!(unwritten <= 6, "{unwritten} segments left for the persist");
+    let mut persister = Persister::new(pool.clone());
+    let info = persister.persist(&snap, resume_point(snap.lsn)).await.unwrap();
+    assert_eq!(info.segments_written, unwritten, "nothing written twice: {info:?}");
+    let named = segment_files(dir.path());
+    assert_eq!(named.len(), snap.segments().count(), "one file per segment: {named:?}");
+
+    // A second large transaction, cut short: its files are written but no
+    // manifest names them. After a restart the next persist sweeps them.
+    for chunk in (rows..rows + 100_000).collect::<Vec<_>>().chunks(16 * 1024) {
+        let changes = chunk.iter().map(|&k| Change::Insert { table: T, rowid: k as u64 + 1, row: row(k) }).collect();
+        store.apply(changes).unwrap();
+    }
+    writer_idle(&writer).await;
+    drop((snap, store));
+    let orphans: Vec<String> = segment_files(dir.path()).difference(&named).cloned().collect();
+    assert!(orphans.len() >= 8, "the cut-short transaction wrote its segments: {orphans:?}");
+    let restarted = SegmentPool::new(Location::local(dir.path()).unwrap(), LIMIT);
+    let (restored, point, mut persister) = Persister::load(restarted).await.unwrap().unwrap();
+    assert_eq!(query(&restored.snapshot(), SUMMARY).await.0, summary);
+    let snap = restored.snapshot();
+    persister.persist(&snap, point).await.unwrap();
+    // (The restart's first publish may have merged small segments into a
+    // new file: the files are those the snapshot names, whatever they are.)
+    let files = segment_files(dir.path());
+    let named: std::collections::BTreeSet<String> = snap.segments().map(|s| s.file().unwrap().name.clone()).collect();
+    assert_eq!(files, named, "only named files are left");
+    assert!(orphans.iter().all(|o| !files.contains(o)), "the unnamed files were swept");
 }
