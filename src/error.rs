@@ -102,6 +102,12 @@ impl SqlError {
     }
 
     pub fn to_response(&self) -> ErrorResponse {
+        ErrorResponse::new(self.fields())
+    }
+
+    /// The message's fields as the protocol carries them (an ErrorResponse's
+    /// or, for a notice or warning, a NoticeResponse's).
+    pub fn fields(&self) -> Vec<(u8, String)> {
         let mut fields = vec![
             (b'S', self.severity.to_string()),
             (b'V', self.severity.to_string()),
@@ -125,7 +131,7 @@ impl SqlError {
                 fields.push((tag, v.clone()));
             }
         }
-        ErrorResponse::new(fields)
+        fields
     }
 }
 

@@ -596,12 +596,7 @@ impl Connection {
             wire.feed(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(name, value))).await?;
         }
         for n in std::mem::take(&mut self.session.notices) {
-            let mut fields =
-                vec![(b'S', n.severity.to_string()), (b'V', n.severity.to_string()), (b'C', n.code.to_string()), (b'M', n.message.clone())];
-            if let Some(h) = &n.hint {
-                fields.push((b'H', h.clone()));
-            }
-            wire.feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::new(fields))).await?;
+            wire.feed(PgWireBackendMessage::NoticeResponse(NoticeResponse::new(n.fields()))).await?;
         }
         Ok(())
     }

@@ -69,8 +69,10 @@ pub trait StandbyRole: Send + Sync {
 #[async_trait]
 pub trait PrimaryReplication: Send + Sync {
     /// Waits until synchronous standbys acknowledged `lsn` at `mode`
-    /// (remote_write / on / remote_apply), per synchronous_standby_names.
-    async fn wait_for(&self, lsn: Lsn, mode: &str) -> SqlResult<()>;
+    /// (remote_write / on / remote_apply), per synchronous_standby_names, or
+    /// until `interrupted` says so (checked at least every 100 ms): then an
+    /// error with the reason.
+    async fn wait_for(&self, lsn: Lsn, mode: &str, interrupted: &(dyn Fn() -> Option<SqlError> + Send + Sync)) -> SqlResult<()>;
     fn stat_replication(&self) -> Vec<ReplicationRow>;
     fn slots(&self) -> Vec<SlotRow>;
 }
@@ -196,10 +198,15 @@ impl Server {
     }
 
     /// Waits for synchronous standbys, per synchronous_commit and the standby list.
-    pub async fn wait_for_sync_standbys(&self, lsn: Lsn, mode: &str) -> SqlResult<()> {
+    pub async fn wait_for_sync_standbys(
+        &self,
+        lsn: Lsn,
+        mode: &str,
+        interrupted: &(dyn Fn() -> Option<SqlError> + Send + Sync),
+    ) -> SqlResult<()> {
         let rep = self.replication.read().clone();
         match rep {
-            Some(r) => r.wait_for(lsn, mode).await,
+            Some(r) => r.wait_for(lsn, mode, interrupted).await,
             None => Ok(()),
         }
     }
@@ -289,6 +296,8 @@ pub struct Conn {
     pub cancel: Arc<AtomicBool>,
     pub cancel_notify: tokio::sync::Notify,
     pub terminate: AtomicBool,
+    /// pg_stat_activity's (wait_event_type, wait_event) while the backend waits.
+    pub wait_event: Mutex<Option<(&'static str, &'static str)>>,
 }
 
 impl Conn {
@@ -356,6 +365,7 @@ impl Registry {
             cancel,
             cancel_notify: tokio::sync::Notify::new(),
             terminate: AtomicBool::new(false),
+            wait_event: Mutex::new(None),
         });
         r.conns.lock().insert(pid, conn.clone());
         ConnGuard { server: server.clone(), conn }
@@ -405,6 +415,7 @@ impl Registry {
             .map(|c| {
                 let xs = c.xact_start.load(Ordering::Relaxed);
                 let qs = c.query_start.load(Ordering::Relaxed);
+                let wait = *c.wait_event.lock();
                 ActivityRow {
                     pid: c.pid,
                     database: c.database.clone(),
@@ -418,7 +429,8 @@ impl Registry {
                     state: c.state.lock().to_string(),
                     query: c.query.lock().clone(),
                     backend_type: c.backend_type.to_string(),
-                    wait_event_type: None,
+                    wait_event_type: wait.map(|(t, _)| t.to_string()),
+                    wait_event: wait.map(|(_, e)| e.to_string()),
                 }
             })
             .collect();

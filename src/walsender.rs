@@ -231,7 +231,7 @@ impl SyncSpec {
 
 #[async_trait]
 impl PrimaryReplication for WalSenders {
-    async fn wait_for(&self, lsn: Lsn, mode: &str) -> SqlResult<()> {
+    async fn wait_for(&self, lsn: Lsn, mode: &str, interrupted: &(dyn Fn() -> Option<SqlError> + Send + Sync)) -> SqlResult<()> {
         let spec = match SyncSpec::parse(&self.setting("synchronous_standby_names")) {
             Ok(Some(s)) => s,
             Ok(None) => return Ok(()),
@@ -264,6 +264,9 @@ impl PrimaryReplication for WalSenders {
             // connected means wait only for those that are.
             if candidates.len() < spec.count && acked == candidates.len() && self.setting("most_available_sync") == "on" {
                 return Ok(());
+            }
+            if let Some(e) = interrupted() {
+                return Err(e);
             }
             if !warned && states.is_empty() {
                 tracing::warn!(%lsn, "commit waits for a synchronous standby, and none is connected (most_available_sync = off)");

@@ -396,3 +396,71 @@ async fn replication_lags_are_intervals() {
     let (ok, out, err) = primary.psql(&["-Atc", "SELECT pg_typeof(replay_lag)::text FROM pg_stat_replication"]);
     assert!(ok && out.trim() == "interval", "{out}{err}");
 }
+
+/// `ANY n (…)` waits for any n of the listed standbys, and openGauss's
+/// `most_available_sync` decides what a commit does when the synchronous
+/// standbys are gone: off (PostgreSQL's behaviour) it waits until one is
+/// back (a cancel ends the wait, never the commit); on, it commits without
+/// them — the moment the switch flips, the waiting commit returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_n_and_most_available_sync_decide_what_a_commit_waits_for() {
+    let primary =
+        TestServer::start_with(Init { settings: vec![("synchronous_standby_names".into(), "ANY 1 (s1, s2)".into())], ..Init::default() });
+    let p = primary.connect().await;
+    p.batch_execute("SET synchronous_commit = local; CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
+    let mut standby = TestServer::start_standby(&primary, &[("application_name".into(), "s2".into())]);
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while one(&p, "SELECT coalesce(max(sync_state), '') FROM pg_stat_replication").await != "quorum" {
+        assert!(Instant::now() < deadline, "the standby never counted for the quorum");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Any one of the two is enough: s1 is not there, s2 acknowledges.
+    p.batch_execute("SET synchronous_commit = remote_apply").await.unwrap();
+    for i in 0..10 {
+        p.batch_execute(&format!("INSERT INTO t VALUES ({i})")).await.unwrap();
+        assert_eq!(one(&s, &format!("SELECT count(*) FROM t WHERE id = {i}")).await, "1");
+    }
+
+    // Neither is there now: with most_available_sync off the commit waits,
+    // shown in pg_stat_activity as PostgreSQL shows it.
+    drop(s);
+    standby.stop();
+    assert_eq!(one(&p, "SHOW most_available_sync").await, "off");
+    let admin = primary.connect().await;
+    let insert = |p: tokio_postgres::Client, id: i32| {
+        tokio::spawn(async move {
+            p.batch_execute(&format!("INSERT INTO t VALUES ({id})")).await.unwrap();
+            p
+        })
+    };
+    let waiting = insert(p, 100);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!waiting.is_finished(), "a commit returned with no synchronous standby and most_available_sync off");
+    let waits = "SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity WHERE query LIKE 'INSERT INTO t VALUES (100)%'";
+    assert_eq!(one(&admin, waits).await, "IPC/SyncRep");
+    // Durable here but, as in PostgreSQL, not visible until acknowledged.
+    assert_eq!(one(&admin, "SELECT count(*) FROM t WHERE id = 100").await, "0");
+
+    // A cancel ends the wait, not the commit (PostgreSQL's rule: it is in the
+    // WAL; the client gets a WARNING that the standby may not have it).
+    admin
+        .batch_execute("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO t VALUES (100)%'")
+        .await
+        .unwrap();
+    let p = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("the cancel ended the wait").unwrap();
+    assert_eq!(one(&admin, "SELECT count(*) FROM t WHERE id = 100").await, "1");
+
+    // most_available_sync on: the waiting commit returns, new ones do not wait.
+    let waiting = insert(p, 101);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished());
+    admin.batch_execute("ALTER SYSTEM SET most_available_sync = on; SELECT pg_reload_conf()").await.unwrap();
+    let p = tokio::time::timeout(Duration::from_secs(10), waiting).await.expect("the waiting commit returned").unwrap();
+    tokio::time::timeout(Duration::from_secs(10), p.batch_execute("INSERT INTO t VALUES (102)"))
+        .await
+        .expect("a commit with most_available_sync on does not wait")
+        .unwrap();
+    assert_eq!(one(&p, "SELECT count(*) FROM t").await, "13");
+}

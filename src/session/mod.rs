@@ -570,12 +570,40 @@ impl Session {
                 pending.wait_flushed().await?;
             }
             if matches!(mode.as_str(), "on" | "remote_write" | "remote_apply") {
-                self.server().wait_for_sync_standbys(lsn, &mode).await?;
+                self.wait_for_sync_standbys(lsn, &mode).await;
             }
         }
         pending.finish();
         self.server().metrics.commit(began.elapsed().as_micros() as u64);
         Ok(())
+    }
+
+    /// Waits for the synchronous standbys to acknowledge a commit that is
+    /// already durable here. A cancel, statement_timeout or
+    /// pg_terminate_backend ends the wait as in PostgreSQL: the commit stands
+    /// (it is in the WAL), and a WARNING says it may not be on the standby.
+    async fn wait_for_sync_standbys(&mut self, lsn: Lsn, mode: &str) {
+        let conn = self.server().registry.get(self.env.pid);
+        if let Some(c) = &conn {
+            *c.wait_event.lock() = Some(("IPC", "SyncRep"));
+        }
+        let env = self.env.clone();
+        let waited = self.server().wait_for_sync_standbys(lsn, mode, &move || env.interrupted()).await;
+        if let Some(c) = &conn {
+            *c.wait_event.lock() = None;
+        }
+        if waited.is_err() {
+            let terminating = conn.is_some_and(|c| c.terminate.load(Ordering::Relaxed));
+            let message = if terminating {
+                "canceling the wait for synchronous replication and terminating connection due to administrator command"
+            } else {
+                "canceling wait for synchronous replication due to user request"
+            };
+            let mut w = SqlError::new("01000", message)
+                .with_detail("The transaction has already committed locally, but might not have been replicated to the standby.");
+            w.severity = "WARNING";
+            self.notices.push(w);
+        }
     }
 
     pub fn rollback_txn(&mut self) {

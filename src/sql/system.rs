@@ -94,6 +94,7 @@ pub struct ActivityRow {
     pub query: String,
     pub backend_type: String,
     pub wait_event_type: Option<String>,
+    pub wait_event: Option<String>,
 }
 
 pub struct ReplicationRow {
@@ -1688,7 +1689,6 @@ pub static TABLES: &[TableSpec] = &[
             sys.activity()
                 .into_iter()
                 .map(|a| {
-                    let waiting = a.wait_event_type.clone();
                     vec![
                         Cell::Oid(5),
                         a.database.into(),
@@ -1704,8 +1704,8 @@ pub static TABLES: &[TableSpec] = &[
                         a.xact_start.map(Cell::Ts).unwrap_or(Cell::Null),
                         a.query_start.map(Cell::Ts).unwrap_or(Cell::Null),
                         a.query_start.map(Cell::Ts).unwrap_or(Cell::Null),
-                        waiting.clone().into(),
-                        waiting.map(|_| "transactionid".to_string()).into(),
+                        a.wait_event_type.into(),
+                        a.wait_event.into(),
                         a.state.into(),
                         Cell::Null,
                         Cell::Null,
