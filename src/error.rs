@@ -243,6 +243,7 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
             }
         }
         D::Plan(msg) => classify_message(&msg, "42601"),
+        D::NotImplemented(msg) if msg.contains("OuterReferenceColumn") => outer_reference(),
         D::NotImplemented(msg) => SqlError::unsupported(clean(&msg)),
         D::Execution(msg) => classify_message(&msg, "XX000"),
         D::ResourcesExhausted(msg) => SqlError::new("53200", clean(&msg)),
@@ -251,6 +252,13 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
             classify_message(&msg, "XX000")
         }
     }
+}
+
+/// A correlated subquery DataFusion could not turn into a join (its own
+/// message names planner internals).
+fn outer_reference() -> SqlError {
+    SqlError::unsupported("subqueries that reference the outer query here (such as a LATERAL subquery with LIMIT) are not supported")
+        .with_hint("Rewrite it as a join, or pick one row per key with row_number() OVER (PARTITION BY …).")
 }
 
 fn classify_arrow(msg: &str) -> SqlError {
@@ -269,6 +277,9 @@ fn classify_arrow(msg: &str) -> SqlError {
 fn classify_message(msg: &str, default: &'static str) -> SqlError {
     let m = clean(msg);
     let lower = m.to_ascii_lowercase();
+    if lower.contains("outerreferencecolumn") {
+        return outer_reference();
+    }
     if lower.contains("divide by zero") || lower.contains("division by zero") {
         SqlError::new("22012", "division by zero")
     } else if lower.contains("table")

@@ -45,13 +45,21 @@ async fn common_errors_carry_postgres_sqlstates() {
         ("SELECT make_interval(secs => 'NaN'::float8)", "22008"),
         ("SELECT make_interval(days => 1.5)", "42883"),
         ("SELECT make_interval(foo => 1)", "42883"),
+        // A correlated LATERAL subquery DataFusion cannot decorrelate: refused
+        // in words, not with the planner's internals.
+        ("SELECT * FROM parent p, LATERAL (SELECT id FROM child c WHERE c.parent_id = p.id LIMIT 1) s", "0A000"),
+        ("SELECT id FROM parent FETCH FIRST 1 ROWS WITH TIES", "0A000"),
         ("SELECT make_interval(days => 1, 2)", "42601"),
         ("SELECT make_interval(days => 1, days => 2)", "42601"),
         ("SELECT make_interval(days => 'x')", "22P02"),
     ];
     for (sql, code) in cases {
-        expect_error(&c, sql, code).await;
+        let e = expect_error(&c, sql, code).await;
+        assert!(!e.message().contains("OuterReferenceColumn"), "{sql}: {}", e.message());
     }
+    // FETCH FIRST is LIMIT (the standard's spelling).
+    let q = "SELECT id FROM parent ORDER BY id OFFSET 0 ROWS FETCH FIRST 1 ROW ONLY";
+    assert_eq!(rows(&c, q).await, vec![vec![Some("1".to_string())]]);
     // A delete that would orphan a child fails as a foreign key violation.
     c.batch_execute("INSERT INTO child VALUES (1, 1, 5)").await.unwrap();
     let e = expect_error(&c, "DELETE FROM parent WHERE id = 1", "23503").await;

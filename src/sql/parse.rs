@@ -642,6 +642,7 @@ pub fn rewrite(stmt: &mut Statement) {
     // `FROM pg_catalog.generate_series(…)`: table functions live unqualified.
     strip_table_function_schema(stmt);
     exists_in_select_lists(stmt);
+    fetch_as_limit(stmt);
     rewrite_exprs(stmt);
 }
 
@@ -655,7 +656,36 @@ fn rewrite_text(stmt: &mut Statement, text: &str) {
     if contains_ignore_case(text, "exists") {
         exists_in_select_lists(stmt);
     }
+    if contains_ignore_case(text, "fetch") {
+        fetch_as_limit(stmt);
+    }
     rewrite_exprs(stmt);
+}
+
+/// The SQL standard's `[OFFSET n ROWS] FETCH {FIRST|NEXT} [m] {ROW|ROWS}
+/// ONLY` is PostgreSQL's `LIMIT m OFFSET n` (m defaults to 1), which is what
+/// DataFusion plans. `WITH TIES` and `PERCENT` are left for the planner to
+/// refuse.
+fn fetch_as_limit(stmt: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{LimitClause, Query, Value, VisitMut, VisitorMut};
+    struct Fetches;
+    impl VisitorMut for Fetches {
+        type Break = ();
+        fn post_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            let Some(fetch) = q.fetch.as_ref().filter(|f| !f.with_ties && !f.percent) else { return ControlFlow::Continue(()) };
+            let count = fetch.quantity.clone().unwrap_or_else(|| Expr::value(Value::Number("1".into(), false)));
+            match &mut q.limit_clause {
+                None => q.limit_clause = Some(LimitClause::LimitOffset { limit: Some(count), offset: None, limit_by: vec![] }),
+                // OFFSET n ROWS, parsed as a limit clause without a limit.
+                Some(LimitClause::LimitOffset { limit: limit @ None, .. }) => *limit = Some(count),
+                // Both LIMIT and FETCH: PostgreSQL refuses it; so will the planner.
+                Some(_) => return ControlFlow::Continue(()),
+            }
+            q.fetch = None;
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Fetches);
 }
 
 fn rewrite_exprs(stmt: &mut Statement) {
@@ -1275,6 +1305,10 @@ mod tests {
         assert_eq!(sql("SELECT 3 * INTERVAL '1 minute'"), "SELECT pg_interval_mul(CAST('1 minute' AS INTERVAL), 3)");
         assert_eq!(sql("SELECT '1 day'::interval / 4"), "SELECT pg_interval_mul('1 day'::INTERVAL, 1.0 / 4)");
         assert_eq!(sql("SELECT 3 / 4"), "SELECT 3 / 4");
+        assert_eq!(sql("SELECT a FROM t ORDER BY a FETCH FIRST 2 ROWS ONLY"), "SELECT a FROM t ORDER BY a LIMIT 2");
+        assert_eq!(sql("SELECT a FROM t OFFSET 5 ROWS FETCH NEXT ROW ONLY"), "SELECT a FROM t LIMIT 1 OFFSET 5 ROWS");
+        assert_eq!(sql("SELECT (SELECT b FROM u FETCH FIRST 1 ROWS ONLY) FROM t"), "SELECT (SELECT b FROM u LIMIT 1) FROM t");
+        assert_eq!(sql("SELECT a FROM t FETCH FIRST 2 ROWS WITH TIES"), "SELECT a FROM t FETCH FIRST 2 ROWS WITH TIES");
         assert_eq!(sql("SELECT g FROM generate_series(1, 3) g"), "SELECT g FROM generate_series(1, 3) g (g)");
         assert_eq!(sql("SELECT generate_series(1, 3)"), "SELECT unnest(generate_series(1, 3)) AS generate_series");
         assert_eq!(sql("SELECT generate_series(1, 3) AS n"), "SELECT unnest(generate_series(1, 3)) AS n");
