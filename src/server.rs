@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -274,9 +274,87 @@ impl Server {
         Ok(())
     }
 
+    /// pg_stat_activity: the registry's rows, with the lock waits the
+    /// engine's wait graph knows of (a row or table lock held by another
+    /// transaction shows as Lock / transactionid, as PostgreSQL shows a row
+    /// lock wait).
     pub fn activity(&self) -> Vec<ActivityRow> {
-        self.registry.activity()
+        let mut rows = self.registry.activity();
+        if let Ok(engine) = self.engine() {
+            for r in rows.iter_mut().filter(|r| r.wait_event_type.is_none()) {
+                if let Some(xid) = r.backend_xid
+                    && engine.waits.waiting_for(xid).is_some()
+                {
+                    r.wait_event_type = Some("Lock".into());
+                    r.wait_event = Some("transactionid".into());
+                }
+            }
+        }
+        rows
     }
+
+    /// pg_blocking_pids(pid): the backends whose transactions `pid`'s
+    /// transaction waits for.
+    pub fn blocking_pids(&self, pid: i32) -> Vec<i32> {
+        let Ok(engine) = self.engine() else { return Vec::new() };
+        let Some(xid) = self.registry.get(pid).map(|c| c.xid.load(Ordering::Relaxed)).filter(|&x| x != 0) else { return Vec::new() };
+        let holders = engine.waits.waiting_for(xid).unwrap_or_default();
+        let by_xid = self.registry.pids_by_xid();
+        let mut pids: Vec<i32> = holders.iter().filter_map(|h| by_xid.get(h).copied()).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// pg_locks: each open transaction's own id (granted), the ids it waits
+    /// for (not granted), and the table locks (row writers' shared ones as
+    /// RowExclusiveLock, DDL's as AccessExclusiveLock).
+    pub fn locks(&self) -> Vec<LockRow> {
+        let Ok(engine) = self.engine() else { return Vec::new() };
+        let by_xid = self.registry.pids_by_xid();
+        let mut out = Vec::new();
+        for (&xid, &pid) in &by_xid {
+            out.push(LockRow {
+                locktype: "transactionid",
+                relation: None,
+                transactionid: Some(xid),
+                mode: "ExclusiveLock",
+                granted: true,
+                pid,
+            });
+            for h in engine.waits.waiting_for(xid).unwrap_or_default() {
+                out.push(LockRow {
+                    locktype: "transactionid",
+                    relation: None,
+                    transactionid: Some(h),
+                    mode: "ShareLock",
+                    granted: false,
+                    pid,
+                });
+            }
+        }
+        for (table, txn, mode) in engine.table_locks.holders() {
+            if let Some(&pid) = by_xid.get(&txn) {
+                let mode = match mode {
+                    duetdb_storage::lock::TableLockMode::Shared => "RowExclusiveLock",
+                    duetdb_storage::lock::TableLockMode::Exclusive => "AccessExclusiveLock",
+                };
+                out.push(LockRow { locktype: "relation", relation: Some(table), transactionid: None, mode, granted: true, pid });
+            }
+        }
+        out.sort_by_key(|l| (l.pid, !l.granted, l.locktype, l.relation, l.transactionid));
+        out
+    }
+}
+
+/// One row of pg_locks.
+pub struct LockRow {
+    pub locktype: &'static str,
+    pub relation: Option<u32>,
+    pub transactionid: Option<u64>,
+    pub mode: &'static str,
+    pub granted: bool,
+    pub pid: i32,
 }
 
 /// One live connection, as pg_stat_activity and cancel requests see it.
@@ -298,6 +376,9 @@ pub struct Conn {
     pub terminate: AtomicBool,
     /// pg_stat_activity's (wait_event_type, wait_event) while the backend waits.
     pub wait_event: Mutex<Option<(&'static str, &'static str)>>,
+    /// The open transaction's id (0: none): pg_stat_activity's backend_xid,
+    /// and how lock waits are mapped back to backends.
+    pub xid: AtomicU64,
 }
 
 impl Conn {
@@ -366,6 +447,7 @@ impl Registry {
             cancel_notify: tokio::sync::Notify::new(),
             terminate: AtomicBool::new(false),
             wait_event: Mutex::new(None),
+            xid: AtomicU64::new(0),
         });
         r.conns.lock().insert(pid, conn.clone());
         ConnGuard { server: server.clone(), conn }
@@ -416,6 +498,7 @@ impl Registry {
                 let xs = c.xact_start.load(Ordering::Relaxed);
                 let qs = c.query_start.load(Ordering::Relaxed);
                 let wait = *c.wait_event.lock();
+                let xid = c.xid.load(Ordering::Relaxed);
                 ActivityRow {
                     pid: c.pid,
                     database: c.database.clone(),
@@ -431,11 +514,24 @@ impl Registry {
                     backend_type: c.backend_type.to_string(),
                     wait_event_type: wait.map(|(t, _)| t.to_string()),
                     wait_event: wait.map(|(_, e)| e.to_string()),
+                    backend_xid: (xid != 0).then_some(xid),
                 }
             })
             .collect();
         rows.sort_by_key(|r| r.pid);
         rows
+    }
+
+    /// Open transaction id → backend pid.
+    pub fn pids_by_xid(&self) -> HashMap<u64, i32> {
+        self.conns
+            .lock()
+            .values()
+            .filter_map(|c| {
+                let x = c.xid.load(Ordering::Relaxed);
+                (x != 0).then_some((x, c.pid))
+            })
+            .collect()
     }
 
     pub fn all(&self) -> Vec<Arc<Conn>> {

@@ -116,6 +116,51 @@ async fn a_writer_waits_for_the_row_lock_then_sees_the_new_version() {
     assert_eq!(one(&a, "SELECT bal FROM acct WHERE id = 1").await, "40", "no lost update");
 }
 
+/// An operator can see who waits for whom, with PostgreSQL's own views:
+/// pg_stat_activity's wait event and backend_xid, pg_blocking_pids() and
+/// pg_locks (the holder's transaction id granted, the waiter's request for
+/// it not granted, both sides' table locks).
+#[tokio::test]
+async fn a_blocked_writer_shows_who_blocks_it() {
+    let s = TestServer::start();
+    let a = setup(&s).await;
+    let b = s.connect().await;
+    let admin = s.connect().await;
+    let (pa, pb) = (one(&a, "SELECT pg_backend_pid()").await, one(&b, "SELECT pg_backend_pid()").await);
+    a.batch_execute("BEGIN; UPDATE acct SET bal = bal - 30 WHERE id = 1").await.unwrap();
+    let waiter = tokio::spawn(async move {
+        b.batch_execute("UPDATE acct SET bal = bal - 30 WHERE id = 1").await.unwrap();
+        b
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let waits = format!("SELECT coalesce(wait_event_type || '/' || wait_event, '') FROM pg_stat_activity WHERE pid = {pb}");
+    while one(&admin, &waits).await != "Lock/transactionid" {
+        assert!(std::time::Instant::now() < deadline, "the blocked writer never showed its lock wait");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(one(&admin, &format!("SELECT pg_blocking_pids({pb})")).await, format!("{{{pa}}}"));
+    assert_eq!(one(&admin, &format!("SELECT pg_blocking_pids({pa})")).await, "{}");
+    let xa = one(&admin, &format!("SELECT backend_xid FROM pg_stat_activity WHERE pid = {pa}")).await;
+    let locks = rows(&admin, "SELECT locktype, transactionid, mode, granted, pid FROM pg_locks WHERE locktype = 'transactionid' AND transactionid = (SELECT backend_xid FROM pg_stat_activity WHERE pid = {pa}) ORDER BY granted DESC".replace("{pa}", &pa).as_str()).await;
+    let s = |v: &str| Some(v.to_string());
+    assert_eq!(
+        locks,
+        vec![
+            vec![s("transactionid"), s(&xa), s("ExclusiveLock"), s("t"), s(&pa)],
+            vec![s("transactionid"), s(&xa), s("ShareLock"), s("f"), s(&pb)],
+        ]
+    );
+    let relation_locks = format!(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'relation' AND relation = 'acct'::regclass AND mode = 'RowExclusiveLock' AND pid IN ({pa}, {pb})"
+    );
+    assert_eq!(one(&admin, &relation_locks).await, "2");
+
+    a.batch_execute("COMMIT").await.unwrap();
+    let _b = tokio::time::timeout(Duration::from_secs(10), waiter).await.expect("waiter hung").unwrap();
+    assert_eq!(one(&admin, &waits).await, "");
+    assert_eq!(one(&admin, &format!("SELECT count(*) FROM pg_locks WHERE pid IN ({pa}, {pb})")).await, "0");
+}
+
 #[tokio::test]
 async fn select_for_update_locks_rows() {
     let s = TestServer::start();

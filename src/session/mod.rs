@@ -219,6 +219,10 @@ impl FunctionEnv for SessionEnv {
         self.server.registry.signal(pid, terminate)
     }
 
+    fn blocking_pids(&self, pid: i32) -> Vec<i32> {
+        self.server.blocking_pids(pid)
+    }
+
     fn relation_size(&self, oid: u32) -> i64 {
         self.server.relation_size(oid)
     }
@@ -423,6 +427,7 @@ impl Session {
             self.env.flush_needed.store(0, Ordering::Relaxed);
             if let Some(c) = &self.activity {
                 c.set_xact_start(Some(crate::pg::datetime::now_micros()));
+                c.xid.store(txn.id(), Ordering::Relaxed);
             }
             self.txn.txn = Some(txn);
         }
@@ -583,7 +588,7 @@ impl Session {
     /// pg_terminate_backend ends the wait as in PostgreSQL: the commit stands
     /// (it is in the WAL), and a WARNING says it may not be on the standby.
     async fn wait_for_sync_standbys(&mut self, lsn: Lsn, mode: &str) {
-        let conn = self.server().registry.get(self.env.pid);
+        let conn = self.activity.clone();
         if let Some(c) = &conn {
             *c.wait_event.lock() = Some(("IPC", "SyncRep"));
         }
@@ -622,6 +627,7 @@ impl Session {
         self.env.slot.clear();
         if let Some(c) = &self.activity {
             c.set_xact_start(None);
+            c.xid.store(0, Ordering::Relaxed);
         }
         // Portals live until the transaction ends.
         self.portals.retain(|_, p| p.holdable());

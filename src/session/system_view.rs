@@ -112,6 +112,10 @@ impl SystemContext for SessionSystemView {
         self.server.activity()
     }
 
+    fn locks(&self) -> Vec<crate::server::LockRow> {
+        self.server.locks()
+    }
+
     fn replication(&self) -> Vec<ReplicationRow> {
         match self.server.replication.read().clone() {
             Some(r) => r.stat_replication(),

@@ -57,6 +57,8 @@ pub trait FunctionEnv: Send + Sync {
     fn transaction_id(&self) -> i64;
     fn reload_config(&self) -> bool;
     fn cancel_backend(&self, pid: i32, terminate: bool) -> bool;
+    /// pg_blocking_pids: the backends `pid` waits for.
+    fn blocking_pids(&self, pid: i32) -> Vec<i32>;
     fn relation_size(&self, oid: u32) -> i64;
     fn client_addr(&self) -> Option<String>;
     fn server_addr(&self) -> (Option<String>, Option<i32>);
@@ -499,6 +501,11 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     f!("pg_reload_conf", Volatile, A::Boolean, None, |a, env| Ok(ScalarValue::Boolean(Some(env.reload_config()))));
     f!("pg_cancel_backend", Volatile, A::Boolean, None, |a, env| {
         Ok(ScalarValue::Boolean(Some(env.cancel_backend(arg_i64(a, 0).unwrap_or(0) as i32, false))))
+    });
+    f!("pg_blocking_pids", Volatile, A::List(Arc::new(Field::new("item", A::Int32, true))), Some(1007), |a, env| {
+        let pids: Vec<ScalarValue> =
+            env.blocking_pids(arg_i64(a, 0).unwrap_or(0) as i32).into_iter().map(|p| ScalarValue::Int32(Some(p))).collect();
+        Ok(ScalarValue::List(ScalarValue::new_list_nullable(&pids, &A::Int32)))
     });
     f!("pg_terminate_backend", Volatile, A::Boolean, None, |a, env| {
         Ok(ScalarValue::Boolean(Some(env.cancel_backend(arg_i64(a, 0).unwrap_or(0) as i32, true))))

@@ -47,6 +47,7 @@ pub trait SystemContext: Send + Sync {
     fn settings(&self) -> Vec<SettingRow>;
     fn prepared_statements(&self) -> Vec<PreparedRow>;
     fn activity(&self) -> Vec<ActivityRow>;
+    fn locks(&self) -> Vec<crate::server::LockRow>;
     fn replication(&self) -> Vec<ReplicationRow>;
     fn slots(&self) -> Vec<SlotRow>;
     fn cursors(&self) -> Vec<(String, String)>;
@@ -95,6 +96,7 @@ pub struct ActivityRow {
     pub backend_type: String,
     pub wait_event_type: Option<String>,
     pub wait_event: Option<String>,
+    pub backend_xid: Option<u64>,
 }
 
 pub struct ReplicationRow {
@@ -1707,7 +1709,7 @@ pub static TABLES: &[TableSpec] = &[
                         a.wait_event_type.into(),
                         a.wait_event.into(),
                         a.state.into(),
-                        Cell::Null,
+                        a.backend_xid.map(|x| Cell::Oid(x as u32)).unwrap_or(Cell::Null),
                         Cell::Null,
                         Cell::Null,
                         a.query.into(),
@@ -1873,7 +1875,22 @@ pub static TABLES: &[TableSpec] = &[
         name: "pg_locks",
         oid: 11_014,
         columns: &[("locktype", Text), ("relation", Oid), ("transactionid", Xid), ("mode", Text), ("granted", Bool), ("pid", I32)],
-        rows: |_| vec![],
+        rows: |ctx| {
+            let Some(sys) = &ctx.system else { return vec![] };
+            sys.locks()
+                .into_iter()
+                .map(|l| {
+                    vec![
+                        l.locktype.into(),
+                        l.relation.map(Cell::Oid).unwrap_or(Cell::Null),
+                        l.transactionid.map(|x| Cell::Oid(x as u32)).unwrap_or(Cell::Null),
+                        l.mode.into(),
+                        Cell::Bool(l.granted),
+                        Cell::I32(l.pid),
+                    ]
+                })
+                .collect()
+        },
     },
     // Empty catalogs that tools join against (listed in ALWAYS_EMPTY).
     TableSpec {
