@@ -117,3 +117,46 @@ async fn assignment_casts_store_text_and_refuse_what_postgres_refuses() {
     let e = expect_error(&c, "INSERT INTO a (id, flag) VALUES (9, 1)", "42804").await;
     assert!(e.message().starts_with("column \"flag\" is of type boolean but expression is of type"), "{}", e.message());
 }
+
+/// What ALTER TABLE adds must hold for the rows already there, as in
+/// PostgreSQL: a NOT NULL column without a default, a CHECK constraint and a
+/// foreign key are refused with their SQLSTATE when a row breaks them (the
+/// NOT NULL column had been added with a NULL in every row, and reading the
+/// table then dropped the connection), and added when none does.
+#[tokio::test]
+async fn constraints_added_by_alter_table_hold_for_existing_rows() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE par (id int PRIMARY KEY); INSERT INTO par VALUES (1);
+         CREATE TABLE t (id int PRIMARY KEY, v int, p int); INSERT INTO t VALUES (1, -5, 1), (2, 3, 99);",
+    )
+    .await
+    .unwrap();
+    let e = expect_error(&c, "ALTER TABLE t ADD COLUMN w int NOT NULL", "23502").await;
+    assert_eq!(e.message(), "column \"w\" of relation \"t\" contains null values");
+    let e = expect_error(&c, "ALTER TABLE t ADD CONSTRAINT pos CHECK (v > 0)", "23514").await;
+    assert_eq!(e.message(), "check constraint \"pos\" of relation \"t\" is violated by some row");
+    // An error evaluating the check is that error, not a violation.
+    expect_error(&c, "ALTER TABLE t ADD CONSTRAINT z CHECK (10 / (v + 5) > 0)", "22012").await;
+    let e = expect_error(&c, "ALTER TABLE t ADD CONSTRAINT t_p_fkey FOREIGN KEY (p) REFERENCES par (id)", "23503").await;
+    assert_eq!(e.detail(), Some("Key (p)=(99) is not present in table \"par\"."));
+    // Nothing of the failed statements stayed.
+    assert_eq!(rows(&c, "SELECT * FROM t ORDER BY id").await.len(), 2);
+    assert_eq!(one(&c, "SELECT count(*) FROM pg_constraint WHERE conrelid = 't'::regclass").await, "1");
+
+    // Rows that satisfy them: added (serial and defaults fill the new columns).
+    c.batch_execute(
+        "UPDATE t SET v = 5 WHERE id = 1; DELETE FROM t WHERE id = 2;
+         ALTER TABLE t ADD CONSTRAINT pos CHECK (v > 0);
+         ALTER TABLE t ADD CONSTRAINT t_p_fkey FOREIGN KEY (p) REFERENCES par (id);
+         ALTER TABLE t ADD COLUMN d int NOT NULL DEFAULT 7;
+         ALTER TABLE t ADD COLUMN s serial NOT NULL;",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows(&c, "SELECT id, v, p, d, s FROM t").await, vec![["1", "5", "1", "7", "1"].map(|v| Some(v.to_string())).to_vec()]);
+    expect_error(&c, "INSERT INTO t (id, v, p) VALUES (3, -1, 1)", "23514").await;
+    // On an empty table a NOT NULL column needs no default.
+    c.batch_execute("CREATE TABLE empty (id int); ALTER TABLE empty ADD COLUMN w int NOT NULL").await.unwrap();
+}

@@ -118,9 +118,10 @@ impl Session {
                 cat.tables.insert(t.id, Arc::new(t));
                 let txn = self.txn_mut()?;
                 txn.set_catalog(cat).await?;
-                for col in backfill {
+                for &col in &backfill {
                     self.backfill_column(&schema, &name, col).await?;
                 }
+                self.validate_added(&schema, &name, &def, &backfill).await?;
                 return Ok(Outcome::Command("ALTER TABLE".into()));
             }
             Statement::CreateIndex(ci) => {
@@ -415,6 +416,54 @@ impl Session {
     }
 
     /// Fills a newly added column whose default must be evaluated per row (serial).
+    /// What ALTER TABLE added must hold for the rows already there, as in
+    /// PostgreSQL: a NOT NULL column without a default (23502), a CHECK
+    /// constraint (23514), a foreign key (23503). `old` is the table before;
+    /// `backfilled` columns were just filled from their defaults.
+    async fn validate_added(&mut self, schema: &str, table: &str, old: &TableDef, backfilled: &[usize]) -> SqlResult<()> {
+        let view = self.begin_statement()?;
+        let def = view.catalog.table_by_name(schema, table).cloned().ok_or_else(|| no_relation(table))?;
+        let not_null: Vec<usize> = (old.columns.len()..def.columns.len())
+            .filter(|&c| {
+                let col = &def.columns[c];
+                !col.dropped && !col.nullable && col.missing.is_none() && !backfilled.contains(&c)
+            })
+            .collect();
+        let checks: Vec<_> = def.checks.iter().filter(|c| !old.checks.iter().any(|o| o.id == c.id)).cloned().collect();
+        let fks: Vec<_> = def.foreign_keys.iter().filter(|f| !old.foreign_keys.iter().any(|o| o.id == f.id)).cloned().collect();
+        if not_null.is_empty() && checks.is_empty() && fks.is_empty() {
+            return Ok(());
+        }
+        let rows = duetdb_storage::transaction::collect_rows(&view, &def);
+        if let (Some(&c), false) = (not_null.first(), rows.is_empty()) {
+            return Err(SqlError::new(
+                "23502",
+                format!("column \"{}\" of relation \"{}\" contains null values", def.columns[c].name, def.name),
+            ));
+        }
+        for check in checks {
+            let only = TableDef { checks: vec![check.clone()], ..(*def).clone() };
+            for (_, row) in &rows {
+                match self.check_constraints(&only, row) {
+                    Err(e) if e.code == "23514" => {
+                        return Err(SqlError::new(
+                            "23514",
+                            format!("check constraint \"{}\" of relation \"{}\" is violated by some row", check.name, def.name),
+                        ));
+                    }
+                    other => other?,
+                }
+            }
+        }
+        if !fks.is_empty() {
+            let only = Arc::new(TableDef { foreign_keys: fks, ..(*def).clone() });
+            for (_, row) in &rows {
+                self.check_fk_child(&only, row, None).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn backfill_column(&mut self, schema: &str, table: &str, col: usize) -> SqlResult<()> {
         let view = self.begin_statement()?;
         let def = view.catalog.table_by_name(schema, table).cloned().ok_or_else(|| no_relation(table))?;

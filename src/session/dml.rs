@@ -570,7 +570,7 @@ impl Session {
     // Constraints
     // ------------------------------------------------------------------
 
-    fn check_constraints(&self, def: &TableDef, row: &[Value]) -> SqlResult<()> {
+    pub(super) fn check_constraints(&self, def: &TableDef, row: &[Value]) -> SqlResult<()> {
         if def.checks.is_empty() {
             return Ok(());
         }
@@ -593,7 +593,7 @@ impl Session {
 
     /// The referenced row must exist for every foreign key of `def` (MATCH SIMPLE:
     /// a NULL in the key skips the check). On UPDATE, unchanged keys are not re-checked.
-    async fn check_fk_child(&mut self, def: &Arc<TableDef>, row: &[Value], old: Option<&[Value]>) -> SqlResult<()> {
+    pub(super) async fn check_fk_child(&mut self, def: &Arc<TableDef>, row: &[Value], old: Option<&[Value]>) -> SqlResult<()> {
         if def.foreign_keys.is_empty() {
             return Ok(());
         }

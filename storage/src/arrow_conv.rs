@@ -213,8 +213,18 @@ impl BatchBuilder {
         arrays.extend(self.cols.iter_mut().map(|c| c.finish()));
         let n = self.rows;
         self.rows = 0;
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &RecordBatchOptions::new().with_row_count(Some(n)))
-            .expect("batch matches its schema")
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        match RecordBatch::try_new_with_options(self.schema.clone(), arrays.clone(), &options) {
+            Ok(b) => b,
+            // A NULL where the catalog says NOT NULL (data written before a
+            // constraint was enforced): serve it rather than fail the scan.
+            Err(e) => {
+                tracing::warn!(error = %e, "a row breaks its table's NOT NULL constraint; scanning it as nullable");
+                let fields: Vec<_> = self.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+                let schema = Arc::new(Schema::new_with_metadata(fields, self.schema.metadata().clone()));
+                RecordBatch::try_new_with_options(schema, arrays, &options).expect("arrays built for the schema's types")
+            }
+        }
     }
 }
 
@@ -279,4 +289,45 @@ pub fn batch_to_rows(def: &TableDef, batch: &RecordBatch) -> Result<Vec<(RowId, 
         out.push((rowids.value(i), encode_row(&types, &values)));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ColumnDef;
+
+    /// A NULL in a column the catalog says is NOT NULL (a row written before
+    /// the constraint was enforced) is scanned, not a panic.
+    #[test]
+    fn a_null_in_a_not_null_column_scans_as_nullable() {
+        let col = |name: &str, nullable| ColumnDef {
+            name: name.into(),
+            ty: DataType::Int32,
+            nullable,
+            default: None,
+            dropped: false,
+            missing: None,
+        };
+        let def = TableDef {
+            id: 1,
+            schema: "public".into(),
+            name: "t".into(),
+            columns: vec![col("a", true), col("b", false)],
+            indexes: vec![],
+            foreign_keys: vec![],
+            checks: vec![],
+            relfilenode: 1,
+            options: vec![],
+            layout: Default::default(),
+        };
+        let mut b = BatchBuilder::for_table(&def, false, 4);
+        b.push(1, &encode_row(&[DataType::Int32, DataType::Int32], &[Value::Int32(1), Value::Null]));
+        let batch = b.finish();
+        assert_eq!(batch.num_rows(), 1);
+        assert!(batch.schema().field(1).is_nullable());
+        assert!(batch.column(1).is_null(0));
+        // A clean batch keeps the declared schema.
+        b.push(2, &encode_row(&[DataType::Int32, DataType::Int32], &[Value::Int32(1), Value::Int32(2)]));
+        assert!(!b.finish().schema().field(1).is_nullable());
+    }
 }
