@@ -748,6 +748,11 @@ fn add_column_def(cat: &mut Catalog, t: &mut TableDef, c: &SqlColumnDef, cons: &
                 ch.name = ch.name.or_else(|| cname_opt.clone().map(datafusion::sql::sqlparser::ast::Ident::new));
                 cons.push((pos, TableConstraint::Check(ch)));
             }
+            ColumnOption::Generated { generation_expr: Some(e), .. } => {
+                // A computed column: refused rather than mistaken for identity.
+                return Err(SqlError::unsupported(format!("generated column \"{cname}\" (GENERATED ALWAYS AS ({e}))"))
+                    .with_hint("Compute the value in the INSERT and UPDATE, or in a view."));
+            }
             ColumnOption::Generated { .. } => {
                 // GENERATED … AS IDENTITY: an owned sequence, like serial.
                 let seq_name = cat.unique_relation_name(&t.schema, &format!("{}_{}_seq", t.name, cname));
