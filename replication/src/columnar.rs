@@ -428,28 +428,28 @@ impl TableState {
 /// The standby's column store: applied by one task, read by many.
 pub struct ColumnStore {
     catalog: Arc<Catalog>,
-    pool: Arc<SegmentPool>,
     tables: HashMap<u32, TableState>,
     current: Arc<RwLock<Arc<ColumnSnapshot>>>,
     applied_tx: watch::Sender<Lsn>,
     /// Segments compaction wants in memory (see `take_wanted`).
     wanted: Vec<Arc<Segment>>,
+    /// The segment pool, writer and segment size every table shares.
     env: TableEnv,
 }
 
 impl ColumnStore {
     pub fn new(catalog: Arc<Catalog>, lsn: Lsn, pool: Arc<SegmentPool>) -> ColumnStore {
-        let env = TableEnv { pool: pool.clone(), writer: None, seal_rows: MAX_DELTA_ROWS };
+        let env = TableEnv { pool, writer: None, seal_rows: MAX_DELTA_ROWS };
         let tables = catalog.tables.values().map(|d| (d.id, TableState::new(d.clone(), env.clone()))).collect();
         let (applied_tx, _) = watch::channel(lsn);
         let snap = Arc::new(ColumnSnapshot { lsn, catalog: catalog.clone(), tables: HashMap::new() });
-        let mut store = ColumnStore { catalog, pool, tables, current: Arc::new(RwLock::new(snap)), applied_tx, wanted: Vec::new(), env };
+        let mut store = ColumnStore { catalog, tables, current: Arc::new(RwLock::new(snap)), applied_tx, wanted: Vec::new(), env };
         store.publish(lsn).expect("publishing an empty store cannot fail");
         store
     }
 
     pub fn pool(&self) -> &Arc<SegmentPool> {
-        &self.pool
+        &self.env.pool
     }
 
     /// From now on, segments sealed inside a transaction while the pool is

@@ -434,30 +434,55 @@ impl Session {
         if not_null.is_empty() && checks.is_empty() && fks.is_empty() {
             return Ok(());
         }
-        let rows = duetdb_storage::transaction::collect_rows(&view, &def);
-        if let (Some(&c), false) = (not_null.first(), rows.is_empty()) {
-            return Err(SqlError::new(
-                "23502",
-                format!("column \"{}\" of relation \"{}\" contains null values", def.columns[c].name, def.name),
-            ));
-        }
-        for check in checks {
-            let only = TableDef { checks: vec![check.clone()], ..(*def).clone() };
-            for (_, row) in &rows {
-                match self.check_constraints(&only, row) {
+        // One pass over the rows, decoding each once: NOT NULL fails at the
+        // first row, a CHECK at its first violation; only the keys of new
+        // foreign keys are kept (their parents are looked up afterwards).
+        let layout = def.layout();
+        let only_checks: Vec<TableDef> = checks.iter().map(|c| TableDef { checks: vec![c.clone()], ..(*def).clone() }).collect();
+        let fk_cols: Vec<usize> = fks.iter().flat_map(|f| f.columns.iter().copied()).collect();
+        let mut fk_rows: Vec<Vec<Value>> = Vec::new();
+        let mut failed: Option<SqlError> = None;
+        view.scan(&def, |_, raw| {
+            if let Some(&c) = not_null.first() {
+                failed = Some(SqlError::new(
+                    "23502",
+                    format!("column \"{}\" of relation \"{}\" contains null values", def.columns[c].name, def.name),
+                ));
+                return std::ops::ControlFlow::Break(());
+            }
+            let row = duetdb_storage::row::decode_row(&layout.types, &layout.missing, raw);
+            for only in &only_checks {
+                match self.check_constraints(only, &row) {
+                    Ok(()) => {}
                     Err(e) if e.code == "23514" => {
-                        return Err(SqlError::new(
+                        failed = Some(SqlError::new(
                             "23514",
-                            format!("check constraint \"{}\" of relation \"{}\" is violated by some row", check.name, def.name),
+                            format!("check constraint \"{}\" of relation \"{}\" is violated by some row", only.checks[0].name, def.name),
                         ));
+                        return std::ops::ControlFlow::Break(());
                     }
-                    other => other?,
+                    Err(e) => {
+                        failed = Some(e);
+                        return std::ops::ControlFlow::Break(());
+                    }
                 }
             }
+            if !fk_cols.is_empty() {
+                // Only the key columns are read by the check.
+                let mut keys = vec![Value::Null; row.len()];
+                for &c in &fk_cols {
+                    keys[c] = row[c].clone();
+                }
+                fk_rows.push(keys);
+            }
+            std::ops::ControlFlow::Continue(())
+        });
+        if let Some(e) = failed {
+            return Err(e);
         }
         if !fks.is_empty() {
             let only = Arc::new(TableDef { foreign_keys: fks, ..(*def).clone() });
-            for (_, row) in &rows {
+            for row in &fk_rows {
                 self.check_fk_child(&only, row, None).await?;
             }
         }
