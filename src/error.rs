@@ -185,7 +185,7 @@ impl From<duetdb_storage::Error> for SqlError {
                 err.constraint = Some(constraint.clone());
                 err.table = Some(table.clone());
             }
-            E::NotNullViolation { column, table } => {
+            E::NotNullViolation { column, table } | E::ColumnContainsNulls { column, table } => {
                 err.column = Some(column.clone());
                 err.table = Some(table.clone());
             }

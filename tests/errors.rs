@@ -137,6 +137,10 @@ async fn constraints_added_by_alter_table_hold_for_existing_rows() {
     .unwrap();
     let e = expect_error(&c, "ALTER TABLE t ADD COLUMN w int NOT NULL", "23502").await;
     assert_eq!(e.message(), "column \"w\" of relation \"t\" contains null values");
+    c.batch_execute("UPDATE t SET p = NULL WHERE id = 2").await.unwrap();
+    let e = expect_error(&c, "ALTER TABLE t ALTER COLUMN p SET NOT NULL", "23502").await;
+    assert_eq!(e.message(), "column \"p\" of relation \"t\" contains null values");
+    c.batch_execute("UPDATE t SET p = 99 WHERE id = 2").await.unwrap();
     let e = expect_error(&c, "ALTER TABLE t ADD CONSTRAINT pos CHECK (v > 0)", "23514").await;
     assert_eq!(e.message(), "check constraint \"pos\" of relation \"t\" is violated by some row");
     // An error evaluating the check is that error, not a violation.

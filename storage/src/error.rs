@@ -14,6 +14,8 @@ pub enum Error {
     UniqueViolation { constraint: String, detail: String },
     /// 23502: NULL into a NOT NULL column.
     NotNullViolation { column: String, table: String },
+    /// 23502: SET NOT NULL on a column that holds a NULL.
+    ColumnContainsNulls { column: String, table: String },
     /// 23503: a foreign key points at nothing, or a referenced row is still referenced.
     ForeignKeyViolation { constraint: String, detail: String },
     /// 23514: a CHECK constraint failed.
@@ -73,7 +75,7 @@ impl Error {
     pub fn sqlstate(&self) -> &'static str {
         match self {
             Error::UniqueViolation { .. } => "23505",
-            Error::NotNullViolation { .. } => "23502",
+            Error::NotNullViolation { .. } | Error::ColumnContainsNulls { .. } => "23502",
             Error::ForeignKeyViolation { .. } => "23503",
             Error::CheckViolation { .. } => "23514",
             Error::SerializationFailure(_) | Error::RetryStatement => "40001",
@@ -120,6 +122,7 @@ impl fmt::Display for Error {
             Error::NotNullViolation { column, table } => {
                 write!(f, "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint")
             }
+            Error::ColumnContainsNulls { column, table } => write!(f, "column \"{column}\" of relation \"{table}\" contains null values"),
             Error::ForeignKeyViolation { constraint, .. } => {
                 write!(f, "foreign key constraint \"{constraint}\" is violated")
             }

@@ -987,7 +987,7 @@ impl Transaction {
                     }
                 });
                 if null {
-                    return Err(Error::NotNullViolation { column: def.columns[col].name.clone(), table: def.name.clone() });
+                    return Err(Error::ColumnContainsNulls { column: def.columns[col].name.clone(), table: def.name.clone() });
                 }
             }
         }
