@@ -27,7 +27,6 @@ use crate::error::{SqlError, SqlResult};
 use crate::settings::{self, Values};
 use crate::sql::system::{ActivityRow, ReplicationRow, SlotRow};
 
-/// What a standby offers the server (implemented by the replication crate's glue).
 /// A standby's column store memory, for monitoring.
 #[derive(Clone, Copy, Debug)]
 pub struct SegmentMemory {
@@ -40,6 +39,7 @@ pub struct SegmentMemory {
     pub row_maps: usize,
 }
 
+/// What a standby offers the server (implemented by the replication crate's glue).
 #[async_trait]
 pub trait StandbyRole: Send + Sync {
     fn catalog(&self) -> Arc<Catalog>;

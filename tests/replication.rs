@@ -411,11 +411,7 @@ async fn any_n_and_most_available_sync_decide_what_a_commit_waits_for() {
     let mut standby = TestServer::start_standby(&primary, &[("application_name".into(), "s2".into())]);
     let s = standby.connect().await;
     catch_up(&p, &s).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while one(&p, "SELECT coalesce(max(sync_state), '') FROM pg_stat_replication").await != "quorum" {
-        assert!(Instant::now() < deadline, "the standby never counted for the quorum");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_sync_state(&p, "quorum").await;
     // Any one of the two is enough: s1 is not there, s2 acknowledges.
     p.batch_execute("SET synchronous_commit = remote_apply").await.unwrap();
     for i in 0..10 {

@@ -19,7 +19,8 @@
 //! its limit. Apply waits for a running persist only when memory reaches
 //! twice the limit (backpressure: the primary's WAL then waits in the TCP
 //! window and the slot). Inside one transaction larger than memory, the
-//! segments apply seals go to Parquet at once (`segment_writer`). A restart loads the newest persisted snapshot,
+//! segments apply seals go to Parquet at once (`segment_writer`). A restart
+//! loads the newest persisted snapshot,
 //! replays the local WAL after it, and streams from there — no rebuild.
 //! Anything unreadable falls back to a new base backup, with a log line
 //! saying why.

@@ -415,7 +415,6 @@ impl Session {
         Ok(Outcome::Command(format!("SELECT {n}")))
     }
 
-    /// Fills a newly added column whose default must be evaluated per row (serial).
     /// What ALTER TABLE added must hold for the rows already there, as in
     /// PostgreSQL: a NOT NULL column without a default (23502), a CHECK
     /// constraint (23514), a foreign key (23503). `old` is the table before;
@@ -489,6 +488,7 @@ impl Session {
         Ok(())
     }
 
+    /// Fills a newly added column whose default must be evaluated per row (serial).
     async fn backfill_column(&mut self, schema: &str, table: &str, col: usize) -> SqlResult<()> {
         let view = self.begin_statement()?;
         let def = view.catalog.table_by_name(schema, table).cloned().ok_or_else(|| no_relation(table))?;

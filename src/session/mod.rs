@@ -384,13 +384,15 @@ impl Session {
         }
     }
 
-    pub fn notice(&mut self, severity: &'static str, message: impl Into<String>) {
+    /// Queues a notice for the client; returns it for fields beyond the message.
+    pub fn notice(&mut self, severity: &'static str, message: impl Into<String>) -> &mut SqlError {
         let mut n = SqlError::new("00000", message);
         n.severity = severity;
         if severity == "WARNING" {
             n.code = "01000";
         }
         self.notices.push(n);
+        self.notices.last_mut().expect("just pushed")
     }
 
     // ------------------------------------------------------------------
@@ -604,10 +606,8 @@ impl Session {
             } else {
                 "canceling wait for synchronous replication due to user request"
             };
-            let mut w = SqlError::new("01000", message)
-                .with_detail("The transaction has already committed locally, but might not have been replicated to the standby.");
-            w.severity = "WARNING";
-            self.notices.push(w);
+            self.notice("WARNING", message).detail =
+                Some("The transaction has already committed locally, but might not have been replicated to the standby.".into());
         }
     }
 

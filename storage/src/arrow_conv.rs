@@ -213,18 +213,16 @@ impl BatchBuilder {
         arrays.extend(self.cols.iter_mut().map(|c| c.finish()));
         let n = self.rows;
         self.rows = 0;
-        let options = RecordBatchOptions::new().with_row_count(Some(n));
-        match RecordBatch::try_new_with_options(self.schema.clone(), arrays.clone(), &options) {
-            Ok(b) => b,
-            // A NULL where the catalog says NOT NULL (data written before a
-            // constraint was enforced): serve it rather than fail the scan.
-            Err(e) => {
-                tracing::warn!(error = %e, "a row breaks its table's NOT NULL constraint; scanning it as nullable");
-                let fields: Vec<_> = self.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
-                let schema = Arc::new(Schema::new_with_metadata(fields, self.schema.metadata().clone()));
-                RecordBatch::try_new_with_options(schema, arrays, &options).expect("arrays built for the schema's types")
-            }
+        // A NULL where the catalog says NOT NULL (data written before a
+        // constraint was enforced): serve it as nullable rather than fail.
+        let mut schema = self.schema.clone();
+        if schema.fields().iter().zip(&arrays).any(|(f, a)| !f.is_nullable() && a.null_count() > 0) {
+            tracing::warn!(fields = ?schema.fields(), "a row breaks its table's NOT NULL constraint; scanning it as nullable");
+            let fields: Vec<_> = schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+            schema = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
         }
+        RecordBatch::try_new_with_options(schema, arrays, &RecordBatchOptions::new().with_row_count(Some(n)))
+            .expect("batch matches its schema")
     }
 }
 

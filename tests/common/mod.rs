@@ -243,9 +243,14 @@ pub async fn catch_up(primary: &tokio_postgres::Client, standby: &tokio_postgres
 
 /// Waits until the primary reports a standby as synchronous.
 pub async fn wait_sync(p: &tokio_postgres::Client) {
+    wait_sync_state(p, "sync").await;
+}
+
+/// Waits until a standby has `state` (sync, quorum, …) in pg_stat_replication.
+pub async fn wait_sync_state(p: &tokio_postgres::Client, state: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while one(p, "SELECT coalesce(max(sync_state), '') FROM pg_stat_replication").await != "sync" {
-        assert!(Instant::now() < deadline, "standby never became synchronous");
+    while one(p, "SELECT coalesce(max(sync_state), '') FROM pg_stat_replication").await != state {
+        assert!(Instant::now() < deadline, "no standby became {state}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
