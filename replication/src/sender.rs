@@ -77,6 +77,12 @@ impl WalSender {
                     }
                     break;
                 }
+                Ok(Err(Stop::Unwritten { at })) => {
+                    if at < limit {
+                        return Err(SendError::Read(format!("WAL at {at} reads as zeros although it was flushed")));
+                    }
+                    break;
+                }
                 Ok(Err(Stop::BadFrame { at, reason })) => {
                     return Err(SendError::Read(format!("WAL record at {at} is damaged: {reason}")));
                 }

@@ -143,6 +143,13 @@ fn freeze(td: &TableData, rowid: RowId, row: Box<[u8]>) {
     });
 }
 
+fn corrupt_before_end(at: Lsn, what: &str, proof: Lsn) -> Error {
+    Error::Corrupt(format!(
+        "WAL is damaged at {at} ({what}), and the record at {proof} shows that part had been flushed: the log is \
+         corrupt before its end. Refusing to start; restore from a standby or a backup"
+    ))
+}
+
 fn replay(mut st: ReplayState, wal_dir: &Path) -> Result<Recovered> {
     let snap: Snapshot = st.manifest.snapshot();
     let redo = st.manifest.redo_lsn;
@@ -195,13 +202,18 @@ fn replay(mut st: ReplayState, wal_dir: &Path) -> Result<Recovered> {
             }
             Ok(None) => unreachable!("no limit"),
             Err(Stop::End { at }) => break at,
+            Err(Stop::Unwritten { at }) => {
+                // Zeros where a record would begin: the unwritten rest of a
+                // preallocated segment — or a flushed stretch that was zeroed
+                // later, which a durable frame further on would prove.
+                if let Some(proof) = reader.find_durable_record_after(at)? {
+                    return Err(corrupt_before_end(at, "zeroed bytes", proof));
+                }
+                break at;
+            }
             Err(Stop::BadFrame { at, reason }) => {
                 if let Some(proof) = reader.find_durable_record_after(at)? {
-                    return Err(Error::Corrupt(format!(
-                        "WAL is damaged at {at} ({reason}), and the record at {proof} shows that part had been \
-                         flushed: the log is corrupt before its end. Refusing to start; restore from a standby \
-                         or a backup"
-                    )));
+                    return Err(corrupt_before_end(at, &reason, proof));
                 }
                 let msg = format!("WAL ends with an incomplete or damaged record at {at} ({reason}); cut there");
                 tracing::warn!("{msg}");

@@ -57,6 +57,10 @@ impl RawRecord {
 pub enum Stop {
     /// There are no bytes at `at`: the log ends cleanly here.
     End { at: Lsn },
+    /// Only zeros at `at`: the never-written rest of a preallocated segment,
+    /// so the log ends here — unless a later frame proves the bytes had been
+    /// written (see `find_durable_record_after`).
+    Unwritten { at: Lsn },
     /// The frame at `at` is incomplete or fails its checks.
     BadFrame { at: Lsn, reason: String },
 }
@@ -126,6 +130,9 @@ impl WalReader {
             Some(h) => h.try_into().unwrap(),
             None => return bad("incomplete record header".into()),
         };
+        if header == [0; HEADER_LEN] {
+            return Ok(Err(Stop::Unwritten { at }));
+        }
         let h = parse_header(&header);
         if h.lsn != at {
             return bad(format!("record header claims LSN {} at LSN {}", h.lsn, at));

@@ -34,6 +34,7 @@ use std::time::Instant;
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::watch;
 
+use super::prealloc::{self, Preallocator};
 use super::record::{Kind, encode_frame};
 use super::segment::{list_segments, segment_for, segment_path, sync_dir};
 use crate::error::{Error, Result};
@@ -50,11 +51,13 @@ pub struct WalConfig {
     pub max_buffer: usize,
     /// Skip fdatasync (tests and throwaway demos only: nothing is durable).
     pub fsync: bool,
+    /// Zero-fill the next segment ahead of time (see `prealloc`); only with `fsync`.
+    pub preallocate: bool,
 }
 
 impl Default for WalConfig {
     fn default() -> Self {
-        WalConfig { segment_size: 16 << 20, max_buffer: 32 << 20, fsync: true }
+        WalConfig { segment_size: 16 << 20, max_buffer: 32 << 20, fsync: true, preallocate: true }
     }
 }
 
@@ -90,6 +93,7 @@ struct Shared {
     failure: Mutex<Option<String>>,
     shutdown: AtomicBool,
     stats: WalStats,
+    prealloc: Option<Preallocator>,
 }
 
 /// Handle to the write-ahead log. Dropping it flushes what was appended and stops the writer.
@@ -101,7 +105,9 @@ pub struct Wal {
 impl Wal {
     /// Opens the log in `dir` for appending at `end` (where recovery found the
     /// last valid record to end). Segment files past `end` are garbage from a
-    /// torn tail and are removed; the file holding `end` is cut there.
+    /// torn tail and are removed; in the file holding `end`, whatever follows
+    /// `end` is zeroed (the file keeps its length: a preallocated segment
+    /// stays preallocated).
     pub fn open(dir: &Path, end: Lsn, config: WalConfig) -> Result<Wal> {
         std::fs::create_dir_all(dir)?;
         let segments = list_segments(dir)?;
@@ -113,11 +119,15 @@ impl Wal {
             None => end,
         };
         let path = segment_path(dir, seg_start);
-        let mut file = OpenOptions::new().create(true).write(true).truncate(false).open(&path)?;
-        file.set_len(end.0 - seg_start.0)?;
-        file.seek(SeekFrom::End(0))?;
+        let mut file = OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path)?;
+        let wiped = prealloc::zero_tail(&file, end.0 - seg_start.0)?;
+        if wiped > 0 {
+            tracing::info!(bytes = wiped, at = %end, "zeroed what a torn write left after the end of the log");
+        }
+        file.seek(SeekFrom::Start(end.0 - seg_start.0))?;
         file.sync_all()?;
         sync_dir(dir)?;
+        let prealloc = if config.fsync && config.preallocate { Some(Preallocator::start(dir, config.segment_size)?) } else { None };
 
         let (flushed_tx, _) = watch::channel(end);
         let shared = Arc::new(Shared {
@@ -137,6 +147,7 @@ impl Wal {
             failure: Mutex::new(None),
             shutdown: AtomicBool::new(false),
             stats: WalStats::default(),
+            prealloc,
         });
         let writer_shared = shared.clone();
         let thread = std::thread::Builder::new().name("wal-writer".into()).spawn(move || writer_loop(writer_shared, file, seg_start))?;
@@ -265,6 +276,9 @@ impl Wal {
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
+        if let Some(p) = &self.shared.prealloc {
+            p.shutdown();
+        }
     }
 }
 
@@ -276,6 +290,8 @@ impl Drop for Wal {
 
 fn writer_loop(s: Arc<Shared>, mut file: File, mut file_start: Lsn) {
     let mut spare: Vec<u8> = Vec::with_capacity(1 << 20);
+    // The segment for which a spare file was last requested.
+    let mut requested_for = None;
     loop {
         let (bytes, start, boundaries) = {
             let mut st = s.insert.lock();
@@ -309,6 +325,14 @@ fn writer_loop(s: Arc<Shared>, mut file: File, mut file_start: Lsn) {
             s.flushed_tx.send_replace(Lsn(u64::MAX));
             return;
         }
+        // Half way through a segment, have the next one zero-filled.
+        if let Some(p) = &s.prealloc
+            && requested_for != Some(file_start)
+            && end.0 - file_start.0 >= s.config.segment_size / 2
+        {
+            p.request();
+            requested_for = Some(file_start);
+        }
         s.stats.flushes.fetch_add(1, Ordering::Relaxed);
         s.stats.flush_micros.fetch_add(began.elapsed().as_micros() as u64, Ordering::Relaxed);
         s.flushed.store(end.0, Ordering::Release);
@@ -331,8 +355,13 @@ fn write_batch(s: &Shared, file: &mut File, file_start: &mut Lsn, start: Lsn, by
         if s.config.fsync {
             file.sync_data()?;
         }
-        // The old file is complete and durable; begin the next one.
-        *file = OpenOptions::new().create(true).write(true).truncate(true).open(segment_path(&s.dir, b))?;
+        // The old file is complete and durable; begin the next one, in a
+        // zero-filled file if one is ready.
+        let path = segment_path(&s.dir, b);
+        *file = match s.prealloc.as_ref().and_then(|p| p.take(&path)) {
+            Some(f) => f,
+            None => OpenOptions::new().create(true).write(true).truncate(true).open(&path)?,
+        };
         if s.config.fsync {
             sync_dir(&s.dir)?;
         }
