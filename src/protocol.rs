@@ -747,14 +747,14 @@ impl Connection {
                         };
                         match msg? {
                             PgWireFrontendMessage::CopyData(d) => {
-                                if let Err(e) = self.session.copy_data(&d.data).await {
+                                if let Err(e) = Box::pin(self.session.copy_data(&d.data)).await {
                                     // Swallow the rest of the copy stream, then report.
                                     self.drain_copy(wire).await?;
                                     self.session.copy_in = None;
                                     return Ok(Err(e));
                                 }
                             }
-                            PgWireFrontendMessage::CopyDone(_) => match self.session.copy_done().await {
+                            PgWireFrontendMessage::CopyDone(_) => match Box::pin(self.session.copy_done()).await {
                                 Ok(tag) => {
                                     send(wire, PgWireBackendMessage::CommandComplete(CommandComplete::new(tag))).await?;
                                     break;

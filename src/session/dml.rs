@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::common::ScalarValue;
-use datafusion::sql::sqlparser::ast::{Expr, SelectItem, Statement};
+use datafusion::sql::sqlparser::ast::{Expr, Query, SelectItem, Statement};
 use duetdb_storage::catalog::{FkAction, ForeignKeyDef, TableDef};
 use duetdb_storage::keycode;
 use duetdb_storage::row::{ValueRef, decode_row};
@@ -99,7 +99,7 @@ impl Session {
         match plan.returning() {
             None => Ok(Outcome::Command(tag)),
             Some(items) => {
-                let (fields, types, rows) = self.returning(plan, items, changed.rows).await?;
+                let (fields, types, rows) = Box::pin(self.returning(plan, items, changed.rows)).await?;
                 Ok(Outcome::Rows(RowStream::from_values(fields, types, rows, Tag::Fixed(tag))))
             }
         }
@@ -244,7 +244,7 @@ impl Session {
                 }
                 let layout = def.layout();
                 let mut seen = HashSet::new();
-                for r in self.general_rows(&sql, params).await? {
+                for r in Box::pin(self.general_rows(&sql, params)).await? {
                     let Some(rowid) = r[0].as_i64().map(|x| x as RowId) else { continue };
                     if !seen.insert(rowid) {
                         continue; // joined more than once: PostgreSQL updates it once
@@ -307,7 +307,7 @@ impl Session {
                 }
                 let mut seen = HashSet::new();
                 let mut out = Vec::new();
-                for r in self.general_rows(&sql, params).await? {
+                for r in Box::pin(self.general_rows(&sql, params)).await? {
                     let Some(rowid) = r[0].as_i64().map(|x| x as RowId) else { continue };
                     if !seen.insert(rowid) {
                         continue;
@@ -378,36 +378,7 @@ impl Session {
                 }
                 out
             }
-            InsertSource::Query(q) => {
-                let stmt = Statement::Query(q.clone());
-                let plan = self.plan_sql(&stmt).await?;
-                let n = plan.schema().fields().len();
-                if n != columns.len() {
-                    return Err(SqlError::syntax(if n > columns.len() {
-                        "INSERT has more expressions than target columns"
-                    } else {
-                        "INSERT has more target columns than expressions"
-                    }));
-                }
-                let bound = query::bind(&plan, params)?;
-                let stream = query::execute(&self.df, &bound).await?;
-                let mut rs = RowStream::from_stream(vec![], stream, Tag::Select);
-                let mut out = Vec::new();
-                for b in rs.collect_batches().await? {
-                    for i in 0..b.num_rows() {
-                        let mut row = Vec::with_capacity(n);
-                        for c in b.columns() {
-                            let s = ScalarValue::try_from_array(c, i)?;
-                            row.push(Some(
-                                scalar_to_value(&s)
-                                    .ok_or_else(|| SqlError::new("42804", format!("value of type {} cannot be inserted", s.data_type())))?,
-                            ));
-                        }
-                        out.push(row);
-                    }
-                }
-                out
-            }
+            InsertSource::Query(q) => Box::pin(self.query_source_rows(q, columns.len(), params)).await?,
         };
         let mut changed = Changed { rows: Vec::new() };
         let mut inserted = 0u64;
@@ -429,7 +400,7 @@ impl Session {
                     changed.rows.push(row);
                 }
                 Some(oc) => {
-                    if let Some(r) = self.insert_on_conflict(def, oc, row, &zone).await? {
+                    if let Some(r) = Box::pin(self.insert_on_conflict(def, oc, row, &zone)).await? {
                         inserted += 1;
                         changed.rows.push(r);
                     }
@@ -440,6 +411,38 @@ impl Session {
     }
 
     /// INSERT … ON CONFLICT: returns the row inserted or updated (None: nothing done).
+    /// The rows of `INSERT … SELECT`: the query run through DataFusion.
+    async fn query_source_rows(&mut self, q: &Query, ncolumns: usize, params: &[ScalarValue]) -> SqlResult<Vec<Vec<Option<Value>>>> {
+        let stmt = Statement::Query(Box::new(q.clone()));
+        let plan = self.plan_sql(&stmt).await?;
+        let n = plan.schema().fields().len();
+        if n != ncolumns {
+            return Err(SqlError::syntax(if n > ncolumns {
+                "INSERT has more expressions than target columns"
+            } else {
+                "INSERT has more target columns than expressions"
+            }));
+        }
+        let bound = query::bind(&plan, params)?;
+        let stream = query::execute(&self.df, &bound).await?;
+        let mut rs = RowStream::from_stream(vec![], stream, Tag::Select);
+        let mut out = Vec::new();
+        for b in rs.collect_batches().await? {
+            for i in 0..b.num_rows() {
+                let mut row = Vec::with_capacity(n);
+                for c in b.columns() {
+                    let s = ScalarValue::try_from_array(c, i)?;
+                    row.push(Some(
+                        scalar_to_value(&s)
+                            .ok_or_else(|| SqlError::new("42804", format!("value of type {} cannot be inserted", s.data_type())))?,
+                    ));
+                }
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
     async fn insert_on_conflict(
         &mut self,
         def: &Arc<TableDef>,

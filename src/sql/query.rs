@@ -149,7 +149,10 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
 /// Plans a statement (a query, or a statement DataFusion plans such as EXPLAIN).
 pub async fn plan(ctx: &SessionContext, stmt: &Statement) -> SqlResult<LogicalPlan> {
     let state = ctx.state();
-    Ok(state.statement_to_plan(DfStatement::Statement(Box::new(stmt.clone()))).await?)
+    // Boxed, as is `create_physical_plan` below: DataFusion's futures run to
+    // kilobytes, and inline they would swell every future that can reach
+    // them — the whole statement path, which is copied per statement.
+    Ok(Box::pin(state.statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))).await?)
 }
 
 /// Placeholder types the planner inferred, by position ($1 → index 0).
@@ -256,7 +259,7 @@ pub fn bind(plan: &LogicalPlan, params: &[ScalarValue]) -> SqlResult<LogicalPlan
 /// Optimizes, plans physically and starts executing.
 pub async fn execute(ctx: &SessionContext, plan: &LogicalPlan) -> SqlResult<SendableRecordBatchStream> {
     let state = ctx.state();
-    let physical = state.create_physical_plan(plan).await?;
+    let physical = Box::pin(state.create_physical_plan(plan)).await?;
     Ok(execute_stream(physical, ctx.task_ctx())?)
 }
 
