@@ -87,6 +87,12 @@ pub fn render(server: &Server) -> String {
         counter(&mut out, "duetdb_wal_bytes_total", "WAL bytes written.", c(&s.bytes));
         counter(&mut out, "duetdb_wal_records_total", "WAL records written.", c(&s.records));
         counter(&mut out, "duetdb_wal_flushes_total", "WAL flushes (one per commit group).", c(&s.flushes));
+        counter(
+            &mut out,
+            "duetdb_wal_flush_seconds_total",
+            "Time spent writing and syncing WAL (divided by the flushes: the mean flush).",
+            c(&s.flush_micros) as f64 / 1e6,
+        );
         gauge(&mut out, "duetdb_wal_flush_lsn", "Flushed WAL position (bytes).", engine.wal.flushed_lsn().0 as f64);
         let rows = server.replication.read().as_ref().map(|r| r.stat_replication()).unwrap_or_default();
         let _ =
