@@ -17,6 +17,9 @@
 //!   `lsn` ends where the next begins.
 //! - The flushed LSN only moves forward and only past bytes that `fdatasync`
 //!   returned for. A commit is acknowledged only after its LSN is flushed.
+//! - A new segment is a zero-filled file from `prealloc` when one is ready, so
+//!   `fdatasync` persists data, not a growing file size; the never-written rest
+//!   of a segment reads as zeros, which the reader takes as the end of the log.
 //! - The buffer is bounded (`max_buffer`): appenders wait for the writer instead
 //!   of growing memory without limit during a bulk load.
 //! - An I/O error while writing or syncing is fatal for the log: after a failed
