@@ -20,10 +20,9 @@
 //! twice the limit (backpressure: the primary's WAL then waits in the TCP
 //! window and the slot). Inside one transaction larger than memory, the
 //! segments apply seals go to Parquet at once (`segment_writer`). A restart
-//! loads the newest persisted snapshot,
-//! replays the local WAL after it, and streams from there — no rebuild.
-//! Anything unreadable falls back to a new base backup, with a log line
-//! saying why.
+//! loads the newest persisted snapshot, replays the local WAL after it, and
+//! streams from there — no rebuild. Anything unreadable falls back to a new
+//! base backup, with a log line saying why.
 //!
 //! A base backup's files go straight into the column store's location as
 //! they arrive, and each of their row groups becomes a segment, loaded into

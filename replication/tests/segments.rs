@@ -23,24 +23,14 @@ use duetdb_storage::wal::record::Change;
 
 const T: u32 = 16384;
 
-fn column(name: &str, ty: DataType, nullable: bool) -> ColumnDef {
-    ColumnDef { name: name.into(), ty, nullable, default: None, dropped: false, missing: None }
-}
-
 fn catalog() -> Arc<Catalog> {
     let mut c = Catalog::bootstrap("duet", None);
-    let def = TableDef {
-        id: T,
-        schema: "public".into(),
-        name: "t".into(),
-        columns: vec![column("k", DataType::Int64, false), column("v", DataType::Text, true), column("g", DataType::Int32, true)],
-        indexes: vec![],
-        foreign_keys: vec![],
-        checks: vec![],
-        relfilenode: 1,
-        options: vec![],
-        layout: Default::default(),
-    };
+    let columns = vec![
+        ColumnDef::new("k", DataType::Int64, false),
+        ColumnDef::new("v", DataType::Text, true),
+        ColumnDef::new("g", DataType::Int32, true),
+    ];
+    let def = TableDef::new(T, "public", "t", 1, columns);
     c.tables.insert(T, Arc::new(def));
     Arc::new(c)
 }

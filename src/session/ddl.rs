@@ -371,25 +371,11 @@ impl Session {
         for (i, f) in plan.schema().fields().iter().enumerate() {
             let ty = arrow_column_type(f.data_type())?;
             let cname = columns.get(i).map(|c| names::ident(&c.name)).unwrap_or_else(|| f.name().clone());
-            cols.push(ColumnDef { name: cname, ty, nullable: true, default: None, dropped: false, missing: None });
+            cols.push(ColumnDef::new(cname, ty, true));
         }
         let id = cat.alloc_oid();
         let relfilenode = cat.alloc_relfilenode();
-        cat.tables.insert(
-            id,
-            Arc::new(TableDef {
-                id,
-                schema: schema.to_string(),
-                name: name.to_string(),
-                columns: cols,
-                indexes: vec![],
-                foreign_keys: vec![],
-                checks: vec![],
-                relfilenode,
-                options: vec![],
-                layout: Default::default(),
-            }),
-        );
+        cat.tables.insert(id, Arc::new(TableDef::new(id, schema, name, relfilenode, cols)));
         let def = cat.tables[&id].clone();
         self.txn_mut()?.set_catalog(cat).await?;
         // Insert the query's rows.
@@ -443,10 +429,9 @@ impl Session {
         let mut failed: Option<SqlError> = None;
         view.scan(&def, |_, raw| {
             if let Some(&c) = not_null.first() {
-                failed = Some(SqlError::new(
-                    "23502",
-                    format!("column \"{}\" of relation \"{}\" contains null values", def.columns[c].name, def.name),
-                ));
+                failed = Some(
+                    duetdb_storage::Error::ColumnContainsNulls { column: def.columns[c].name.clone(), table: def.name.clone() }.into(),
+                );
                 return std::ops::ControlFlow::Break(());
             }
             let row = duetdb_storage::row::decode_row(&layout.types, &layout.missing, raw);
@@ -689,18 +674,7 @@ fn create_table(
 ) -> SqlResult<()> {
     let id = cat.alloc_oid();
     let relfilenode = cat.alloc_relfilenode();
-    let mut t = TableDef {
-        id,
-        schema: schema.to_string(),
-        name: name.to_string(),
-        columns: vec![],
-        indexes: vec![],
-        foreign_keys: vec![],
-        checks: vec![],
-        relfilenode,
-        options: options(opts),
-        layout: Default::default(),
-    };
+    let mut t = TableDef { options: options(opts), ..TableDef::new(id, schema, name, relfilenode, vec![]) };
     // Register the table name first so implicit names skip it.
     cat.tables.insert(id, Arc::new(t.clone()));
     let mut column_constraints = Vec::new();
@@ -731,7 +705,7 @@ fn add_column_def(cat: &mut Catalog, t: &mut TableDef, c: &SqlColumnDef, cons: &
     let cname = truncate_identifier(&names::ident(&c.name));
     let (ty, serial) = column_type(&c.data_type)?;
     let pos = t.columns.len();
-    let mut col = ColumnDef { name: cname.clone(), ty: ty.clone(), nullable: true, default: None, dropped: false, missing: None };
+    let mut col = ColumnDef::new(cname.clone(), ty.clone(), true);
     if serial {
         let seq_name = cat.unique_relation_name(&t.schema, &format!("{}_{}_seq", t.name, cname));
         let mut seq = new_sequence(cat, &t.schema, &seq_name, ty.clone());

@@ -576,20 +576,18 @@ mod tests {
 
     fn catalog() -> Catalog {
         let mut c = Catalog::bootstrap("duet", None);
-        let col = |n: &str, ty| ColumnDef { name: n.into(), ty, nullable: true, default: None, dropped: false, missing: None };
+        let col = |n: &str, ty| ColumnDef::new(n, ty, true);
         c.tables.insert(
             16384,
             Arc::new(TableDef {
-                id: 16384,
-                schema: "public".into(),
-                name: "pgbench_accounts".into(),
-                columns: vec![col("aid", DataType::Int32), col("bid", DataType::Int32), col("abalance", DataType::Int32)],
                 indexes: vec![IndexDef { id: 16385, name: "pk".into(), columns: vec![0], unique: true, primary: true, constraint: true }],
-                foreign_keys: vec![],
-                checks: vec![],
-                relfilenode: 1,
-                options: vec![],
-                layout: Default::default(),
+                ..TableDef::new(
+                    16384,
+                    "public",
+                    "pgbench_accounts",
+                    1,
+                    vec![col("aid", DataType::Int32), col("bid", DataType::Int32), col("abalance", DataType::Int32)],
+                )
             }),
         );
         c

@@ -39,18 +39,14 @@ pub async fn create_accounts(engine: &Arc<Engine>) -> Arc<TableDef> {
     let id = cat.alloc_oid();
     let idx = cat.alloc_oid();
     let relfilenode = cat.alloc_relfilenode();
-    let col =
-        |n: &str, ty: DataType, nullable: bool| ColumnDef { name: n.into(), ty, nullable, default: None, dropped: false, missing: None };
+    let col = ColumnDef::new;
+    let columns = vec![
+        col("aid", DataType::Int32, false),
+        col("bid", DataType::Int32, true),
+        col("abalance", DataType::Int32, true),
+        col("filler", DataType::Char(84), true),
+    ];
     let def = Arc::new(TableDef {
-        id,
-        schema: "public".into(),
-        name: "pgbench_accounts".into(),
-        columns: vec![
-            col("aid", DataType::Int32, false),
-            col("bid", DataType::Int32, true),
-            col("abalance", DataType::Int32, true),
-            col("filler", DataType::Char(84), true),
-        ],
         indexes: vec![IndexDef {
             id: idx,
             name: "pgbench_accounts_pkey".into(),
@@ -59,11 +55,7 @@ pub async fn create_accounts(engine: &Arc<Engine>) -> Arc<TableDef> {
             primary: true,
             constraint: true,
         }],
-        foreign_keys: vec![],
-        checks: vec![],
-        relfilenode,
-        options: vec![],
-        layout: Default::default(),
+        ..TableDef::new(id, "public", "pgbench_accounts", relfilenode, columns)
     });
     cat.tables.insert(id, def.clone());
     txn.set_catalog(cat).await.unwrap();

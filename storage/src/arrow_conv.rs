@@ -298,26 +298,13 @@ mod tests {
     /// the constraint was enforced) is scanned, not a panic.
     #[test]
     fn a_null_in_a_not_null_column_scans_as_nullable() {
-        let col = |name: &str, nullable| ColumnDef {
-            name: name.into(),
-            ty: DataType::Int32,
-            nullable,
-            default: None,
-            dropped: false,
-            missing: None,
-        };
-        let def = TableDef {
-            id: 1,
-            schema: "public".into(),
-            name: "t".into(),
-            columns: vec![col("a", true), col("b", false)],
-            indexes: vec![],
-            foreign_keys: vec![],
-            checks: vec![],
-            relfilenode: 1,
-            options: vec![],
-            layout: Default::default(),
-        };
+        let def = TableDef::new(
+            1,
+            "public",
+            "t",
+            1,
+            vec![ColumnDef::new("a", DataType::Int32, true), ColumnDef::new("b", DataType::Int32, false)],
+        );
         let mut b = BatchBuilder::for_table(&def, false, 4);
         b.push(1, &encode_row(&[DataType::Int32, DataType::Int32], &[Value::Int32(1), Value::Null]));
         let batch = b.finish();

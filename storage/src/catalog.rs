@@ -100,6 +100,13 @@ pub struct ColumnDef {
     pub missing: Option<Value>,
 }
 
+impl ColumnDef {
+    /// A live column without a default (and no value for rows older than it).
+    pub fn new(name: impl Into<String>, ty: DataType, nullable: bool) -> ColumnDef {
+        ColumnDef { name: name.into(), ty, nullable, default: None, dropped: false, missing: None }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IndexDef {
     pub id: u32,
@@ -284,6 +291,22 @@ pub fn truncate_identifier(s: &str) -> String {
 }
 
 impl TableDef {
+    /// A table with these columns and nothing else yet: no indexes, constraints or options.
+    pub fn new(id: u32, schema: impl Into<String>, name: impl Into<String>, relfilenode: RelFileNode, columns: Vec<ColumnDef>) -> TableDef {
+        TableDef {
+            id,
+            schema: schema.into(),
+            name: name.into(),
+            columns,
+            indexes: vec![],
+            foreign_keys: vec![],
+            checks: vec![],
+            relfilenode,
+            options: vec![],
+            layout: Default::default(),
+        }
+    }
+
     /// Types and missing-value defaults of all physical columns, dropped included:
     /// what decoding a row needs.
     pub fn layout(&self) -> Arc<Layout> {
@@ -341,21 +364,7 @@ mod tests {
     fn implicit_names_avoid_collisions() {
         let mut c = Catalog::bootstrap("duet", None);
         let id = c.alloc_oid();
-        c.tables.insert(
-            id,
-            Arc::new(TableDef {
-                id,
-                schema: "public".into(),
-                name: "t_pkey".into(),
-                columns: vec![],
-                indexes: vec![],
-                foreign_keys: vec![],
-                checks: vec![],
-                relfilenode: 1,
-                options: vec![],
-                layout: Default::default(),
-            }),
-        );
+        c.tables.insert(id, Arc::new(TableDef::new(id, "public", "t_pkey", 1, vec![])));
         assert_eq!(c.unique_relation_name("public", "t_pkey"), "t_pkey1");
         assert_eq!(c.unique_relation_name("public", "u_pkey"), "u_pkey");
         assert_eq!(truncate_identifier(&"x".repeat(70)).len(), 63);

@@ -379,20 +379,9 @@ async fn create_table(engine: &Arc<Engine>, spec: &str) -> String {
                 constraint: true,
             });
         }
-        columns.push(ColumnDef { name: words[0].into(), ty, nullable: !pk, default: None, dropped: false, missing: None });
+        columns.push(ColumnDef::new(words[0], ty, !pk));
     }
-    let def = TableDef {
-        id,
-        schema: "public".into(),
-        name: name.into(),
-        columns,
-        indexes,
-        foreign_keys: vec![],
-        checks: vec![],
-        relfilenode,
-        options: vec![],
-        layout: Default::default(),
-    };
+    let def = TableDef { indexes, ..TableDef::new(id, "public", name, relfilenode, columns) };
     cat.tables.insert(id, Arc::new(def));
     match txn.set_catalog(cat).await {
         Ok(()) => {

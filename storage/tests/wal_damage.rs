@@ -8,32 +8,55 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use duetdb_storage::wal::record::HEADER_LEN;
 use duetdb_storage::wal::segment::{list_segments, segment_path};
-use duetdb_storage::{Engine, Isolation};
+use duetdb_storage::{Engine, EngineConfig, Isolation};
 
 /// Commits `n` single-row transactions (each flushed before the next starts),
 /// and returns the WAL segment files.
 async fn write_commits(dir: &Path, n: i64) -> Vec<PathBuf> {
-    let engine = common::fresh(dir, true).await;
-    let def = common::create_kv(&engine, "t").await;
-    for k in 0..n {
-        let mut txn = engine.begin(Isolation::ReadCommitted);
-        txn.begin_statement().unwrap();
-        txn.insert(&def, common::kv(k, k)).await.unwrap();
-        txn.commit().await.unwrap();
-    }
+    write_log(common::config(dir, true), n).await
+}
+
+async fn keys_after_recovery(dir: &Path) -> Result<Vec<i64>, duetdb_storage::Error> {
+    recover(common::config(dir, true)).await.map(|(_, keys, _)| keys)
+}
+
+/// A fresh cluster under `cfg` with table `t` and keys 0..n, each committed
+/// and flushed on its own; returns the WAL segment files.
+async fn write_log(cfg: EngineConfig, n: i64) -> Vec<PathBuf> {
+    let dir = cfg.dir.clone();
+    Engine::init(&cfg, duetdb_storage::Catalog::bootstrap("duet", None)).await.unwrap();
+    let engine = Engine::open(cfg).await.unwrap();
+    common::create_kv(&engine, "t").await;
+    commit_keys(&engine, 0, n).await;
     engine.shutdown(false).await.unwrap();
     drop(engine);
     let wal = dir.join("wal");
     list_segments(&wal).unwrap().into_iter().map(|s| segment_path(&wal, s)).collect()
 }
 
-async fn keys_after_recovery(dir: &Path) -> Result<Vec<i64>, duetdb_storage::Error> {
-    let engine = Engine::open(common::config(dir, true)).await?;
+/// Commits keys `from..to` one transaction at a time, each flushed before the
+/// next (so the preallocation helper keeps up with segment switches).
+async fn commit_keys(engine: &Arc<Engine>, from: i64, to: i64) {
+    let def = common::table(engine, "t");
+    for k in from..to {
+        let mut txn = engine.begin(Isolation::ReadCommitted);
+        txn.begin_statement().unwrap();
+        txn.insert(&def, common::kv(k, k)).await.unwrap();
+        txn.commit().await.unwrap();
+    }
+}
+
+/// Opens the cluster: the engine, the keys of `t`, the recovery report.
+async fn recover(cfg: EngineConfig) -> Result<(Arc<Engine>, Vec<i64>, String), duetdb_storage::Error> {
+    let engine = Engine::open(cfg).await?;
     let def = common::table(&engine, "t");
     let keys = common::committed(&engine, &def).into_iter().map(|(k, _)| k).collect();
-    Ok(keys)
+    let report = engine.recovery_report.lock().clone().unwrap_or_default();
+    Ok((engine, keys, report))
 }
 
 #[tokio::test]
@@ -125,48 +148,24 @@ async fn every_tail_truncation_recovers_a_prefix() {
 
 const SMALL_SEGMENT: u64 = 64 << 10;
 
-fn small_segments(dir: &Path) -> duetdb_storage::EngineConfig {
+fn small_segments(dir: &Path) -> EngineConfig {
     let mut cfg = common::config(dir, true);
     cfg.wal.segment_size = SMALL_SEGMENT;
     cfg
 }
 
-/// Commits keys `from..to` one transaction at a time, each flushed before the
-/// next, so the preallocation helper keeps up with the segment switches.
-async fn commit_keys(engine: &std::sync::Arc<Engine>, from: i64, to: i64) {
-    let def = common::table(engine, "t");
-    for k in from..to {
-        let mut txn = engine.begin(Isolation::ReadCommitted);
-        txn.begin_statement().unwrap();
-        txn.insert(&def, common::kv(k, k)).await.unwrap();
-        txn.commit().await.unwrap();
-    }
-}
-
 /// A log long enough for several segments of 64 KiB; returns the segment files.
 async fn write_preallocated(dir: &Path, n: i64) -> Vec<PathBuf> {
-    let cfg = small_segments(dir);
-    Engine::init(&cfg, duetdb_storage::Catalog::bootstrap("duet", None)).await.unwrap();
-    let engine = Engine::open(cfg).await.unwrap();
-    common::create_kv(&engine, "t").await;
-    commit_keys(&engine, 0, n).await;
-    engine.shutdown(false).await.unwrap();
-    drop(engine);
-    let wal = dir.join("wal");
-    list_segments(&wal).unwrap().into_iter().map(|s| segment_path(&wal, s)).collect()
+    write_log(small_segments(dir), n).await
 }
 
-async fn reopen_small(dir: &Path) -> Result<(std::sync::Arc<Engine>, Vec<i64>, String), duetdb_storage::Error> {
-    let engine = Engine::open(small_segments(dir)).await?;
-    let def = common::table(&engine, "t");
-    let keys = common::committed(&engine, &def).into_iter().map(|(k, _)| k).collect();
-    let report = engine.recovery_report.lock().clone().unwrap_or_default();
-    Ok((engine, keys, report))
+async fn reopen_small(dir: &Path) -> Result<(Arc<Engine>, Vec<i64>, String), duetdb_storage::Error> {
+    recover(small_segments(dir)).await
 }
 
 /// Where the records of a segment end: the first all-zero header.
 fn written_len(bytes: &[u8]) -> usize {
-    (0..bytes.len()).find(|&i| bytes[i..].len() >= 25 && bytes[i..i + 25].iter().all(|&b| b == 0)).unwrap_or(bytes.len())
+    (0..bytes.len()).find(|&i| bytes[i..].len() >= HEADER_LEN && bytes[i..i + HEADER_LEN].iter().all(|&b| b == 0)).unwrap_or(bytes.len())
 }
 
 #[tokio::test]
@@ -189,9 +188,9 @@ async fn preallocated_segments_end_cleanly_and_survive_a_torn_tail() {
     assert!(!report.contains("incomplete or damaged"), "{report}");
     drop(engine);
 
-    // A torn write inside the zeros: a valid-looking copy of the last record
-    // a little way past the end, as a half-finished write could leave. It must be
-    // ignored now and wiped on open, so later records never run into it.
+    // A torn write inside the zeros: junk a little way past the end, as a
+    // half-finished write could leave. It must be ignored now and wiped on
+    // open, so later records never run into it.
     let mut bytes = std::fs::read(last).unwrap();
     let end = written_len(&bytes);
     let junk: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
@@ -223,7 +222,7 @@ async fn zeroed_flushed_records_in_a_preallocated_segment_refuse_to_start() {
     // records after the stretch prove it went on.
     let mut at = 0;
     while at < end / 2 {
-        at += 25 + u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        at += HEADER_LEN + u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
     }
     bytes[at..at + 1000].fill(0);
     std::fs::write(last, &bytes).unwrap();

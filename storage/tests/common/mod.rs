@@ -33,19 +33,11 @@ pub async fn create_kv(engine: &Arc<Engine>, name: &str) -> Arc<TableDef> {
     let id = cat.alloc_oid();
     let idx = cat.alloc_oid();
     let relfilenode = cat.alloc_relfilenode();
-    let col =
-        |n: &str, ty: DataType, nullable: bool| ColumnDef { name: n.into(), ty, nullable, default: None, dropped: false, missing: None };
+    let col = ColumnDef::new;
+    let columns = vec![col("k", DataType::Int64, false), col("v", DataType::Int64, true), col("s", DataType::Text, true)];
     let def = Arc::new(TableDef {
-        id,
-        schema: "public".into(),
-        name: name.into(),
-        columns: vec![col("k", DataType::Int64, false), col("v", DataType::Int64, true), col("s", DataType::Text, true)],
         indexes: vec![IndexDef { id: idx, name: format!("{name}_pkey"), columns: vec![0], unique: true, primary: true, constraint: true }],
-        foreign_keys: vec![],
-        checks: vec![],
-        relfilenode,
-        options: vec![],
-        layout: Default::default(),
+        ..TableDef::new(id, "public", name, relfilenode, columns)
     });
     cat.tables.insert(id, def.clone());
     txn.set_catalog(cat).await.unwrap();
