@@ -271,3 +271,25 @@ async fn interval_parameters_and_date_arithmetic_describe_what_they_send() {
         assert_eq!(row.get::<_, NaiveDateTime>(0), ts, "{sql}");
     }
 }
+
+#[tokio::test]
+async fn a_case_over_json_is_json_as_in_postgres() {
+    // SQLAlchemy reflects identity columns with CASE WHEN … THEN (SELECT
+    // json_build_object(…)) ELSE NULL END and needs json back, not text.
+    let s = TestServer::start();
+    let c = s.connect().await;
+    for sql in [
+        "SELECT CASE WHEN $1 THEN json_build_object('a', 1) ELSE NULL END AS j ORDER BY 1",
+        "SELECT CASE WHEN $1 THEN (SELECT json_build_object('a', 1)) END",
+        "SELECT CASE WHEN $1 THEN CASE WHEN true THEN json_build_object('a', 1) END END",
+    ] {
+        let stmt = c.prepare_typed(sql, &[Type::BOOL]).await.unwrap();
+        assert_eq!(stmt.columns()[0].type_(), &Type::JSON, "{sql}");
+        let rows = c.simple_query(&sql.replace("$1", "true")).await.unwrap();
+        let tokio_postgres::SimpleQueryMessage::Row(r) = &rows[1] else { panic!("{rows:?}") };
+        assert_eq!(r.get(0), Some(r#"{"a":1}"#), "{sql}");
+    }
+    // Branches of different types stay text.
+    let stmt = c.prepare_typed("SELECT CASE WHEN $1 THEN json_build_object('a', 1) ELSE 'x' END", &[Type::BOOL]).await.unwrap();
+    assert_eq!(stmt.columns()[0].type_(), &Type::TEXT);
+}

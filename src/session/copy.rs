@@ -59,11 +59,34 @@ pub struct CopyState {
     format: CopyFormat,
     buf: Vec<u8>,
     batch: Vec<Vec<Value>>,
+    /// Line of `batch[0]`: row `i` of a batch came from line `batch_line + i`.
+    batch_line: u64,
+    /// The text of each batch row, kept only for a table with CHECK
+    /// constraints: a violation quotes the line, as PostgreSQL's does.
+    records: Option<Vec<String>>,
     line: u64,
     rows: u64,
     header_pending: bool,
     done: bool,
     style: Style,
+}
+
+impl CopyState {
+    /// Queues the row parsed from line `self.line` (its text: `record`).
+    fn push(&mut self, row: Vec<Value>, record: Option<String>) {
+        if self.batch.is_empty() {
+            self.batch_line = self.line;
+        }
+        self.batch.push(row);
+        if let (Some(r), Some(text)) = (&mut self.records, record) {
+            r.push(text);
+        }
+    }
+
+    /// A record's text, when the batch keeps it.
+    fn record_text(&self, record: &[u8]) -> Option<String> {
+        self.records.as_ref().map(|_| String::from_utf8_lossy(record).into_owned())
+    }
 }
 
 fn options(stmt_options: &[CopyOption], legacy: &[CopyLegacyOption]) -> SqlResult<CopyFormat> {
@@ -165,6 +188,7 @@ impl Session {
                     .filter(|(i, c)| !c.dropped && c.default.is_some() && !cols.contains(i))
                     .map(|(i, _)| i)
                     .collect();
+                let records = (!def.checks.is_empty()).then(Vec::new);
                 self.copy_in = Some(CopyState {
                     def,
                     columns: cols,
@@ -173,6 +197,8 @@ impl Session {
                     format,
                     buf: Vec::new(),
                     batch: Vec::with_capacity(BATCH),
+                    batch_line: 0,
+                    records,
                     line: 0,
                     rows: 0,
                     header_pending: header,
@@ -228,7 +254,8 @@ impl Session {
             start += end + 1;
             st.line += 1;
             let rec = record.strip_suffix(b"\r").unwrap_or(record);
-            if !st.format.is_csv() && rec == b"\\." {
+            // End of data, in CSV too when unquoted and alone on its line.
+            if rec == b"\\." {
                 st.done = true;
                 break;
             }
@@ -237,7 +264,8 @@ impl Session {
                 continue;
             }
             let row = parse_record(rec, st).map_err(|e| copy_context(e, &st.def.name, st.line))?;
-            st.batch.push(row);
+            let text = st.record_text(rec);
+            st.push(row, text);
         }
         st.buf.drain(..start);
         if st.buf.len() > MAX_RECORD {
@@ -265,6 +293,21 @@ impl Session {
                 for &c in &st.defaulted {
                     row[c] = defaults[c].clone();
                 }
+            }
+        }
+        // CHECK and FOREIGN KEY hold for loaded rows as for inserted ones
+        // (PostgreSQL's COPY checks both); tables without them pay nothing.
+        // A CHECK error quotes the line; a foreign key error has no line, as
+        // in PostgreSQL, whose foreign key checks run after the rows are in.
+        let records = self.copy_in.as_mut().unwrap().records.as_mut().map(std::mem::take);
+        if !def.checks.is_empty() || !def.foreign_keys.is_empty() {
+            let first = self.copy_in.as_ref().unwrap().batch_line;
+            for (i, row) in rows.iter().enumerate() {
+                self.check_constraints(&def, row).map_err(|e| {
+                    let text = records.as_ref().and_then(|r| r.get(i)).map(|r| r.as_str()).unwrap_or_default();
+                    e.with_context(format!("COPY {}, line {}: \"{}\"", def.name, first + i as u64, excerpt(text)))
+                })?;
+                self.check_fk_child(&def, row, None).await?;
             }
         }
         let txn = self.txn.txn.as_mut().ok_or_else(|| SqlError::internal("COPY without a transaction"))?;
@@ -323,13 +366,14 @@ impl Session {
             let rec = std::mem::take(&mut st.buf);
             let rec = rec.strip_suffix(b"\r").unwrap_or(&rec).to_vec();
             st.line += 1;
-            if !(st.format.is_csv() || rec != b"\\.") {
+            if rec == b"\\." {
                 st.done = true;
             } else if st.header_pending {
                 st.header_pending = false;
             } else {
                 let row = parse_record(&rec, st).map_err(|e| copy_context(e, &st.def.name, st.line))?;
-                st.batch.push(row);
+                let text = st.record_text(&rec);
+                st.push(row, text);
             }
         }
         self.flush_copy().await?;
@@ -340,6 +384,14 @@ impl Session {
     pub fn copy_fail(&mut self, message: &str) -> SqlError {
         self.copy_in = None;
         SqlError::new("57014", format!("COPY from stdin failed: {message}"))
+    }
+}
+
+/// A line as an error quotes it: PostgreSQL's first 100 characters and "...".
+fn excerpt(line: &str) -> String {
+    match line.char_indices().nth(100) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line.to_string(),
     }
 }
 

@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{
     AlterColumnOperation, AlterRoleOperation, AlterTableOperation, ColumnDef as SqlColumnDef, ColumnOption, CreateTableOptions,
-    DataType as SqlType, Expr, ObjectName, ObjectType, Password, ReferentialAction, RoleOption, SequenceOptions, SqlOption, Statement,
-    TableConstraint,
+    DataType as SqlType, Expr, GeneratedAs, ObjectName, ObjectType, Password, ReferentialAction, RoleOption, SequenceOptions, SqlOption,
+    Statement, TableConstraint,
 };
 use duetdb_storage::catalog::{
-    Catalog, CheckDef, ColumnDef, FkAction, ForeignKeyDef, IndexDef, RoleDef, SequenceDef, TableDef, ViewColumn, ViewDef,
+    Catalog, CheckDef, ColumnDef, FkAction, ForeignKeyDef, Identity, IndexDef, RoleDef, SequenceDef, TableDef, ViewColumn, ViewDef,
     truncate_identifier,
 };
 use duetdb_storage::{DataType, Value};
@@ -714,6 +714,7 @@ fn add_column_def(cat: &mut Catalog, t: &mut TableDef, c: &SqlColumnDef, cons: &
         col.nullable = false;
         cat.sequences.insert(seq.id, Arc::new(seq));
     }
+    let mut explicit_default = false;
     for opt in &c.options {
         let cname_opt = opt.name.as_ref().map(names::ident);
         match &opt.option {
@@ -726,6 +727,7 @@ fn add_column_def(cat: &mut Catalog, t: &mut TableDef, c: &SqlColumnDef, cons: &
                         .with_hint("Defaults may use literals, arithmetic, casts, now(), current_date and nextval()."));
                 }
                 col.default = Some(text);
+                explicit_default = true;
             }
             ColumnOption::PrimaryKey(pk) => {
                 let mut pk = pk.clone();
@@ -752,21 +754,59 @@ fn add_column_def(cat: &mut Catalog, t: &mut TableDef, c: &SqlColumnDef, cons: &
                 return Err(SqlError::unsupported(format!("generated column \"{cname}\" (GENERATED ALWAYS AS ({e}))"))
                     .with_hint("Compute the value in the INSERT and UPDATE, or in a view."));
             }
-            ColumnOption::Generated { .. } => {
-                // GENERATED … AS IDENTITY: an owned sequence, like serial.
-                let seq_name = cat.unique_relation_name(&t.schema, &format!("{}_{}_seq", t.name, cname));
-                let mut seq = new_sequence(cat, &t.schema, &seq_name, ty.clone());
-                seq.owned_by = Some((t.id, pos));
-                col.default = Some(format!("nextval('{}'::regclass)", seq_name));
-                col.nullable = false;
-                cat.sequences.insert(seq.id, Arc::new(seq));
+            ColumnOption::Generated { generated_as, sequence_options, .. } => {
+                if col.identity.is_some() || serial {
+                    return Err(SqlError::syntax(format!(
+                        "multiple identity specifications for column \"{cname}\" of table \"{}\"",
+                        t.name
+                    )));
+                }
+                make_identity(cat, t, pos, &mut col, Some(generated_as), sequence_options.as_deref())?;
             }
             ColumnOption::Collation(_) | ColumnOption::Comment(_) => {}
             other => return Err(SqlError::unsupported(format!("column option {other}"))),
         }
     }
+    if explicit_default && col.identity.is_some() {
+        return Err(SqlError::syntax(format!("both default and identity specified for column \"{cname}\" of table \"{}\"", t.name)));
+    }
     t.columns.push(col);
     Ok(pos)
+}
+
+/// Makes column `pos` (`col`, of table `t`) an identity column: an owned
+/// sequence, as for serial, plus whether INSERT may supply the value.
+fn make_identity(
+    cat: &mut Catalog,
+    t: &TableDef,
+    pos: usize,
+    col: &mut ColumnDef,
+    generated_as: Option<&GeneratedAs>,
+    options: Option<&[SequenceOptions]>,
+) -> SqlResult<()> {
+    if !matches!(col.ty, DataType::Int16 | DataType::Int32 | DataType::Int64) {
+        return Err(SqlError::new("22023", "identity column type must be smallint, integer, or bigint"));
+    }
+    let seq_name = cat.unique_relation_name(&t.schema, &format!("{}_{}_seq", t.name, col.name));
+    let mut seq = new_sequence(cat, &t.schema, &seq_name, col.ty.clone());
+    apply_sequence_options(&mut seq, options.unwrap_or_default())?;
+    seq.owned_by = Some((t.id, pos));
+    col.default = Some(format!("nextval('{}'::regclass)", seq_name));
+    col.nullable = false;
+    col.identity = Some(match generated_as {
+        Some(GeneratedAs::ByDefault) => Identity::ByDefault,
+        _ => Identity::Always,
+    });
+    cat.sequences.insert(seq.id, Arc::new(seq));
+    Ok(())
+}
+
+/// ALTER COLUMN on an identity column may not touch what makes it one.
+fn not_on_identity(t: &TableDef, c: usize) -> SqlResult<()> {
+    match t.columns[c].identity {
+        Some(_) => Err(SqlError::syntax(format!("column \"{}\" of relation \"{}\" is an identity column", t.columns[c].name, t.name))),
+        None => Ok(()),
+    }
 }
 
 /// Adds a table constraint. `column` is set for inline column constraints.
@@ -883,12 +923,8 @@ fn add_constraint(cat: &mut Catalog, t: &mut TableDef, c: &TableConstraint, colu
         TableConstraint::Check(ch) => {
             let text = ch.expr.to_string();
             let resolve = |n: &str| t.column_index(n);
-            let mut e = (*ch.expr).clone();
-            let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut e, |x| {
-                crate::sql::parse::rewrite_expr_public(x);
-                std::ops::ControlFlow::<()>::Continue(())
-            });
-            if expr::compile(&e, Some(&resolve)).is_none() {
+            // Compiled as it will be when rows are checked: from the stored text.
+            if crate::sql::parse::stored_expr(&text).and_then(|e| expr::compile(&e, Some(&resolve))).is_none() {
                 return Err(SqlError::unsupported(format!("CHECK ({text})"))
                     .with_hint("CHECK constraints may use columns, literals, arithmetic, comparisons, AND/OR/NOT and IS NULL."));
             }
@@ -1014,19 +1050,48 @@ fn alter_table(
             match op {
                 AlterColumnOperation::SetNotNull => t.columns[c].nullable = false,
                 AlterColumnOperation::DropNotNull => {
+                    not_on_identity(t, c)?;
                     if t.primary_key().is_some_and(|p| p.columns.contains(&c)) {
                         return Err(SqlError::new("42P16", format!("column \"{n}\" is in a primary key")));
                     }
                     t.columns[c].nullable = true;
                 }
                 AlterColumnOperation::SetDefault { value } => {
+                    not_on_identity(t, c)?;
                     let text = value.to_string();
                     if super::dml::compile_default(&text).is_none() {
                         return Err(SqlError::unsupported(format!("DEFAULT expression {text}")));
                     }
                     t.columns[c].default = Some(text);
                 }
-                AlterColumnOperation::DropDefault => t.columns[c].default = None,
+                AlterColumnOperation::DropDefault => {
+                    not_on_identity(t, c).map_err(|e| e.with_hint("Use ALTER TABLE ... ALTER COLUMN ... DROP IDENTITY instead."))?;
+                    t.columns[c].default = None;
+                }
+                AlterColumnOperation::AddGenerated { generated_as, sequence_options } => {
+                    let col = &t.columns[c];
+                    if col.identity.is_some() {
+                        return Err(SqlError::new(
+                            "42611",
+                            format!("column \"{n}\" of relation \"{}\" is already an identity column", t.name),
+                        ));
+                    }
+                    if col.default.is_some() {
+                        return Err(SqlError::new(
+                            "42611",
+                            format!("column \"{n}\" of relation \"{}\" already has a default value", t.name),
+                        ));
+                    }
+                    if col.nullable {
+                        return Err(SqlError::new(
+                            "55000",
+                            format!("column \"{n}\" of relation \"{}\" must be declared NOT NULL before identity can be added", t.name),
+                        ));
+                    }
+                    let mut col = col.clone();
+                    make_identity(cat, t, c, &mut col, generated_as.as_ref(), sequence_options.as_deref())?;
+                    t.columns[c] = col;
+                }
                 AlterColumnOperation::SetDataType { data_type, .. } => {
                     let (ty, _) = column_type(data_type)?;
                     if ty != t.columns[c].ty {
@@ -1034,7 +1099,6 @@ fn alter_table(
                             .with_hint("Add a new column, copy the data with UPDATE, and drop the old one."));
                     }
                 }
-                other => return Err(SqlError::unsupported(format!("ALTER COLUMN {other}"))),
             }
         }
         AlterTableOperation::RenameColumn { old_column_name, new_column_name } => {

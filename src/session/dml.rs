@@ -353,7 +353,7 @@ impl Session {
     // ------------------------------------------------------------------
 
     async fn exec_insert(&mut self, plan: &DmlPlan, params: &[ScalarValue], values: &[Value]) -> SqlResult<(String, Changed)> {
-        let DmlPlan::Insert { def, columns, source, on_conflict, .. } = plan else { unreachable!() };
+        let DmlPlan::Insert { def, columns, source, on_conflict, ignored, .. } = plan else { unreachable!() };
         let zone = self.env.zone();
         let defaults = self.compiled_defaults(def)?;
         // Source rows: values for `columns`, None = DEFAULT.
@@ -378,7 +378,15 @@ impl Session {
                 }
                 out
             }
-            InsertSource::Query(q) => Box::pin(self.query_source_rows(q, columns.len(), params)).await?,
+            InsertSource::Query(q) => {
+                let mut rows = Box::pin(self.query_source_rows(q, columns.len(), params)).await?;
+                for row in &mut rows {
+                    for &k in ignored {
+                        row[k] = None;
+                    }
+                }
+                rows
+            }
         };
         let mut changed = Changed { rows: Vec::new() };
         let mut inserted = 0u64;
@@ -580,7 +588,7 @@ impl Session {
         let zone = self.env.zone();
         let resolve = |n: &str| def.column_index(n);
         for c in &def.checks {
-            let e = parse_expr(&c.expr).ok_or_else(|| SqlError::internal(format!("CHECK {} does not parse", c.expr)))?;
+            let e = parse::stored_expr(&c.expr).ok_or_else(|| SqlError::internal(format!("CHECK {} does not parse", c.expr)))?;
             let ex = expr::compile(&e, Some(&resolve)).ok_or_else(|| SqlError::unsupported(format!("CHECK ({})", c.expr)))?;
             let mut never = |_: &str| -> SqlResult<i64> { Err(SqlError::unsupported("nextval() in CHECK")) };
             let mut env = self.eval_env(row, &[], &zone, &mut never);
@@ -588,7 +596,8 @@ impl Session {
                 return Err(SqlError::new(
                     "23514",
                     format!("new row for relation \"{}\" violates check constraint \"{}\"", def.name, c.name),
-                ));
+                )
+                .with_detail(failing_row(def, row, &self.env.style())));
             }
         }
         Ok(())
@@ -839,6 +848,18 @@ impl Session {
     }
 }
 
+/// PostgreSQL's "Failing row contains (…)": the live columns as text, NULL as `null`.
+fn failing_row(def: &TableDef, row: &[Value], style: &crate::pg::encode::Style) -> String {
+    let values: Vec<String> = def
+        .live_columns()
+        .map(|(i, _)| match &row[i] {
+            Value::Null => "null".to_string(),
+            v => crate::pg::encode::value_text(v, style),
+        })
+        .collect();
+    format!("Failing row contains ({}).", values.join(", "))
+}
+
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
@@ -924,18 +945,7 @@ fn arrow_to_engine(t: &datafusion::arrow::datatypes::DataType) -> SqlResult<Data
     })
 }
 
-fn parse_expr(text: &str) -> Option<Expr> {
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-    let mut e = Parser::new(&PostgreSqlDialect {}).try_with_sql(text).ok()?.parse_expr().ok()?;
-    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut e, |x| {
-        crate::sql::parse::rewrite_expr_public(x);
-        ControlFlow::<()>::Continue(())
-    });
-    Some(e)
-}
-
 /// Compiles a stored DEFAULT expression.
 pub fn compile_default(text: &str) -> Option<Ex> {
-    expr::compile(&parse_expr(text)?, None)
+    expr::compile(&parse::stored_expr(text)?, None)
 }

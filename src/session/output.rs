@@ -256,6 +256,11 @@ fn settle_fields_on_executed(fields: &mut [FieldInfo], schema: &datafusion::arro
             if ty.oid != f.ty.oid && (TEMPORAL.contains(&ty.oid) || TEMPORAL.contains(&f.ty.oid)) {
                 f.ty = ty;
             }
+            // Text by the plan, a tagged type (json…) once analyzer rules ran
+            // (see `sql::case_type`).
+            if f.ty.oid == oid::TEXT && executed.metadata().contains_key(encode::META_OID) {
+                f.ty = encode::wire_type(executed);
+            }
         }
     }
 }

@@ -17,15 +17,17 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType as A;
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, BinaryOperator, ConflictTarget, Expr, FromTable, GroupByExpr, OnConflictAction, OnInsert, Query, SelectItem, SetExpr,
-    Statement, TableFactor, TableObject, TableWithJoins,
+    AssignmentTarget, BinaryOperator, ConflictTarget, Expr, FromTable, GroupByExpr, Insert, OnConflictAction, OnInsert, Query, SelectItem,
+    SetExpr, Statement, TableFactor, TableObject, TableWithJoins,
 };
 use duetdb_storage::arrow_conv::arrow_type;
+use duetdb_storage::catalog::Identity;
 use duetdb_storage::{Catalog, TableDef};
 
 use crate::error::{SqlError, SqlResult};
 use crate::sql::expr::{self, Ex};
 use crate::sql::names;
+use crate::sql::parse::{self, Overriding};
 
 #[derive(Debug)]
 pub enum Filter {
@@ -59,6 +61,9 @@ pub enum DmlPlan {
         source: InsertSource,
         on_conflict: Option<OnConflict>,
         returning: Option<Vec<SelectItem>>,
+        /// Positions in `columns` whose given values are replaced by the
+        /// default (identity columns under OVERRIDING USER VALUE).
+        ignored: Vec<usize>,
     },
     Update {
         def: Arc<TableDef>,
@@ -244,6 +249,7 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
                 }
                 cols
             };
+            let ignored = identity_targets(&def, &columns, ins)?;
             let resolve = |n: &str| def.column_index(n);
             let source = match &ins.source {
                 None => InsertSource::DefaultValues,
@@ -260,8 +266,8 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
                                 }));
                             }
                             let mut row = Vec::with_capacity(r.content.len());
-                            for e in &r.content {
-                                if is_default(e) {
+                            for (k, e) in r.content.iter().enumerate() {
+                                if is_default(e) || ignored.contains(&k) {
                                     row.push(None);
                                 } else if let Some(ex) = expr::compile(e, None) {
                                     row.push(Some(ex));
@@ -329,7 +335,9 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
                             let mut sets = Vec::new();
                             for a in &du.assignments {
                                 let col = assignment_column(&a.target, &def)?;
-                                let ex = compile_with_excluded(&a.value, &resolve_both)
+                                update_allowed(&def, col, &a.value)?;
+                                let value = assigned_value(&def, col, &a.value)?;
+                                let ex = compile_with_excluded(&value, &resolve_both)
                                     .ok_or_else(|| SqlError::unsupported(format!("ON CONFLICT DO UPDATE expression {}", a.value)))?;
                                 sets.push((col, ex));
                             }
@@ -348,13 +356,15 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
                 Some(_) => return Err(SqlError::unsupported("ON DUPLICATE KEY UPDATE")),
             };
             let _ = resolve;
-            Ok(DmlPlan::Insert { def, columns, source, on_conflict, returning: ins.returning.clone() })
+            Ok(DmlPlan::Insert { def, columns, source, on_conflict, returning: ins.returning.clone(), ignored })
         }
         Statement::Update(up) => {
             let (def, alias) = target_table(&up.table, catalog)?;
             let mut set_exprs = Vec::new();
             for a in &up.assignments {
-                set_exprs.push((assignment_column(&a.target, &def)?, a.value.clone()));
+                let col = assignment_column(&a.target, &def)?;
+                update_allowed(&def, col, &a.value)?;
+                set_exprs.push((col, assigned_value(&def, col, &a.value)?));
             }
             let from: Vec<TableWithJoins> = match &up.from {
                 None => vec![],
@@ -442,6 +452,58 @@ pub fn plan_select(stmt: &Statement, catalog: &Catalog) -> Option<DmlPlan> {
     }
     let filter = key_filter(&def, &alias, s.selection.as_ref());
     matches!(filter, Filter::Key { .. }).then_some(DmlPlan::Select { def, columns, names: out_names, filter })
+}
+
+/// Identity columns among an INSERT's targets: a GENERATED ALWAYS column
+/// takes only DEFAULT unless the INSERT says OVERRIDING SYSTEM VALUE, and
+/// OVERRIDING USER VALUE replaces what is given to any identity column by the
+/// sequence's value. Returns the positions in `columns` whose values are
+/// ignored.
+fn identity_targets(def: &TableDef, columns: &[usize], ins: &Insert) -> SqlResult<Vec<usize>> {
+    let overriding = parse::overriding(ins);
+    let mut ignored = Vec::new();
+    for (k, &c) in columns.iter().enumerate() {
+        let col = &def.columns[c];
+        match (col.identity, overriding) {
+            (None, _) | (Some(_), Some(Overriding::System)) | (Some(Identity::ByDefault), None) => {}
+            (Some(_), Some(Overriding::User)) => ignored.push(k),
+            (Some(Identity::Always), None) => {
+                // Every row must say DEFAULT here; a query's values never do.
+                let all_default = match ins.source.as_deref().map(|q| q.body.as_ref()) {
+                    None => true,
+                    Some(SetExpr::Values(v)) => v.rows.iter().all(|r| r.content.get(k).is_none_or(is_default)),
+                    Some(_) => false,
+                };
+                if !all_default {
+                    return Err(SqlError::new("428C9", format!("cannot insert a non-DEFAULT value into column \"{}\"", col.name))
+                        .with_detail(format!("Column \"{}\" is an identity column defined as GENERATED ALWAYS.", col.name))
+                        .with_hint("Use OVERRIDING SYSTEM VALUE to override."));
+                }
+            }
+        }
+    }
+    Ok(ignored)
+}
+
+/// UPDATE may set a GENERATED ALWAYS identity column only to DEFAULT.
+fn update_allowed(def: &TableDef, c: usize, value: &Expr) -> SqlResult<()> {
+    let col = &def.columns[c];
+    if col.identity == Some(Identity::Always) && !is_default(value) {
+        return Err(SqlError::new("428C9", format!("column \"{}\" can only be updated to DEFAULT", col.name))
+            .with_detail(format!("Column \"{}\" is an identity column defined as GENERATED ALWAYS.", col.name)));
+    }
+    Ok(())
+}
+
+/// What `SET c = value` stores: `DEFAULT` is the column's default (NULL without one).
+fn assigned_value(def: &TableDef, c: usize, value: &Expr) -> SqlResult<Expr> {
+    if !is_default(value) {
+        return Ok(value.clone());
+    }
+    match &def.columns[c].default {
+        Some(text) => parse::stored_expr(text).ok_or_else(|| SqlError::internal(format!("DEFAULT {text} does not parse"))),
+        None => Ok(Expr::value(datafusion::sql::sqlparser::ast::Value::Null)),
+    }
 }
 
 fn is_default(e: &Expr) -> bool {

@@ -768,8 +768,16 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     });
     // `oid::regclass` in an output position prints the relation name.
     f!("regclass_out", Stable, A::Utf8, Some(oid::REGCLASS), |a, env| {
-        let Some(o) = arg_oid(a, 0) else { return Ok(null_text()) };
         let cat = env.catalog();
+        // Text that is not a number is a name (`pg_get_serial_sequence(…)::regclass`).
+        let named = arg_str(a, 0).filter(|n| !n.is_empty() && !n.bytes().all(|b| b.is_ascii_digit()));
+        let o = match named {
+            Some(name) => Some(
+                system::relation_oid(&cat, &name).ok_or_else(|| SqlError::new("42P01", format!("relation \"{name}\" does not exist")))?,
+            ),
+            None => arg_oid(a, 0),
+        };
+        let Some(o) = o else { return Ok(null_text()) };
         Ok(text(match system::relation_by_oid(&cat, o) {
             Some(Relation::Table(t)) => qualify(&t.schema, &t.name),
             Some(Relation::Index(t, i)) => qualify(&t.schema, &t.indexes[i].name),

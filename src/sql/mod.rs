@@ -2,6 +2,7 @@
 //! PostgreSQL clients see it.
 
 pub mod age;
+pub mod case_type;
 pub mod catalog_queries;
 pub mod checked_arith;
 pub mod colnames;

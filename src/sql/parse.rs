@@ -441,12 +441,19 @@ pub fn parse(piece: &Piece) -> SqlResult<Parsed> {
         return Ok(Parsed::Special(s));
     }
     let normalized = normalize_copy_options(&piece.text);
-    let text = normalized.as_deref().unwrap_or(&piece.text);
+    let overriding = strip_overriding(&piece.text);
+    let text = match (&normalized, &overriding) {
+        (Some(t), _) | (None, Some((t, _))) => t.as_str(),
+        (None, None) => &piece.text,
+    };
     let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, text).map_err(|e| parse_error(e, piece))?;
     match stmts.len() {
         0 => Ok(Parsed::Empty),
         1 => {
             let mut s = stmts.pop().unwrap();
+            if let Some((_, o)) = overriding {
+                set_overriding(&mut s, o)?;
+            }
             check_literals(&s, piece)?;
             // Names first: they are figured from the statement as written.
             // Only queries have output names (DML without one: nothing to name).
@@ -513,6 +520,99 @@ fn normalize_copy_options(text: &str) -> Option<String> {
         last_word = None;
     }
     changed.then(|| tokens.iter().map(|t| t.to_string()).collect())
+}
+
+/// An expression the catalog stores as text (a DEFAULT, a CHECK), parsed
+/// and rewritten as a statement's expressions are.
+pub fn stored_expr(text: &str) -> Option<Expr> {
+    let mut e = Parser::new(&PostgreSqlDialect {}).try_with_sql(text).ok()?.parse_expr().ok()?;
+    let _ = visit_expressions_mut(&mut e, |x| {
+        rewrite_expr(x);
+        ControlFlow::<()>::Continue(())
+    });
+    Some(e)
+}
+
+/// `INSERT … OVERRIDING {SYSTEM | USER} VALUE`: which values identity columns take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overriding {
+    /// Values the INSERT gives are stored, even for GENERATED ALWAYS columns.
+    System,
+    /// Values the INSERT gives identity columns are ignored for the sequence's.
+    User,
+}
+
+/// The INSERT setting that carries [`Overriding`] (see [`strip_overriding`]).
+const OVERRIDING_SETTING: &str = "__overriding";
+
+/// sqlparser 0.62 has no OVERRIDING clause. Its three words are blanked out
+/// of the text (spaces of the same length, so error positions still point at
+/// the right character) and the choice is put back on the parsed INSERT by
+/// [`set_overriding`] as a setting — a field PostgreSQL's INSERT otherwise
+/// never fills — so it travels with the statement into plans and prepared
+/// statements. None when the text has no such clause.
+fn strip_overriding(text: &str) -> Option<(String, Overriding)> {
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    if !contains_ignore_case(text, "overriding") {
+        return None;
+    }
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, text).tokenize().ok()?;
+    let word = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    // Positions of the tokens that are not whitespace, with their paren depth.
+    let mut depth = 0i32;
+    let mut solid = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            Token::Whitespace(_) => continue,
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ => {}
+        }
+        solid.push((i, depth));
+    }
+    if word(&tokens[solid.first()?.0]).as_deref() != Some("INSERT") {
+        return None;
+    }
+    let found = solid.windows(3).find_map(|w| {
+        let [(a, 0), (b, 0), (c, 0)] = w else { return None };
+        let kind = match (word(&tokens[*a])?.as_str(), word(&tokens[*b])?.as_str(), word(&tokens[*c])?.as_str()) {
+            ("OVERRIDING", "SYSTEM", "VALUE") => Overriding::System,
+            ("OVERRIDING", "USER", "VALUE") => Overriding::User,
+            _ => return None,
+        };
+        Some(([*a, *b, *c], kind))
+    })?;
+    let (blank, kind) = found;
+    let text = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| if blank.contains(&i) { " ".repeat(t.to_string().chars().count()) } else { t.to_string() })
+        .collect();
+    Some((text, kind))
+}
+
+fn set_overriding(stmt: &mut Statement, o: Overriding) -> SqlResult<()> {
+    use datafusion::sql::sqlparser::ast::Setting;
+    let Statement::Insert(ins) = stmt else { return Err(SqlError::syntax("OVERRIDING is only allowed in INSERT")) };
+    let value = match o {
+        Overriding::System => "system",
+        Overriding::User => "user",
+    };
+    ins.settings = Some(vec![Setting { key: Ident::new(OVERRIDING_SETTING), value: Expr::value(Value::SingleQuotedString(value.into())) }]);
+    Ok(())
+}
+
+/// The OVERRIDING clause of a parsed INSERT, if it had one.
+pub fn overriding(ins: &datafusion::sql::sqlparser::ast::Insert) -> Option<Overriding> {
+    let s = ins.settings.as_ref()?.iter().find(|s| s.key.value == OVERRIDING_SETTING)?;
+    match &s.value {
+        Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(v), .. }) if v == "system" => Some(Overriding::System),
+        Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(v), .. }) if v == "user" => Some(Overriding::User),
+        _ => None,
+    }
 }
 
 /// Turns sqlparser's error into 42601 with PostgreSQL's wording and a position.
@@ -857,11 +957,6 @@ fn is_interval_expr(e: &Expr) -> bool {
     }
 }
 
-/// Rewrites one expression (and not its children; callers visit).
-pub fn rewrite_expr_public(e: &mut Expr) {
-    rewrite_expr(e)
-}
-
 /// A timestamp literal in the full form Arrow's parser takes: PostgreSQL
 /// accepts `'2024-03-01 01:00'` (no seconds), `'2024-03-01T01:00'` and more,
 /// Arrow only `HH:MM:SS`. None when it is not a plain finite timestamp.
@@ -1036,11 +1131,18 @@ fn rewrite_expr(e: &mut Expr) {
             let Some(t) = custom_type(data_type) else { return };
             let inner = std::mem::replace(expr.as_mut(), Expr::value(Value::Null));
             let literal = is_string_literal(&inner);
+            // A parameter cast to regclass is a name coming in, as a literal is
+            // (drivers bind `CAST(%(name)s AS REGCLASS)` to compare with oids).
+            let input = literal || matches!(&inner, Expr::Value(ValueWithSpan { value: Value::Placeholder(_), .. }));
             *e = match t.as_str() {
-                "regclass" => call(if literal { "regclass_in" } else { "regclass_out" }, vec![inner]),
+                "regclass" => call(if input { "regclass_in" } else { "regclass_out" }, vec![inner]),
                 "regtype" => call(if literal { "regtype_in" } else { "regtype_out" }, vec![inner]),
                 "regnamespace" => call("regnamespace_out", vec![inner]),
                 "regproc" | "regprocedure" => call("regproc_out", vec![inner]),
+                // `x::regclass::oid` names a relation by oid or by name: the
+                // inner cast became regclass_out(x) (oid to name), which here
+                // turns into the lookup that takes either.
+                "oid" if regclass_out_arg(&inner).is_some() => call("regclass_in", vec![regclass_out_arg(&inner).unwrap()]),
                 "oid" | "xid" | "regrole" | "cid" => call("pg_oid", vec![inner]),
                 "name" => call("pg_name", vec![inner]),
                 "char" | "\"char\"" => call("pg_char", vec![inner]),
@@ -1235,6 +1337,21 @@ fn positional_make_interval(args: &[FunctionArg]) -> Option<Vec<FunctionArg>> {
 }
 
 /// Is `f` a call of `name` (optionally `pg_catalog.`-qualified)?
+/// `x` of a `regclass_out(x)` call.
+fn regclass_out_arg(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    if !names_function(f, "regclass_out") {
+        return None;
+    }
+    match &f.args {
+        FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn names_function(f: &Function, name: &str) -> bool {
     let p = crate::sql::names::parts(&f.name);
     p.last().is_some_and(|n| n == name) && (p.len() == 1 || (p.len() == 2 && p[0] == "pg_catalog"))
@@ -1298,6 +1415,8 @@ mod tests {
         };
         assert_eq!(sql("SELECT 't'::regclass"), "SELECT regclass_in('t')");
         assert_eq!(sql("SELECT c.oid::regclass FROM pg_class c"), "SELECT regclass_out(c.oid) FROM pg_class c");
+        assert_eq!(sql("SELECT CAST(CAST(f(x) AS REGCLASS) AS OID)"), "SELECT regclass_in(f(x))");
+        assert_eq!(sql("SELECT 1 WHERE c = CAST($1 AS REGCLASS)"), "SELECT 1 WHERE c = regclass_in($1)");
         assert_eq!(sql("SELECT a OPERATOR(pg_catalog.~) '^x$' COLLATE pg_catalog.default"), "SELECT a ~ '^x$'");
         assert_eq!(sql("SELECT pg_catalog.format_type(1, 2)"), "SELECT format_type(1, 2)");
         assert_eq!(sql("SELECT d ->> 'a'"), "SELECT json_get_text(d, 'a')");
@@ -1348,6 +1467,27 @@ mod tests {
         assert_eq!(normalize_copy_options("COPY t FROM STDIN (FORMAT csv, HEADER true)"), None);
         assert_eq!(normalize_copy_options("SELECT 'on'"), None);
         assert!(matches!(parse(&Piece { text: "copy t from stdin with (freeze on)".into(), offset: 0 }), Ok(Parsed::Sql(_))));
+    }
+
+    #[test]
+    fn overriding_rides_on_the_insert() {
+        let insert = |text: &str| match parse(&Piece { text: text.into(), offset: 0 }) {
+            Ok(Parsed::Sql(s)) => match *s {
+                Statement::Insert(i) => i,
+                other => panic!("{other}"),
+            },
+            _ => panic!("{text} does not parse"),
+        };
+        assert_eq!(overriding(&insert("INSERT INTO t (a) OVERRIDING SYSTEM VALUE VALUES (1)")), Some(Overriding::System));
+        assert_eq!(overriding(&insert("insert into t overriding user value select 1")), Some(Overriding::User));
+        assert_eq!(overriding(&insert("INSERT INTO t VALUES ('OVERRIDING SYSTEM VALUE')")), None);
+        // Blanked, not removed: an error further on points where it did.
+        let (text, _) = strip_overriding("INSERT INTO t OVERRIDING SYSTEM VALUE VALUES (1,,)").unwrap();
+        assert_eq!(text.len(), "INSERT INTO t OVERRIDING SYSTEM VALUE VALUES (1,,)".len());
+        let Err(e) = parse(&Piece { text: "INSERT INTO t OVERRIDING SYSTEM VALUE VALUES (1,,)".into(), offset: 0 }) else { panic!() };
+        assert_eq!(e.position, Some(49)); // the second comma
+        // Only an INSERT's clause is taken out.
+        assert!(strip_overriding("SELECT overriding system value").is_none());
     }
 
     #[test]

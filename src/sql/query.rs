@@ -140,6 +140,7 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_analyzer_rule(Arc::new(crate::sql::numeric_text::NumericText))
         .with_analyzer_rule(Arc::new(crate::sql::text_input::TextInput))
         .with_analyzer_rule(Arc::new(crate::sql::lsn_text::LsnToText))
+        .with_analyzer_rule(Arc::new(crate::sql::case_type::CaseKeepsType))
         .with_optimizer_rule(Arc::new(crate::sql::date_comparison::DateTimestampComparison))
         .with_statistics_registry(statistics)
         .build();

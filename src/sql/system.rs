@@ -26,7 +26,7 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use duetdb_storage::catalog::{BOOTSTRAP_SUPERUSER_OID, Catalog, FkAction, PG_CATALOG_SCHEMA_OID, PUBLIC_SCHEMA_OID, TableDef};
+use duetdb_storage::catalog::{BOOTSTRAP_SUPERUSER_OID, Catalog, FkAction, Identity, PG_CATALOG_SCHEMA_OID, PUBLIC_SCHEMA_OID, TableDef};
 use duetdb_storage::{DataType, ReadView};
 
 use crate::pg::encode::{META_OID, META_TYPMOD};
@@ -909,37 +909,38 @@ pub static TABLES: &[TableSpec] = &[
         ],
         rows: |ctx| {
             let mut v = Vec::new();
-            let row = |rel: u32, name: &str, typ: u32, typmod: i32, num: i16, notnull: bool, hasdef: bool, dropped: bool| {
-                let collation = if matches!(typ, oid::TEXT | oid::VARCHAR | oid::BPCHAR) { 100 } else { 0 };
-                vec![
-                    Cell::Oid(rel),
-                    name.into(),
-                    Cell::Oid(typ),
-                    Cell::I32(-1),
-                    Cell::I16(oid::type_len(typ)),
-                    Cell::I16(num),
-                    Cell::I32(if oid::element_of(typ).is_some() { 1 } else { 0 }),
-                    Cell::I32(-1),
-                    Cell::I32(typmod),
-                    (oid::type_len(typ) > 0 && oid::type_len(typ) <= 8).into(),
-                    "i".into(),
-                    "p".into(),
-                    "".into(),
-                    notnull.into(),
-                    hasdef.into(),
-                    false.into(),
-                    "".into(),
-                    "".into(),
-                    dropped.into(),
-                    true.into(),
-                    Cell::I32(0),
-                    Cell::Oid(collation),
-                    Cell::Null,
-                    Cell::Null,
-                    Cell::Null,
-                    Cell::Null,
-                ]
-            };
+            let row =
+                |rel: u32, name: &str, typ: u32, typmod: i32, num: i16, notnull: bool, hasdef: bool, identity: &str, dropped: bool| {
+                    let collation = if matches!(typ, oid::TEXT | oid::VARCHAR | oid::BPCHAR) { 100 } else { 0 };
+                    vec![
+                        Cell::Oid(rel),
+                        name.into(),
+                        Cell::Oid(typ),
+                        Cell::I32(-1),
+                        Cell::I16(oid::type_len(typ)),
+                        Cell::I16(num),
+                        Cell::I32(if oid::element_of(typ).is_some() { 1 } else { 0 }),
+                        Cell::I32(-1),
+                        Cell::I32(typmod),
+                        (oid::type_len(typ) > 0 && oid::type_len(typ) <= 8).into(),
+                        "i".into(),
+                        "p".into(),
+                        "".into(),
+                        notnull.into(),
+                        hasdef.into(),
+                        false.into(),
+                        identity.into(),
+                        "".into(),
+                        dropped.into(),
+                        true.into(),
+                        Cell::I32(0),
+                        Cell::Oid(collation),
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                    ]
+                };
             for t in ctx.catalog.tables.values() {
                 for (i, c) in t.columns.iter().enumerate() {
                     let (typ, typmod) = type_cells(&c.ty);
@@ -951,25 +952,27 @@ pub static TABLES: &[TableSpec] = &[
                         typmod,
                         i as i16 + 1,
                         !c.nullable,
-                        c.default.is_some(),
+                        // An identity column's sequence is not a default to PostgreSQL.
+                        c.default.is_some() && c.identity.is_none(),
+                        identity_code(c.identity),
                         c.dropped,
                     ));
                 }
                 for idx in &t.indexes {
                     for (k, &c) in idx.columns.iter().enumerate() {
                         let (typ, typmod) = type_cells(&t.columns[c].ty);
-                        v.push(row(idx.id, &t.columns[c].name, typ, typmod, k as i16 + 1, false, false, false));
+                        v.push(row(idx.id, &t.columns[c].name, typ, typmod, k as i16 + 1, false, false, "", false));
                     }
                 }
             }
             for w in ctx.catalog.views.values() {
                 for (i, c) in w.columns.iter().enumerate() {
-                    v.push(row(w.id, &c.name, c.type_oid, c.typmod, i as i16 + 1, false, false, false));
+                    v.push(row(w.id, &c.name, c.type_oid, c.typmod, i as i16 + 1, false, false, "", false));
                 }
             }
             for s in ctx.catalog.sequences.values() {
                 for (i, (n, t)) in [("last_value", oid::INT8), ("log_cnt", oid::INT8), ("is_called", oid::BOOL)].iter().enumerate() {
-                    v.push(row(s.id, n, *t, -1, i as i16 + 1, true, false, false));
+                    v.push(row(s.id, n, *t, -1, i as i16 + 1, true, false, "", false));
                 }
             }
             v
@@ -1209,6 +1212,7 @@ pub static TABLES: &[TableSpec] = &[
                 for (i, c) in t.columns.iter().enumerate() {
                     if let Some(d) = &c.default
                         && !c.dropped
+                        && c.identity.is_none()
                     {
                         v.push(vec![Cell::Oid(t.id * 1000 + i as u32), Cell::Oid(t.id), Cell::I16(i as i16 + 1), d.as_str().into()]);
                     }
@@ -2335,6 +2339,12 @@ pub static TABLES: &[TableSpec] = &[
             ("udt_schema", Name),
             ("udt_name", Name),
             ("is_identity", Text),
+            ("identity_generation", Text),
+            ("identity_start", Text),
+            ("identity_increment", Text),
+            ("identity_maximum", Text),
+            ("identity_minimum", Text),
+            ("identity_cycle", Text),
             ("is_generated", Text),
             ("is_updatable", Text),
         ],
@@ -2357,13 +2367,19 @@ pub static TABLES: &[TableSpec] = &[
                         _ => (None, None, None, None),
                     };
                     let udt = oid::type_name(c.ty.pg_oid()).unwrap_or("text");
-                    v.push(vec![
+                    // An identity column shows its sequence's settings, not a default.
+                    let seq = c.identity.and_then(|_| {
+                        let phys = t.column_index(&c.name)?;
+                        ctx.catalog.sequences.values().find(|s| s.owned_by == Some((t.id, phys)))
+                    });
+                    let seq_cell = |f: fn(&duetdb_storage::catalog::SequenceDef) -> String| -> Cell { seq.map(|s| f(s)).into() };
+                    let mut row = vec![
                         db.as_str().into(),
                         t.schema.as_str().into(),
                         t.name.as_str().into(),
                         c.name.as_str().into(),
                         Cell::I32(pos as i32 + 1),
-                        c.default.clone().into(),
+                        c.default.clone().filter(|_| c.identity.is_none()).into(),
                         (if c.nullable { "YES" } else { "NO" }).into(),
                         c.ty.pg_name().split('(').next().unwrap_or("").to_string().into(),
                         char_len.map(Cell::I32).unwrap_or(Cell::Null),
@@ -2375,10 +2391,23 @@ pub static TABLES: &[TableSpec] = &[
                         db.as_str().into(),
                         "pg_catalog".into(),
                         udt.into(),
-                        "NO".into(),
+                        (if c.identity.is_some() { "YES" } else { "NO" }).into(),
+                        match c.identity {
+                            Some(Identity::Always) => "ALWAYS".into(),
+                            Some(Identity::ByDefault) => "BY DEFAULT".into(),
+                            None => Cell::Null,
+                        },
+                    ];
+                    row.extend([
+                        seq_cell(|s| s.start.to_string()),
+                        seq_cell(|s| s.increment.to_string()),
+                        seq_cell(|s| s.max.to_string()),
+                        seq_cell(|s| s.min.to_string()),
+                        seq_cell(|s| if s.cycle { "YES" } else { "NO" }.to_string()),
                         "NEVER".into(),
                         "YES".into(),
                     ]);
+                    v.push(row);
                 }
             }
             for w in ctx.catalog.views.values() {
@@ -2402,6 +2431,12 @@ pub static TABLES: &[TableSpec] = &[
                         "pg_catalog".into(),
                         oid::type_name(c.type_oid).unwrap_or("text").into(),
                         "NO".into(),
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
                         "NEVER".into(),
                         "NO".into(),
                     ]);
@@ -2576,3 +2611,12 @@ pub static TABLES: &[TableSpec] = &[
 
 /// Keeps `typmod` metadata constant reachable for callers that tag fields.
 pub const TYPMOD_KEY: &str = META_TYPMOD;
+
+/// `pg_attribute.attidentity`: 'a' GENERATED ALWAYS, 'd' BY DEFAULT, '' none.
+fn identity_code(identity: Option<Identity>) -> &'static str {
+    match identity {
+        Some(Identity::Always) => "a",
+        Some(Identity::ByDefault) => "d",
+        None => "",
+    }
+}
