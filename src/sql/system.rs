@@ -2352,7 +2352,7 @@ pub static TABLES: &[TableSpec] = &[
             let db = ctx.database();
             let mut v = Vec::new();
             for t in ctx.catalog.tables.values() {
-                for (pos, (_, c)) in t.live_columns().enumerate() {
+                for (pos, (phys, c)) in t.live_columns().enumerate() {
                     let (char_len, num_prec, num_scale, dt_prec) = match &c.ty {
                         DataType::Varchar(n) => (n.map(|n| n as i32), None, None, None),
                         DataType::Char(n) => (Some(*n as i32), None, None, None),
@@ -2368,10 +2368,7 @@ pub static TABLES: &[TableSpec] = &[
                     };
                     let udt = oid::type_name(c.ty.pg_oid()).unwrap_or("text");
                     // An identity column shows its sequence's settings, not a default.
-                    let seq = c.identity.and_then(|_| {
-                        let phys = t.column_index(&c.name)?;
-                        ctx.catalog.sequences.values().find(|s| s.owned_by == Some((t.id, phys)))
-                    });
+                    let seq = c.identity.and_then(|_| ctx.catalog.sequences.values().find(|s| s.owned_by == Some((t.id, phys))));
                     let seq_cell = |f: fn(&duetdb_storage::catalog::SequenceDef) -> String| -> Cell { seq.map(|s| f(s)).into() };
                     let mut row = vec![
                         db.as_str().into(),
