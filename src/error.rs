@@ -178,6 +178,7 @@ impl From<duetdb_storage::Error> for SqlError {
         let detail = e.detail().map(str::to_string);
         let mut err = SqlError::new(e.sqlstate(), e.to_string());
         err.detail = detail;
+        err.context = e.context().map(str::to_string);
         use duetdb_storage::Error as E;
         match &e {
             E::UniqueViolation { constraint, .. } | E::ForeignKeyViolation { constraint, .. } => err.constraint = Some(constraint.clone()),

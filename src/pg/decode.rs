@@ -389,7 +389,9 @@ pub fn parse_value(s: &str, ty: &DataType, zone: &Zone) -> SqlResult<Value> {
             let (m, sc) = parse_decimal(s).ok_or_else(bad)?;
             ty.coerce(Value::Numeric(m, sc))?
         }
-        DataType::Text | DataType::Varchar(_) | DataType::Char(_) => ty.coerce(Value::Text(s.to_string()))?,
+        DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb => {
+            ty.coerce(Value::Text(s.to_string()))?
+        }
         DataType::Bytea => Value::Bytea(parse_bytea(s).ok_or_else(bad)?),
         DataType::Date => Value::Date(datetime::parse_date(s).ok_or_else(|| bad_datetime(ty, s))?),
         DataType::Timestamp => Value::Timestamp(datetime::parse_timestamp(s).ok_or_else(|| bad_datetime(ty, s))?),

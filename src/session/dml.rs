@@ -353,7 +353,7 @@ impl Session {
     // ------------------------------------------------------------------
 
     async fn exec_insert(&mut self, plan: &DmlPlan, params: &[ScalarValue], values: &[Value]) -> SqlResult<(String, Changed)> {
-        let DmlPlan::Insert { def, columns, source, on_conflict, ignored, .. } = plan else { unreachable!() };
+        let DmlPlan::Insert { def, columns, source, on_conflict, ignored, implicit_columns, .. } = plan else { unreachable!() };
         let zone = self.env.zone();
         let defaults = self.compiled_defaults(def)?;
         // Source rows: values for `columns`, None = DEFAULT.
@@ -379,7 +379,7 @@ impl Session {
                 out
             }
             InsertSource::Query(q) => {
-                let mut rows = Box::pin(self.query_source_rows(q, columns.len(), params)).await?;
+                let mut rows = Box::pin(self.query_source_rows(q, columns.len(), *implicit_columns, params)).await?;
                 for row in &mut rows {
                     for &k in ignored {
                         row[k] = None;
@@ -420,11 +420,19 @@ impl Session {
 
     /// INSERT … ON CONFLICT: returns the row inserted or updated (None: nothing done).
     /// The rows of `INSERT … SELECT`: the query run through DataFusion.
-    async fn query_source_rows(&mut self, q: &Query, ncolumns: usize, params: &[ScalarValue]) -> SqlResult<Vec<Vec<Option<Value>>>> {
+    /// With `implicit_columns` (no column list) a query with fewer columns
+    /// fills the first ones; the rest are None (their defaults).
+    async fn query_source_rows(
+        &mut self,
+        q: &Query,
+        ncolumns: usize,
+        implicit_columns: bool,
+        params: &[ScalarValue],
+    ) -> SqlResult<Vec<Vec<Option<Value>>>> {
         let stmt = Statement::Query(Box::new(q.clone()));
         let plan = self.plan_sql(&stmt).await?;
         let n = plan.schema().fields().len();
-        if n != ncolumns {
+        if n != ncolumns && !(implicit_columns && n < ncolumns) {
             return Err(SqlError::syntax(if n > ncolumns {
                 "INSERT has more expressions than target columns"
             } else {
@@ -445,6 +453,7 @@ impl Session {
                             .ok_or_else(|| SqlError::new("42804", format!("value of type {} cannot be inserted", s.data_type())))?,
                     ));
                 }
+                row.resize(ncolumns, None);
                 out.push(row);
             }
         }

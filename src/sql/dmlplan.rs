@@ -22,7 +22,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use duetdb_storage::arrow_conv::arrow_type;
 use duetdb_storage::catalog::Identity;
-use duetdb_storage::{Catalog, TableDef};
+use duetdb_storage::{Catalog, DataType, TableDef};
 
 use crate::error::{SqlError, SqlResult};
 use crate::sql::expr::{self, Ex};
@@ -64,6 +64,8 @@ pub enum DmlPlan {
         /// Positions in `columns` whose given values are replaced by the
         /// default (identity columns under OVERRIDING USER VALUE).
         ignored: Vec<usize>,
+        /// No column list: a query with fewer columns fills the first ones.
+        implicit_columns: bool,
     },
     Update {
         def: Arc<TableDef>,
@@ -249,6 +251,19 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
                 }
                 cols
             };
+            // Without a column list, VALUES fills the first columns and the
+            // rest take their defaults, as in PostgreSQL.
+            let mut columns = columns;
+            if ins.columns.is_empty()
+                && let Some(q) = &ins.source
+                && let SetExpr::Values(v) = q.body.as_ref()
+                && let Some(first) = v.rows.first()
+            {
+                if v.rows.iter().any(|r| r.content.len() != first.content.len()) {
+                    return Err(SqlError::syntax("VALUES lists must all be the same length"));
+                }
+                columns.truncate(first.content.len());
+            }
             let ignored = identity_targets(&def, &columns, ins)?;
             let resolve = |n: &str| def.column_index(n);
             let source = match &ins.source {
@@ -338,12 +353,14 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
                                 update_allowed(&def, col, &a.value)?;
                                 let value = assigned_value(&def, col, &a.value)?;
                                 let ex = compile_with_excluded(&value, &resolve_both)
+                                    .filter(|x| !on_json_both(&def, x))
                                     .ok_or_else(|| SqlError::unsupported(format!("ON CONFLICT DO UPDATE expression {}", a.value)))?;
                                 sets.push((col, ex));
                             }
                             let w = match &du.selection {
                                 Some(w) => Some(
                                     compile_with_excluded(w, &resolve_both)
+                                        .filter(|x| !on_json_both(&def, x))
                                         .ok_or_else(|| SqlError::unsupported(format!("ON CONFLICT DO UPDATE WHERE {w}")))?,
                                 ),
                                 None => None,
@@ -356,7 +373,8 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
                 Some(_) => return Err(SqlError::unsupported("ON DUPLICATE KEY UPDATE")),
             };
             let _ = resolve;
-            Ok(DmlPlan::Insert { def, columns, source, on_conflict, returning: ins.returning.clone(), ignored })
+            let implicit_columns = ins.columns.is_empty();
+            Ok(DmlPlan::Insert { def, columns, source, on_conflict, returning: ins.returning.clone(), ignored, implicit_columns })
         }
         Statement::Update(up) => {
             let (def, alias) = target_table(&up.table, catalog)?;
@@ -373,7 +391,10 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
             };
             let resolve = |n: &str| column_in(&def, &alias, n);
             let sets = if from.is_empty() {
-                set_exprs.iter().map(|(c, e)| expr::compile(e, Some(&resolve)).map(|x| (*c, x))).collect::<Option<Vec<_>>>()
+                set_exprs
+                    .iter()
+                    .map(|(c, e)| expr::compile(e, Some(&resolve)).filter(|x| !on_json(&def, x)).map(|x| (*c, x)))
+                    .collect::<Option<Vec<_>>>()
             } else {
                 None
             };
@@ -529,6 +550,19 @@ fn assignment_column(t: &AssignmentTarget, def: &TableDef) -> SqlResult<usize> {
     }
 }
 
+/// An operator of `ex` works on a json/jsonb column of `def` (see `expr::operates_on_json`).
+fn on_json(def: &TableDef, ex: &Ex) -> bool {
+    let is_json = |c: usize| def.columns.get(c).is_some_and(|col| matches!(col.ty, DataType::Json | DataType::Jsonb));
+    expr::operates_on_json(ex, &is_json)
+}
+
+/// As `on_json`, over the existing row's columns and then `excluded`'s.
+fn on_json_both(def: &TableDef, ex: &Ex) -> bool {
+    let n = def.columns.len();
+    let is_json = |c: usize| def.columns.get(c % n.max(1)).is_some_and(|col| matches!(col.ty, DataType::Json | DataType::Jsonb));
+    expr::operates_on_json(ex, &is_json)
+}
+
 fn column_in(def: &TableDef, alias: &str, name: &str) -> Option<usize> {
     let _ = alias;
     def.column_index(name)
@@ -606,7 +640,7 @@ fn key_filter(def: &TableDef, alias: &str, selection: Option<&Expr>) -> Filter {
             if used.contains(&k) {
                 continue;
             }
-            let Some(ex) = expr::compile(c, Some(&resolve)) else { return Filter::General };
+            let Some(ex) = expr::compile(c, Some(&resolve)).filter(|x| !on_json(def, x)) else { return Filter::General };
             residual = Some(match residual {
                 None => ex,
                 Some(r) => Ex::Bin(expr::Op::And, Box::new(r), Box::new(ex)),

@@ -56,6 +56,24 @@ pub enum Op {
     Concat,
 }
 
+/// Whether an operator in `ex` takes a json or jsonb column (by `is_json`)
+/// as an operand. This evaluator's `||`, `-` and comparisons work on text;
+/// on jsonb they mean concatenation, deletion and comparison of the parsed
+/// value (`sql::json_operators`), so such expressions go to DataFusion.
+pub fn operates_on_json(ex: &Ex, is_json: &dyn Fn(usize) -> bool) -> bool {
+    let json_operand = |e: &Ex| match e {
+        Ex::Col(c) => is_json(*c),
+        Ex::Coalesce(args) => args.iter().any(|a| matches!(a, Ex::Col(c) if is_json(*c))),
+        _ => false,
+    };
+    match ex {
+        Ex::Bin(_, l, r) => json_operand(l) || json_operand(r) || operates_on_json(l, is_json) || operates_on_json(r, is_json),
+        Ex::Neg(x) | Ex::Not(x) | Ex::IsNull(x, _) | Ex::Cast(x, _) => operates_on_json(x, is_json),
+        Ex::Coalesce(args) => args.iter().any(|a| operates_on_json(a, is_json)),
+        _ => false,
+    }
+}
+
 /// How the compiler resolves column names (None: no columns in scope).
 pub type Columns<'a> = Option<&'a dyn Fn(&str) -> Option<usize>>;
 
@@ -193,6 +211,8 @@ pub fn sql_type(t: &SqlType) -> Option<DataType> {
         SqlType::Varchar(len) | SqlType::CharacterVarying(len) | SqlType::CharVarying(len) => DataType::Varchar(char_len(len)),
         SqlType::Char(len) | SqlType::Character(len) => DataType::Char(char_len(len).unwrap_or(1)),
         SqlType::Bytea => DataType::Bytea,
+        SqlType::JSON => DataType::Json,
+        SqlType::JSONB => DataType::Jsonb,
         SqlType::Date => DataType::Date,
         SqlType::Timestamp(_, tz) => match tz {
             datafusion::sql::sqlparser::ast::TimezoneInfo::WithTimeZone | datafusion::sql::sqlparser::ast::TimezoneInfo::Tz => {

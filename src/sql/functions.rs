@@ -206,6 +206,44 @@ fn udf(name: &str, volatility: Volatility, ret: A, pg_type: Option<u32>, body: B
     })
 }
 
+/// `pg_typeof(x)`: the type x is sent to clients as — its tag (json, uuid,
+/// …) where it has one, else by its Arrow type (a char(n) or varchar reads as text).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgTypeof {
+    signature: Signature,
+}
+
+impl Default for PgTypeof {
+    fn default() -> Self {
+        PgTypeof { signature: Signature::any(1, Volatility::Stable) }
+    }
+}
+
+impl ScalarUDFImpl for PgTypeof {
+    fn name(&self) -> &str {
+        "pg_typeof"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[A]) -> DfResult<A> {
+        Ok(A::Utf8)
+    }
+
+    fn return_field_from_args(&self, _args: ReturnFieldArgs) -> DfResult<FieldRef> {
+        let f = Field::new("pg_typeof", A::Utf8, true).with_metadata(HashMap::from([(META_OID.to_string(), oid::REGTYPE.to_string())]));
+        Ok(Arc::new(f))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let t = crate::pg::encode::wire_type(&args.arg_fields[0]);
+        let name = system::format_type(t.oid, t.typmod).unwrap_or_else(|| "unknown".into());
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Argument helpers
 // ---------------------------------------------------------------------------
@@ -391,6 +429,10 @@ fn width_bucket<T: BucketValue>(x: T, low: T, high: T, count: i64) -> Result<i32
 pub fn register(ctx: &SessionContext, env: Arc<dyn FunctionEnv>) {
     ctx.register_udf(crate::sql::to_char::to_char(env.clone()));
     ctx.register_udf(crate::sql::age::age(env.clone()));
+    ctx.register_udf(ScalarUDF::new_from_impl(PgTypeof::default()));
+    for f in crate::sql::json_functions::all() {
+        ctx.register_udf(f);
+    }
     ctx.register_udf(crate::sql::make_interval::make_interval());
     ctx.register_udf(crate::sql::to_timestamp::to_timestamp(env.clone()));
     ctx.register_udf(crate::sql::to_timestamp::to_date(env.clone()));
@@ -601,12 +643,6 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     f!("pg_current_wal_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.current_wal_lsn()?))));
     f!("pg_current_wal_insert_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.current_wal_lsn()?))));
     f!("pg_current_wal_flush_lsn", Volatile, A::UInt64, Some(oid::PG_LSN), |a, env| Ok(lsn_value(Some(env.flushed_wal_lsn()?))));
-    // The argument's type by its Arrow type (a char(n) or varchar reads as text).
-    f!("pg_typeof", Stable, A::Utf8, Some(oid::REGTYPE), |a, env| {
-        let Some(v) = a.first() else { return Ok(null_text()) };
-        let t = crate::pg::encode::arrow_wire_type(&v.data_type());
-        Ok(text(system::format_type(t.oid, t.typmod).unwrap_or_else(|| "unknown".into())))
-    });
     // duetdb's own: PostgreSQL reads this from pg_control_checkpoint().timeline_id.
     f!("duetdb_timeline", Volatile, A::Int32, None, |a, env| Ok(ScalarValue::Int32(Some(env.timeline() as i32))));
     f!("pg_is_in_recovery", Volatile, A::Boolean, None, |a, env| Ok(ScalarValue::Boolean(Some(env.in_recovery()))));
@@ -642,30 +678,6 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
         b[8] = (b[8] & 0x3f) | 0x80;
         Ok(text(crate::pg::encode::format_uuid(&b)))
     });
-    for (name, tag) in [("pg_jsonb", oid::JSONB), ("pg_json", oid::JSON)] {
-        f!(name, Immutable, A::Utf8, Some(tag), |a, env| {
-            let Some(s) = arg_str(a, 0) else { return Ok(null_text()) };
-            let v: serde_json::Value =
-                serde_json::from_str(&s).map_err(|e| SqlError::new("22P02", format!("invalid input syntax for type json: {e}")))?;
-            Ok(text(if tag == oid::JSONB { v.to_string() } else { s }))
-        });
-    }
-    f!("json_get", Immutable, A::Utf8, Some(oid::JSONB), |a, env| Ok(json_path(a, false)?));
-    f!("json_get_text", Immutable, A::Utf8, None, |a, env| Ok(json_path(a, true)?));
-    for (name, tag) in [("json_build_object", oid::JSON), ("jsonb_build_object", oid::JSONB)] {
-        f!(name, Stable, A::Utf8, Some(tag), |a, env| {
-            if a.len() % 2 != 0 {
-                return Err(SqlError::new("22023", "argument list must have even number of elements")
-                    .with_hint("The arguments of json_build_object() must consist of alternating keys and values."));
-            }
-            let mut obj = serde_json::Map::new();
-            for pair in a.chunks(2) {
-                let key = arg_str(&pair[..1], 0).ok_or_else(|| SqlError::new("22004", "null value not allowed for object key"))?;
-                obj.insert(key, json_value(&pair[1]));
-            }
-            Ok(text(serde_json::Value::Object(obj).to_string()))
-        });
-    }
     f!("format", Stable, A::Utf8, None, |a, env| {
         let style = crate::pg::encode::Style { zone: EnvHandle(env.clone()).zone() };
         let pg_text = |v: &ScalarValue| -> Result<Option<String>, SqlError> {
@@ -1030,50 +1042,6 @@ fn size_pretty(b: i64) -> String {
     format!("{v} {unit}")
 }
 
-/// `json -> key` / `json ->> key` (key a field name or an array index).
-/// A SQL value as JSON (json_build_object's values).
-fn json_value(v: &ScalarValue) -> serde_json::Value {
-    use serde_json::Value as J;
-    if v.is_null() {
-        return J::Null;
-    }
-    match v {
-        ScalarValue::Boolean(Some(b)) => J::Bool(*b),
-        ScalarValue::Int8(Some(i)) => J::from(*i),
-        ScalarValue::Int16(Some(i)) => J::from(*i),
-        ScalarValue::Int32(Some(i)) => J::from(*i),
-        ScalarValue::Int64(Some(i)) => J::from(*i),
-        ScalarValue::UInt8(Some(i)) => J::from(*i),
-        ScalarValue::UInt16(Some(i)) => J::from(*i),
-        ScalarValue::UInt32(Some(i)) => J::from(*i),
-        ScalarValue::UInt64(Some(i)) => J::from(*i),
-        ScalarValue::Float32(Some(f)) => serde_json::Number::from_f64(*f as f64).map(J::Number).unwrap_or(J::Null),
-        ScalarValue::Float64(Some(f)) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
-        ScalarValue::Decimal128(Some(m), _, sc) => {
-            let t = duetdb_storage::types::format_decimal(*m, (*sc).max(0) as u8);
-            serde_json::from_str(&t).unwrap_or(J::String(t))
-        }
-        other => J::String(arg_str(std::slice::from_ref(other), 0).unwrap_or_default()),
-    }
-}
-
-fn json_path(a: &[ScalarValue], as_text: bool) -> Result<ScalarValue, SqlError> {
-    let Some(doc) = arg_str(a, 0) else { return Ok(null_text()) };
-    let v: serde_json::Value =
-        serde_json::from_str(&doc).map_err(|e| SqlError::new("22P02", format!("invalid input syntax for type json: {e}")))?;
-    let got = match a.get(1) {
-        Some(ScalarValue::Int64(Some(i))) => v.get(*i as usize).cloned(),
-        Some(ScalarValue::Int32(Some(i))) => v.get(*i as usize).cloned(),
-        _ => arg_str(a, 1).and_then(|k| v.get(&k).cloned()),
-    };
-    Ok(match got {
-        None | Some(serde_json::Value::Null) if as_text => null_text(),
-        None => null_text(),
-        Some(serde_json::Value::String(s)) if as_text => text(s),
-        Some(other) => text(other.to_string()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1083,14 +1051,5 @@ mod tests {
         assert_eq!(size_pretty(1000), "1000 bytes");
         assert_eq!(size_pretty(20_000), "20 kB");
         assert_eq!(size_pretty(50 << 20), "50 MB");
-    }
-
-    #[test]
-    fn json_access() {
-        let doc = ScalarValue::Utf8(Some(r#"{"a":"x","b":{"c":1},"n":null}"#.into()));
-        assert_eq!(json_path(&[doc.clone(), text("a")], true).unwrap(), text("x"));
-        assert_eq!(json_path(&[doc.clone(), text("b")], false).unwrap(), text(r#"{"c":1}"#));
-        assert_eq!(json_path(&[doc.clone(), text("n")], true).unwrap(), null_text());
-        assert_eq!(json_path(&[doc, text("zz")], true).unwrap(), null_text());
     }
 }

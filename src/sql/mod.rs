@@ -15,6 +15,8 @@ pub mod format;
 pub mod functions;
 pub mod int_casts;
 pub mod interval_arith;
+pub mod json_functions;
+pub mod json_operators;
 pub mod lsn_text;
 pub mod make_interval;
 pub mod names;

@@ -1170,11 +1170,30 @@ fn rewrite_expr(e: &mut Expr) {
                 }
             }
             match op {
-                BinaryOperator::Arrow | BinaryOperator::LongArrow => {
-                    let f = if matches!(op, BinaryOperator::Arrow) { "json_get" } else { "json_get_text" };
+                // json operators become calls (see sql::json_functions).
+                BinaryOperator::Arrow
+                | BinaryOperator::LongArrow
+                | BinaryOperator::HashArrow
+                | BinaryOperator::HashLongArrow
+                | BinaryOperator::AtArrow
+                | BinaryOperator::ArrowAt
+                | BinaryOperator::Question
+                | BinaryOperator::QuestionPipe
+                | BinaryOperator::QuestionAnd => {
+                    let (f, swap) = match op {
+                        BinaryOperator::Arrow => ("json_get", false),
+                        BinaryOperator::LongArrow => ("json_get_text", false),
+                        BinaryOperator::HashArrow => ("json_path", false),
+                        BinaryOperator::HashLongArrow => ("json_path_text", false),
+                        BinaryOperator::AtArrow => ("jsonb_contains", false),
+                        BinaryOperator::ArrowAt => ("jsonb_contains", true),
+                        BinaryOperator::Question => ("jsonb_exists", false),
+                        BinaryOperator::QuestionPipe => ("jsonb_exists_any", false),
+                        _ => ("jsonb_exists_all", false),
+                    };
                     let l = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
                     let r = std::mem::replace(right.as_mut(), Expr::value(Value::Null));
-                    *e = call(f, vec![l, r]);
+                    *e = call(f, if swap { vec![r, l] } else { vec![l, r] });
                 }
                 // `n * INTERVAL '1 minute'`, `INTERVAL '1 day' / 4` (see sql::interval_arith).
                 BinaryOperator::Multiply | BinaryOperator::Divide if is_interval_expr(left) || is_interval_expr(right) => {

@@ -121,9 +121,13 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         // Ours first: an untyped literal must be typed before DataFusion's
         // planners build (and type-check) the operator.
         .with_expr_planners(
-            std::iter::once(Arc::new(crate::sql::unknown_literals::UnknownLiterals) as Arc<dyn ExprPlanner>)
-                .chain(SessionStateDefaults::default_expr_planners())
-                .collect(),
+            [
+                Arc::new(crate::sql::json_operators::JsonOperators) as Arc<dyn ExprPlanner>,
+                Arc::new(crate::sql::unknown_literals::UnknownLiterals),
+            ]
+            .into_iter()
+            .chain(SessionStateDefaults::default_expr_planners())
+            .collect(),
         )
         .with_catalog_list(Arc::new(CatalogList::new(database, slot)))
         // Rules that retype an expression run before type coercion; the

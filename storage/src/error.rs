@@ -46,6 +46,9 @@ pub enum Error {
     StringTooLong(String),
     /// 22P02
     InvalidText(String),
+    /// 22P02 / 22P05 / 22003 / 54001: json or jsonb input that does not
+    /// parse, with PostgreSQL's detail and `JSON data, line N` context.
+    InvalidJson(crate::json::JsonError),
     /// 0A000
     FeatureNotSupported(String),
     /// 42P16 and friends: a definition that cannot be carried out.
@@ -90,6 +93,7 @@ impl Error {
             Error::NumericOutOfRange(_) => "22003",
             Error::StringTooLong(_) => "22001",
             Error::InvalidText(_) => "22P02",
+            Error::InvalidJson(e) => e.code,
             Error::FeatureNotSupported(_) => "0A000",
             Error::InvalidDefinition(_) => "42P16",
             Error::DependentObjects(_) => "2BP01",
@@ -108,6 +112,15 @@ impl Error {
     pub fn detail(&self) -> Option<&str> {
         match self {
             Error::UniqueViolation { detail, .. } | Error::ForeignKeyViolation { detail, .. } => Some(detail),
+            Error::InvalidJson(e) => e.detail.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// PostgreSQL's CONTEXT line, where the error has one of its own.
+    pub fn context(&self) -> Option<&str> {
+        match self {
+            Error::InvalidJson(e) => e.context.as_deref(),
             _ => None,
         }
     }
@@ -148,6 +161,7 @@ impl fmt::Display for Error {
             | Error::ObjectNotInPrerequisiteState(m)
             | Error::Cancelled(m)
             | Error::InsufficientPrivilege(m) => f.write_str(m),
+            Error::InvalidJson(e) => f.write_str(&e.message),
             Error::NoSuchSavepoint(n) => write!(f, "savepoint \"{n}\" does not exist"),
             Error::Corrupt(m) => write!(f, "data corrupted: {m}"),
             Error::Io(m) => write!(f, "I/O error: {m}"),
@@ -157,6 +171,12 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<crate::json::JsonError> for Error {
+    fn from(e: crate::json::JsonError) -> Self {
+        Error::InvalidJson(e)
+    }
+}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {

@@ -33,6 +33,7 @@ pub mod engine;
 pub mod error;
 pub mod gc;
 pub mod index;
+pub mod json;
 pub mod keycode;
 pub mod lock;
 pub mod lsn;

@@ -12,6 +12,7 @@
 //!   numeric(p,s)             Numeric(i128, s)      Decimal128(p, s)
 //!   text / varchar(n) / char(n)  Text(String)      Utf8
 //!   bytea                    Bytea(Vec<u8>)        Binary
+//!   json / jsonb             Text(String)          Utf8 (jsonb in canonical form, see `json`)
 //!   date                     Date(days since 1970) Date32
 //!   timestamp                Timestamp(µs since 1970, no zone)  Timestamp(µs)
 //!   timestamptz              TimestampTz(µs since 1970 UTC)     Timestamp(µs, "UTC")
@@ -55,6 +56,10 @@ pub enum DataType {
     Date,
     Timestamp,
     TimestampTz,
+    /// Text that parses as JSON, kept as written.
+    Json,
+    /// JSON in its canonical text form (`json::canonical_jsonb`).
+    Jsonb,
 }
 
 impl DataType {
@@ -75,6 +80,8 @@ impl DataType {
             DataType::Date => 1082,
             DataType::Timestamp => 1114,
             DataType::TimestampTz => 1184,
+            DataType::Json => 114,
+            DataType::Jsonb => 3802,
         }
     }
 
@@ -106,6 +113,8 @@ impl DataType {
             DataType::Date => "date".into(),
             DataType::Timestamp => "timestamp without time zone".into(),
             DataType::TimestampTz => "timestamp with time zone".into(),
+            DataType::Json => "json".into(),
+            DataType::Jsonb => "jsonb".into(),
         }
     }
 
@@ -117,7 +126,7 @@ impl DataType {
             DataType::Int32 | DataType::Float32 | DataType::Date => Some(4),
             DataType::Int64 | DataType::Float64 | DataType::Timestamp | DataType::TimestampTz => Some(8),
             DataType::Numeric { .. } => Some(16),
-            DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Bytea => None,
+            DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Bytea | DataType::Json | DataType::Jsonb => None,
         }
     }
 
@@ -256,6 +265,17 @@ impl DataType {
             },
             DataType::Bytea => match value {
                 V::Bytea(b) => V::Bytea(b),
+                v => return Err(mismatch(&v)),
+            },
+            DataType::Json => match value {
+                V::Text(s) => {
+                    crate::json::check_json(&s).map_err(Error::from)?;
+                    V::Text(s)
+                }
+                v => return Err(mismatch(&v)),
+            },
+            DataType::Jsonb => match value {
+                V::Text(s) => V::Text(crate::json::canonical_jsonb(&s).map_err(Error::from)?),
                 v => return Err(mismatch(&v)),
             },
             DataType::Date => match value {

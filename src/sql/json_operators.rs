@@ -1,0 +1,69 @@
+//! jsonb's operators that share a symbol with other types: `||`, `-`, `#-`,
+//! and comparisons with an untyped literal.
+//!
+//! Which operator `a || b` or `a - b` means depends on the operands' types,
+//! known only once they are planned, so this is an `ExprPlanner` (like
+//! `unknown_literals`): DataFusion hands it each binary operator with its
+//! operands planned, and a jsonb operand (by its `pg.oid` tag) turns the
+//! operator into a call of `sql::json_functions`:
+//!
+//! ```text
+//!   jsonb || x        jsonb_concat(a, b)       (either side jsonb)
+//!   jsonb - text/int  jsonb_delete(a, b)       jsonb - text[]  (each key)
+//!   jsonb #- text[]   jsonb_delete_path(a, p)
+//!   jsonb = '…'       a = pg_jsonb('…')        (the literal read as jsonb, so
+//!                                               '{"a":1}' equals the stored {"a": 1})
+//! ```
+
+use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
+use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::sql::sqlparser::ast::BinaryOperator;
+
+use crate::pg::encode::META_OID;
+use crate::pg::oid;
+use crate::sql::json_functions::udf;
+
+#[derive(Debug, Default)]
+pub struct JsonOperators;
+
+impl ExprPlanner for JsonOperators {
+    fn plan_binary_op(&self, expr: RawBinaryExpr, schema: &DFSchema) -> DfResult<PlannerResult<RawBinaryExpr>> {
+        let (l, r) = (is_jsonb(&expr.left, schema), is_jsonb(&expr.right, schema));
+        if !l && !r {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let RawBinaryExpr { op, left, right } = expr;
+        let call = |name: &str, args: Vec<Expr>| -> DfResult<PlannerResult<RawBinaryExpr>> {
+            let f = udf(name).expect("a json function registered in json_functions::all");
+            Ok(PlannerResult::Planned(f.call(args)))
+        };
+        match op {
+            BinaryOperator::StringConcat => call("jsonb_concat", vec![as_jsonb(left, l), as_jsonb(right, r)]),
+            BinaryOperator::Minus if l => call("jsonb_delete", vec![left, right]),
+            BinaryOperator::HashMinus if l => call("jsonb_delete_path", vec![left, right]),
+            BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq => Ok(PlannerResult::Original(RawBinaryExpr { op, left: as_jsonb(left, l), right: as_jsonb(right, r) })),
+            op => Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })),
+        }
+    }
+}
+
+/// Whether `e` is tagged jsonb.
+fn is_jsonb(e: &Expr, schema: &DFSchema) -> bool {
+    e.to_field(schema).is_ok_and(|(_, f)| f.metadata().get(META_OID).is_some_and(|o| o == &oid::JSONB.to_string()))
+}
+
+/// An untyped string literal next to a jsonb is read as jsonb.
+fn as_jsonb(e: Expr, tagged: bool) -> Expr {
+    match &e {
+        Expr::Literal(ScalarValue::Utf8(Some(_)) | ScalarValue::LargeUtf8(Some(_)) | ScalarValue::Utf8View(Some(_)), None) if !tagged => {
+            udf("pg_jsonb").expect("pg_jsonb is registered").call(vec![e])
+        }
+        _ => e,
+    }
+}
