@@ -1092,11 +1092,24 @@ fn alter_table(
                     make_identity(cat, t, c, &mut col, generated_as.as_ref(), sequence_options.as_deref())?;
                     t.columns[c] = col;
                 }
-                AlterColumnOperation::SetDataType { data_type, .. } => {
+                AlterColumnOperation::SetDataType { data_type, using, .. } => {
                     let (ty, _) = column_type(data_type)?;
-                    if ty != t.columns[c].ty {
-                        return Err(SqlError::unsupported("ALTER COLUMN … TYPE that changes the type")
-                            .with_hint("Add a new column, copy the data with UPDATE, and drop the old one."));
+                    let from = t.columns[c].ty.clone();
+                    if ty != from {
+                        let plain_using = using.as_ref().is_none_or(|u| matches!(u, Expr::Identifier(i) if names::ident(i) == n));
+                        if !plain_using || !keeps_every_value(&from, &ty) {
+                            return Err(SqlError::unsupported(format!(
+                                "ALTER COLUMN … TYPE from {} to {}{}",
+                                from.pg_name(),
+                                ty.pg_name(),
+                                if plain_using { "" } else { " with USING" }
+                            ))
+                            .with_hint(
+                                "Only changes that keep every stored value as it is are done in place (a longer varchar, varchar or char to text). \
+                                 Otherwise add a new column, copy the data with UPDATE, and drop the old one.",
+                            ));
+                        }
+                        t.columns[c].ty = ty;
                     }
                 }
             }
@@ -1254,3 +1267,18 @@ fn drop_object(cat: &mut Catalog, kind: ObjectType, schema: &str, name: &str, ca
 
 #[allow(dead_code)]
 fn _use(_: ObjectName) {}
+
+/// Whether every value a `from` column can hold is, unchanged, a valid
+/// `to` value with the same stored form: then ALTER COLUMN … TYPE changes
+/// only the catalog (PostgreSQL skips the rewrite for the same cases). The
+/// string types share one representation (`Value::Text`, Arrow Utf8; a
+/// char(n) is stored without its padding), so widening among them is free.
+fn keeps_every_value(from: &DataType, to: &DataType) -> bool {
+    use DataType as T;
+    match (from, to) {
+        (T::Text | T::Varchar(_) | T::Char(_) | T::Json | T::Jsonb, T::Text | T::Varchar(None)) => true,
+        (T::Varchar(Some(n)), T::Varchar(Some(m))) => m >= n,
+        (T::Char(n), T::Varchar(Some(m))) => m >= n,
+        _ => false,
+    }
+}
