@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType as SqlType, Expr, Ident, Query, SelectItem, SetExpr, Statement, VisitMut, VisitorMut,
+    AccessExpr, CastKind, DataType as SqlType, Expr, Ident, Query, SelectItem, SetExpr, Statement, VisitMut, VisitorMut,
 };
 
 /// Separates a visible name from the suffix that makes it unique.
@@ -156,6 +156,10 @@ fn figure_with_strength(e: &Expr) -> Option<(String, Strength)> {
             };
         }
         Expr::Nested(x) => return figure_with_strength(x),
+        // `body['name']`, `arr[1]`: subscripts keep the name of what they index.
+        Expr::CompoundFieldAccess { root, access_chain } if access_chain.iter().all(|a| matches!(a, AccessExpr::Subscript(_))) => {
+            return figure_with_strength(root);
+        }
         Expr::Case { .. } => "case".into(),
         Expr::Exists { .. } => "exists".into(),
         Expr::Array(_) => "array".into(),

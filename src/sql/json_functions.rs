@@ -84,8 +84,9 @@ pub fn all() -> Vec<ScalarUDF> {
     vec![
         f("pg_json", A::Utf8, Json, |a, _| input(a, Flavor::Json)),
         f("pg_jsonb", A::Utf8, Jsonb, |a, _| input(a, Flavor::Jsonb)),
-        f("json_get", A::Utf8, LikeFirst, |a, t| get(a, t, false)),
-        f("json_get_text", A::Utf8, None, |a, t| get(a, t, true)),
+        f("json_get", A::Utf8, LikeFirst, |a, t| get(a, t, false, false)),
+        f("json_get_text", A::Utf8, None, |a, t| get(a, t, true, false)),
+        f("jsonb_subscript", A::Utf8, Jsonb, |a, t| get(a, t, false, true)),
         f("json_path", A::Utf8, LikeFirst, |a, t| path(a, t, false)),
         f("json_path_text", A::Utf8, None, |a, t| path(a, t, true)),
         f("json_extract_path", A::Utf8, Json, |a, t| path(a, t, false)),
@@ -278,8 +279,9 @@ fn input(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, SqlError> {
     }))
 }
 
-/// `doc -> key` (field name or array index) and `doc ->> key`.
-fn get(a: &[ScalarValue], tags: &[Option<u32>], as_text: bool) -> Result<ScalarValue, SqlError> {
+/// `doc -> key` (field name or array index) and `doc ->> key`; with
+/// `subscript`, `doc[key]`, where a text key of an array is read as an index.
+fn get(a: &[ScalarValue], tags: &[Option<u32>], as_text: bool, subscript: bool) -> Result<ScalarValue, SqlError> {
     let Some(src) = doc(a, 0)? else { return Ok(null_text()) };
     let key = match a.get(1) {
         Some(v) if v.is_null() => return Ok(null_text()),
@@ -294,7 +296,7 @@ fn get(a: &[ScalarValue], tags: &[Option<u32>], as_text: bool) -> Result<ScalarV
     let root = parse(&src)?;
     // A text key never indexes an array for `->` (PostgreSQL: NULL).
     let found = match (&root.value, &key) {
-        (Json::Array(_), Step::Key(_)) => None,
+        (Json::Array(_), Step::Key(_)) if !subscript => None,
         _ => step(&root, &key),
     };
     let Some(item) = found else { return Ok(null_text()) };
@@ -749,13 +751,14 @@ mod tests {
     #[test]
     fn get_returns_the_piece_in_the_argument_type() {
         let doc = t(r#"{"a": {"x":  1}, "b": [10, "s", null]}"#);
-        assert_eq!(get(&[doc.clone(), t("a")], &[Some(oid::JSON)], false).unwrap(), t(r#"{"x":  1}"#));
-        assert_eq!(get(&[doc.clone(), t("a")], &[Some(oid::JSONB)], false).unwrap(), t(r#"{"x": 1}"#));
-        assert_eq!(get(&[doc.clone(), t("zz")], &[None], false).unwrap(), null_text());
-        let b = get(&[doc.clone(), t("b")], &[Some(oid::JSONB)], false).unwrap();
-        assert_eq!(get(&[b.clone(), ScalarValue::Int32(Some(-2))], &[None], true).unwrap(), t("s"));
-        assert_eq!(get(&[b.clone(), ScalarValue::Int32(Some(2))], &[None], true).unwrap(), null_text());
-        assert_eq!(get(&[b, t("0")], &[None], true).unwrap(), null_text(), "a text key does not index an array");
+        assert_eq!(get(&[doc.clone(), t("a")], &[Some(oid::JSON)], false, false).unwrap(), t(r#"{"x":  1}"#));
+        assert_eq!(get(&[doc.clone(), t("a")], &[Some(oid::JSONB)], false, false).unwrap(), t(r#"{"x": 1}"#));
+        assert_eq!(get(&[doc.clone(), t("zz")], &[None], false, false).unwrap(), null_text());
+        let b = get(&[doc.clone(), t("b")], &[Some(oid::JSONB)], false, false).unwrap();
+        assert_eq!(get(&[b.clone(), ScalarValue::Int32(Some(-2))], &[None], true, false).unwrap(), t("s"));
+        assert_eq!(get(&[b.clone(), ScalarValue::Int32(Some(2))], &[None], true, false).unwrap(), null_text());
+        assert_eq!(get(&[b.clone(), t("0")], &[None], true, false).unwrap(), null_text(), "a text key does not index an array");
+        assert_eq!(get(&[b, t("0")], &[Some(oid::JSONB)], false, true).unwrap(), t("10"), "but a subscript does");
         assert_eq!(path(&[doc.clone(), t("{b,0}")], &[None], true).unwrap(), t("10"));
         assert_eq!(path(&[doc, t("{a,x}")], &[Some(oid::JSON)], false).unwrap(), t("1"));
     }

@@ -13,13 +13,16 @@
 //!   jsonb #- text[]   jsonb_delete_path(a, p)
 //!   jsonb = '…'       a = pg_jsonb('…')        (the literal read as jsonb, so
 //!                                               '{"a":1}' equals the stored {"a": 1})
+//!   jsonb['k'][0]     jsonb_subscript(…)       (PostgreSQL 14's subscripting; a
+//!                                               text subscript of an array is an index)
 //! ```
 
 use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
-use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr};
-use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::logical_expr::planner::{ExprPlanner, PlannerResult, RawBinaryExpr, RawFieldAccessExpr};
+use datafusion::logical_expr::{Expr, ExprSchemable, GetFieldAccess};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
+use crate::error::SqlError;
 use crate::pg::encode::META_OID;
 use crate::pg::oid;
 use crate::sql::json_functions::udf;
@@ -50,6 +53,19 @@ impl ExprPlanner for JsonOperators {
             | BinaryOperator::GtEq => Ok(PlannerResult::Original(RawBinaryExpr { op, left: as_jsonb(left, l), right: as_jsonb(right, r) })),
             op => Ok(PlannerResult::Original(RawBinaryExpr { op, left, right })),
         }
+    }
+
+    fn plan_field_access(&self, expr: RawFieldAccessExpr, schema: &DFSchema) -> DfResult<PlannerResult<RawFieldAccessExpr>> {
+        if !is_jsonb(&expr.expr, schema) {
+            return Ok(PlannerResult::Original(expr));
+        }
+        let key = match expr.field_access {
+            GetFieldAccess::NamedStructField { name } => Expr::Literal(name, None),
+            GetFieldAccess::ListIndex { key } => *key,
+            GetFieldAccess::ListRange { .. } => return Err(SqlError::new("0A000", "jsonb subscript does not support slices").into()),
+        };
+        let f = udf("jsonb_subscript").expect("jsonb_subscript is registered");
+        Ok(PlannerResult::Planned(f.call(vec![expr.expr, key])))
     }
 }
 

@@ -14,6 +14,8 @@ SELECT id, body -> 'name' AS name, body ->> 'name' AS name_text, body -> 'tags' 
 FROM docs ORDER BY id;
 SELECT body -> 0, body -> -1, body ->> 3, body -> 'x', raw -> 1 FROM docs WHERE id = 2;
 SELECT body #> '{addr,city}', body #>> '{tags,0}', body #> '{tags,9}', body #> ARRAY['addr'] FROM docs WHERE id = 1;
+-- Subscripts (PostgreSQL 14+), as SQLAlchemy 2 writes column['key'].
+SELECT id, body['name'], body['tags'][1], body['tags']['0'], body['addr']['city'], body['nope'] FROM docs ORDER BY id;
 -- Containment and key existence.
 SELECT id FROM docs WHERE body @> '{"tags": ["y"]}' ORDER BY id;
 SELECT id FROM docs WHERE body @> '{"addr": {"city": "London"}}' ORDER BY id;
