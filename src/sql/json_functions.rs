@@ -11,6 +11,7 @@
 //!   a ->> k   json_get_text(a, k)      a #>> p   json_path_text(a, p)
 //!   a @> b    jsonb_contains(a, b)     a <@ b    jsonb_contains(b, a)
 //!   a ? k     jsonb_exists(a, k)       a ?| ks   jsonb_exists_any(a, ks)    a ?& ks  jsonb_exists_all(a, ks)
+//!   json_agg(x ORDER BY y)   json_agg_finish(array_agg(to_json(x) ORDER BY y))
 //! ```
 //!
 //! Functions that return a piece of their argument (`->`, `#>`) return the
@@ -109,6 +110,8 @@ pub fn all() -> Vec<ScalarUDF> {
         f("jsonb_build_array", A::Utf8, Jsonb, |a, t| build_array(a, t, Flavor::Jsonb)),
         f("jsonb_pretty", A::Utf8, None, pretty),
         f("jsonb_concat", A::Utf8, Jsonb, concat),
+        f("json_agg_finish", A::Utf8, Json, |a, _| agg_finish(a, Flavor::Json)),
+        f("jsonb_agg_finish", A::Utf8, Jsonb, |a, _| agg_finish(a, Flavor::Jsonb)),
         f("jsonb_delete", A::Utf8, Jsonb, delete),
         f("jsonb_delete_path", A::Utf8, Jsonb, delete_path),
     ]
@@ -553,6 +556,17 @@ fn build_array(a: &[ScalarValue], tags: &[Option<u32>], flavor: Flavor) -> Resul
     }
     out.push(']');
     finish(out, flavor)
+}
+
+/// The JSON array of the elements `array_agg` collected (each already JSON
+/// text; SQL NULL is JSON null). No rows: NULL, as PostgreSQL's json_agg.
+fn agg_finish(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, SqlError> {
+    let Some(ScalarValue::List(l)) = a.first() else { return Ok(null_text()) };
+    if l.is_null(0) {
+        return Ok(null_text());
+    }
+    let elements: Vec<String> = list_strings(l).into_iter().map(|e| e.unwrap_or_else(|| "null".into())).collect();
+    finish(format!("[{}]", elements.join(", ")), flavor)
 }
 
 fn canonical(item: &Item<'_>) -> Result<String, SqlError> {

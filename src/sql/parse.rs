@@ -1310,6 +1310,22 @@ fn rewrite_expr(e: &mut Expr) {
             if names_function(f, "sign") {
                 f.name = ObjectName::from(vec![Ident::new("signum")]);
             }
+            // json_agg(x [ORDER BY …]) → json_agg_finish(array_agg(to_json(x) [ORDER BY …])):
+            // array_agg keeps the order, the NULLs, DISTINCT, FILTER and OVER.
+            for (agg, element, finish) in [("json_agg", "to_json", "json_agg_finish"), ("jsonb_agg", "to_jsonb", "jsonb_agg_finish")] {
+                if names_function(f, agg)
+                    && let FunctionArguments::List(list) = &f.args
+                    && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] = list.args.as_slice()
+                {
+                    let mut inner = f.clone();
+                    inner.name = ObjectName::from(vec![Ident::new("array_agg")]);
+                    if let FunctionArguments::List(l) = &mut inner.args {
+                        l.args = vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(call(element, vec![x.clone()])))];
+                    }
+                    *e = call(finish, vec![Expr::Function(inner)]);
+                    return;
+                }
+            }
         }
         _ => {}
     }

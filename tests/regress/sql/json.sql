@@ -34,6 +34,11 @@ SELECT json_build_object('id', id, 'body', body), jsonb_build_object('id', id, '
 SELECT json_build_array(1, 'two', NULL), jsonb_build_array(1, 'two', NULL);
 SELECT jsonb_pretty(body) FROM docs WHERE id = 1;
 SELECT pg_typeof(body), pg_typeof(raw), pg_typeof(body -> 'tags'), pg_typeof(raw -> 'name'), pg_typeof(body ->> 'name') FROM docs WHERE id = 1;
+-- Aggregates, with their own ORDER BY, NULLs kept, json values embedded.
+SELECT json_agg(id ORDER BY id DESC), jsonb_agg(body ORDER BY id), json_agg(raw ORDER BY id) FROM docs;
+SELECT json_agg(x) FROM (VALUES ('a'), (NULL), ('b"c')) v(x);
+SELECT jsonb_agg(id) FROM docs WHERE id < 0;
+SELECT id % 2 AS odd, jsonb_agg(id ORDER BY id) FROM docs GROUP BY id % 2 ORDER BY 1;
 -- Concatenation and deletion.
 SELECT body || '{"age": 37, "new": 1}', body - 'addr', body - ARRAY['tags', 'age'], body #- '{addr,zip}' FROM docs WHERE id = 1;
 SELECT body || '[7]', body - 0, body - -1, body #- '{1}' FROM docs WHERE id = 2;
