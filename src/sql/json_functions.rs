@@ -114,6 +114,9 @@ pub fn all() -> Vec<ScalarUDF> {
         f("jsonb_agg_finish", A::Utf8, Jsonb, |a, _| agg_finish(a, Flavor::Jsonb)),
         f("jsonb_delete", A::Utf8, Jsonb, delete),
         f("jsonb_delete_path", A::Utf8, Jsonb, delete_path),
+        f("jsonb_set", A::Utf8, Jsonb, set),
+        f("jsonb_strip_nulls", A::Utf8, Jsonb, |a, _| strip_nulls(a, Flavor::Jsonb)),
+        f("json_strip_nulls", A::Utf8, Json, |a, _| strip_nulls(a, Flavor::Json)),
     ]
 }
 
@@ -707,6 +710,118 @@ fn without(item: &Item<'_>, path: &[String]) -> Result<String, SqlError> {
         }
         _ => canonical(item),
     }
+}
+
+/// `jsonb_set(target, path, value [, create_missing])`: `target` with the
+/// element at `path` replaced by `value`, or added where only the last step
+/// is missing and `create_missing` (default true). A path that leads nowhere
+/// earlier leaves `target` as it is. Strict: any NULL argument gives NULL.
+fn set(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError> {
+    let (Some(src), Some(value)) = (str_arg(a, 0), str_arg(a, 2)) else { return Ok(null_text()) };
+    let Some(keys) = path_keys(&a[..2.min(a.len())])? else { return Ok(null_text()) };
+    let create = match a.get(3) {
+        None => true,
+        Some(ScalarValue::Boolean(Some(b))) => *b,
+        Some(v) if v.is_null() => return Ok(null_text()),
+        Some(v) => {
+            return Err(SqlError::new("42883", format!("function jsonb_set(jsonb, text[], jsonb, {}) does not exist", v.data_type())));
+        }
+    };
+    let root = parse(&src)?;
+    if !matches!(root.value, Json::Object(_) | Json::Array(_)) {
+        return Err(SqlError::new("22023", "cannot set path in scalar"));
+    }
+    let value = json::canonical_jsonb(&value).map_err(parse_err)?;
+    let keys: Vec<String> = keys.into_iter().map(|k| k.unwrap_or_default()).collect();
+    let out = set_at(&root, &keys, 1, &value, create)?;
+    Ok(text(json::canonical_jsonb(&out).map_err(parse_err)?))
+}
+
+/// `item` as text with `value` put at `path` (`position` numbers the step, for errors).
+fn set_at(item: &Item<'_>, path: &[String], position: usize, value: &str, create: bool) -> Result<String, SqlError> {
+    let Some((first, rest)) = path.split_first() else { return Ok(value.to_string()) };
+    match &item.value {
+        Json::Object(_) => {
+            let members = json::object_members(&item.value);
+            let mut parts = Vec::with_capacity(members.len() + 1);
+            let mut found = false;
+            for (k, v) in members {
+                let mut m = String::new();
+                json::write_string(k, &mut m);
+                let v = if k == first {
+                    found = true;
+                    set_at(v, rest, position + 1, value, create)?
+                } else {
+                    canonical(v)?
+                };
+                parts.push(format!("{m}:{v}"));
+            }
+            if !found && rest.is_empty() && create {
+                let mut m = String::new();
+                json::write_string(first, &mut m);
+                parts.push(format!("{m}:{value}"));
+            }
+            Ok(format!("{{{}}}", parts.join(",")))
+        }
+        Json::Array(items) => {
+            let at: i64 = first
+                .trim()
+                .parse()
+                .map_err(|_| SqlError::new("22P02", format!("path element at position {position} is not an integer: \"{first}\"")))?;
+            let len = items.len() as i64;
+            let index = if at < 0 { len + at } else { at };
+            let mut parts: Vec<String> = items.iter().map(canonical).collect::<Result<_, _>>()?;
+            if (0..len).contains(&index) {
+                parts[index as usize] = set_at(&items[index as usize], rest, position + 1, value, create)?;
+            } else if rest.is_empty() && create {
+                // Past either end: added at that end.
+                if index < 0 { parts.insert(0, value.to_string()) } else { parts.push(value.to_string()) }
+            }
+            Ok(format!("[{}]", parts.join(",")))
+        }
+        _ => canonical(item),
+    }
+}
+
+/// `json(b)_strip_nulls`: without object fields whose value is null, at any depth.
+fn strip_nulls(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, SqlError> {
+    let Some(src) = str_arg(a, 0) else { return Ok(null_text()) };
+    let root = parse(&src)?;
+    fn strip(v: &Json<'_>, out: &mut String) {
+        match v {
+            Json::Object(members) => {
+                out.push('{');
+                let mut first = true;
+                for (k, it) in members.iter().filter(|(_, it)| it.value != Json::Null) {
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    json::write_string(k, out);
+                    out.push(':');
+                    strip(&it.value, out);
+                }
+                out.push('}');
+            }
+            Json::Array(items) => {
+                out.push('[');
+                for (i, it) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    strip(&it.value, out);
+                }
+                out.push(']');
+            }
+            Json::Number(n) => out.push_str(n),
+            other => {
+                let _ = json::write_canonical(other, out);
+            }
+        }
+    }
+    let mut out = String::new();
+    strip(&root.value, &mut out);
+    finish(out, flavor)
 }
 
 /// `jsonb_pretty`: four-space indents, one member or element per line.

@@ -43,6 +43,18 @@ SELECT id % 2 AS odd, jsonb_agg(id ORDER BY id) FROM docs GROUP BY id % 2 ORDER 
 SELECT body || '{"age": 37, "new": 1}', body - 'addr', body - ARRAY['tags', 'age'], body #- '{addr,zip}' FROM docs WHERE id = 1;
 SELECT body || '[7]', body - 0, body - -1, body #- '{1}' FROM docs WHERE id = 2;
 SELECT '1'::jsonb || '2'::jsonb, '{"a": 1}'::jsonb || '[2]'::jsonb, '[]'::jsonb || '{}'::jsonb;
+-- jsonb_set and strip_nulls.
+SELECT jsonb_set('{"a": {"b": 1}, "c": [1, 2]}', '{a,b}', '2');
+SELECT jsonb_set('{"a": {"b": 1}}', '{a,x}', '"new"');
+SELECT jsonb_set('{"a": {"b": 1}}', '{a,x}', '"new"', false);
+SELECT jsonb_set('{"a": {"b": 1}}', '{z,x}', '1');
+SELECT jsonb_set('[1, 2, 3]', '{-1}', '9'), jsonb_set('[1, 2, 3]', '{10}', '9'), jsonb_set('[1, 2, 3]', '{-10}', '9');
+SELECT jsonb_set('{"c": [1, {"d": 2}]}', '{c,1,d}', '{"e": true}');
+SELECT jsonb_set('{"a": 1}', '{a}', NULL);
+SELECT jsonb_set('[1]', '{x}', '1');
+SELECT jsonb_set('1', '{x}', '1');
+SELECT jsonb_strip_nulls('{"a": null, "b": {"c": null, "d": 1}, "e": [null, {"f": null}]}');
+SELECT json_strip_nulls('{"a": null, "b": 1.50}');
 -- Updates through the key path and the general path.
 UPDATE docs SET body = body || '{"age": 37}' WHERE id = 1;
 UPDATE docs SET body = body - 'tags' WHERE id = 1;
