@@ -224,11 +224,6 @@ fn parse_err(e: json::JsonError) -> SqlError {
     SqlError::from(duetdb_storage::Error::from(e))
 }
 
-/// Parses argument `i` as JSON; None for SQL NULL.
-fn doc(a: &[ScalarValue], i: usize) -> Result<Option<String>, SqlError> {
-    Ok(str_arg(a, i))
-}
-
 fn parse(s: &str) -> Result<Item<'_>, SqlError> {
     json::parse(s, Flavor::Json).map_err(parse_err)
 }
@@ -288,7 +283,7 @@ fn input(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, SqlError> {
 /// `doc -> key` (field name or array index) and `doc ->> key`; with
 /// `subscript`, `doc[key]`, where a text key of an array is read as an index.
 fn get(a: &[ScalarValue], tags: &[Option<u32>], as_text: bool, subscript: bool) -> Result<ScalarValue, SqlError> {
-    let Some(src) = doc(a, 0)? else { return Ok(null_text()) };
+    let Some(src) = str_arg(a, 0) else { return Ok(null_text()) };
     let key = match a.get(1) {
         Some(v) if v.is_null() => return Ok(null_text()),
         Some(ScalarValue::Int16(Some(i))) => Step::Index(*i as i64),
@@ -342,7 +337,7 @@ fn list_strings(l: &datafusion::arrow::array::ListArray) -> Vec<Option<String>> 
 }
 
 fn path(a: &[ScalarValue], tags: &[Option<u32>], as_text: bool) -> Result<ScalarValue, SqlError> {
-    let Some(src) = doc(a, 0)? else { return Ok(null_text()) };
+    let Some(src) = str_arg(a, 0) else { return Ok(null_text()) };
     let Some(keys) = path_keys(a)? else { return Ok(null_text()) };
     let root = parse(&src)?;
     let mut at = &root;
