@@ -112,6 +112,9 @@ pub fn all() -> Vec<ScalarUDF> {
         f("jsonb_concat", A::Utf8, Jsonb, concat),
         f("json_agg_finish", A::Utf8, Json, |a, _| agg_finish(a, Flavor::Json)),
         f("jsonb_agg_finish", A::Utf8, Jsonb, |a, _| agg_finish(a, Flavor::Jsonb)),
+        f("json_object_agg_pair", A::Utf8, None, object_agg_pair),
+        f("json_object_agg_finish", A::Utf8, Json, |a, _| object_agg_finish(a, Flavor::Json)),
+        f("jsonb_object_agg_finish", A::Utf8, Jsonb, |a, _| object_agg_finish(a, Flavor::Jsonb)),
         f("jsonb_delete", A::Utf8, Jsonb, delete),
         f("jsonb_delete_path", A::Utf8, Jsonb, delete_path),
         f("jsonb_set", A::Utf8, Jsonb, set),
@@ -565,6 +568,26 @@ fn agg_finish(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, SqlError
     }
     let elements: Vec<String> = list_strings(l).into_iter().map(|e| e.unwrap_or_else(|| "null".into())).collect();
     finish(format!("[{}]", elements.join(", ")), flavor)
+}
+
+/// One member of `json_object_agg`: `"k" : v` (v embedded as JSON).
+fn object_agg_pair(a: &[ScalarValue], tags: &[Option<u32>]) -> Result<ScalarValue, SqlError> {
+    let key = str_arg(a, 0).ok_or_else(|| SqlError::new("22023", "field name must not be null"))?;
+    let mut out = String::new();
+    json::write_string(&key, &mut out);
+    out.push_str(" : ");
+    to_json_text(a.get(1).unwrap_or(&ScalarValue::Null), tags.get(1).copied().flatten(), Flavor::Json, &mut out)?;
+    Ok(text(out))
+}
+
+/// `json_object_agg`'s object, PostgreSQL's spacing: `{ "a" : 1, "b" : 2 }`.
+fn object_agg_finish(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, SqlError> {
+    let Some(ScalarValue::List(l)) = a.first() else { return Ok(null_text()) };
+    if l.is_null(0) {
+        return Ok(null_text());
+    }
+    let members: Vec<String> = list_strings(l).into_iter().flatten().collect();
+    finish(format!("{{ {} }}", members.join(", ")), flavor)
 }
 
 fn canonical(item: &Item<'_>) -> Result<String, SqlError> {

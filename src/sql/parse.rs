@@ -1326,6 +1326,23 @@ fn rewrite_expr(e: &mut Expr) {
                     return;
                 }
             }
+            // json_object_agg(k, v …) likewise, over `"k" : v` pairs.
+            for (agg, finish) in [("json_object_agg", "json_object_agg_finish"), ("jsonb_object_agg", "jsonb_object_agg_finish")] {
+                if names_function(f, agg)
+                    && let FunctionArguments::List(list) = &f.args
+                    && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(k)), FunctionArg::Unnamed(FunctionArgExpr::Expr(v))] =
+                        list.args.as_slice()
+                {
+                    let mut inner = f.clone();
+                    inner.name = ObjectName::from(vec![Ident::new("array_agg")]);
+                    if let FunctionArguments::List(l) = &mut inner.args {
+                        l.args =
+                            vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(call("json_object_agg_pair", vec![k.clone(), v.clone()])))];
+                    }
+                    *e = call(finish, vec![Expr::Function(inner)]);
+                    return;
+                }
+            }
         }
         _ => {}
     }

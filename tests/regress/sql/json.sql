@@ -39,6 +39,10 @@ SELECT json_agg(id ORDER BY id DESC), jsonb_agg(body ORDER BY id), json_agg(raw 
 SELECT json_agg(x) FROM (VALUES ('a'), (NULL), ('b"c')) v(x);
 SELECT jsonb_agg(id) FROM docs WHERE id < 0;
 SELECT id % 2 AS odd, jsonb_agg(id ORDER BY id) FROM docs GROUP BY id % 2 ORDER BY 1;
+SELECT json_object_agg(id, body ORDER BY id), jsonb_object_agg('k' || id, id) FROM docs;
+SELECT json_object_agg(x, y) FROM (VALUES ('a', 1), ('a', 2)) v(x, y);
+SELECT jsonb_object_agg(x, y) FROM (VALUES ('a', 1), ('a', 2)) v(x, y);
+SELECT json_object_agg(x, y) FROM (VALUES ('a', 1), (NULL, 2)) v(x, y);
 -- Concatenation and deletion.
 SELECT body || '{"age": 37, "new": 1}', body - 'addr', body - ARRAY['tags', 'age'], body #- '{addr,zip}' FROM docs WHERE id = 1;
 SELECT body || '[7]', body - 0, body - -1, body #- '{1}' FROM docs WHERE id = 2;
