@@ -353,14 +353,14 @@ pub fn plan(stmt: &Statement, catalog: &Catalog) -> SqlResult<DmlPlan> {
                                 update_allowed(&def, col, &a.value)?;
                                 let value = assigned_value(&def, col, &a.value)?;
                                 let ex = compile_with_excluded(&value, &resolve_both)
-                                    .filter(|x| !on_json_both(&def, x))
+                                    .filter(|x| !on_json(&def, x))
                                     .ok_or_else(|| SqlError::unsupported(format!("ON CONFLICT DO UPDATE expression {}", a.value)))?;
                                 sets.push((col, ex));
                             }
                             let w = match &du.selection {
                                 Some(w) => Some(
                                     compile_with_excluded(w, &resolve_both)
-                                        .filter(|x| !on_json_both(&def, x))
+                                        .filter(|x| !on_json(&def, x))
                                         .ok_or_else(|| SqlError::unsupported(format!("ON CONFLICT DO UPDATE WHERE {w}")))?,
                                 ),
                                 None => None,
@@ -550,16 +550,12 @@ fn assignment_column(t: &AssignmentTarget, def: &TableDef) -> SqlResult<usize> {
     }
 }
 
-/// An operator of `ex` works on a json/jsonb column of `def` (see `expr::operates_on_json`).
+/// An operator of `ex` works on a json/jsonb column of `def` (see
+/// `expr::operates_on_json`). Positions past the table's columns are
+/// `excluded`'s (ON CONFLICT numbers them n..2n), hence the modulo.
 fn on_json(def: &TableDef, ex: &Ex) -> bool {
-    let is_json = |c: usize| def.columns.get(c).is_some_and(|col| matches!(col.ty, DataType::Json | DataType::Jsonb));
-    expr::operates_on_json(ex, &is_json)
-}
-
-/// As `on_json`, over the existing row's columns and then `excluded`'s.
-fn on_json_both(def: &TableDef, ex: &Ex) -> bool {
-    let n = def.columns.len();
-    let is_json = |c: usize| def.columns.get(c % n.max(1)).is_some_and(|col| matches!(col.ty, DataType::Json | DataType::Jsonb));
+    let n = def.columns.len().max(1);
+    let is_json = |c: usize| def.columns.get(c % n).is_some_and(|col| matches!(col.ty, DataType::Json | DataType::Jsonb));
     expr::operates_on_json(ex, &is_json)
 }
 

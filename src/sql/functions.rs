@@ -159,40 +159,49 @@ impl ScalarUDFImpl for PgFn {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let all_scalar = args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let call = |vals: &[ScalarValue]| -> DfResult<ScalarValue> {
-            let v = (self.body)(vals).map_err(|e| DataFusionError::External(Box::new(e)))?;
-            // Nulls must have the declared type for arrays to build.
-            if v.is_null() && v.data_type() != self.ret {
-                return ScalarValue::try_from(&self.ret);
-            }
-            if v.data_type() != self.ret {
-                return v.cast_to(&self.ret);
-            }
-            Ok(v)
-        };
-        if all_scalar {
-            let vals: Vec<ScalarValue> = args
-                .args
-                .iter()
-                .map(|a| match a {
-                    ColumnarValue::Scalar(s) => s.clone(),
-                    _ => unreachable!(),
-                })
-                .collect();
-            return Ok(ColumnarValue::Scalar(call(&vals)?));
-        }
-        if args.number_rows == 0 {
-            return Ok(ColumnarValue::Array(datafusion::arrow::array::new_empty_array(&self.ret)));
-        }
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let mut out = Vec::with_capacity(args.number_rows);
-        for i in 0..args.number_rows {
-            let row: Vec<ScalarValue> = arrays.iter().map(|a| ScalarValue::try_from_array(a, i)).collect::<DfResult<_>>()?;
-            out.push(call(&row)?);
-        }
-        Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
+        invoke_rowwise(&args, &self.ret, |vals| (self.body)(vals))
     }
+}
+
+/// Runs a row-wise `body` over a call's arguments: once on scalars (a call
+/// on constants), else once per row. Each result is made `ret`: nulls must
+/// have the declared type for arrays to build.
+pub fn invoke_rowwise(
+    args: &ScalarFunctionArgs,
+    ret: &A,
+    body: impl Fn(&[ScalarValue]) -> Result<ScalarValue, SqlError>,
+) -> DfResult<ColumnarValue> {
+    let call = |vals: &[ScalarValue]| -> DfResult<ScalarValue> {
+        let v = body(vals).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        if v.data_type() == *ret {
+            Ok(v)
+        } else if v.is_null() {
+            ScalarValue::try_from(ret)
+        } else {
+            v.cast_to(ret)
+        }
+    };
+    if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        let vals: Vec<ScalarValue> = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ColumnarValue::Scalar(s) => s.clone(),
+                ColumnarValue::Array(_) => unreachable!(),
+            })
+            .collect();
+        return Ok(ColumnarValue::Scalar(call(&vals)?));
+    }
+    if args.number_rows == 0 {
+        return Ok(ColumnarValue::Array(datafusion::arrow::array::new_empty_array(ret)));
+    }
+    let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+    let mut out = Vec::with_capacity(args.number_rows);
+    for i in 0..args.number_rows {
+        let row: Vec<ScalarValue> = arrays.iter().map(|a| ScalarValue::try_from_array(a, i)).collect::<DfResult<_>>()?;
+        out.push(call(&row)?);
+    }
+    Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
 }
 
 fn udf(name: &str, volatility: Volatility, ret: A, pg_type: Option<u32>, body: Body) -> ScalarUDF {
@@ -248,7 +257,7 @@ impl ScalarUDFImpl for PgTypeof {
 // Argument helpers
 // ---------------------------------------------------------------------------
 
-fn arg_str(args: &[ScalarValue], i: usize) -> Option<String> {
+pub fn arg_str(args: &[ScalarValue], i: usize) -> Option<String> {
     match args.get(i)? {
         ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => s.clone(),
         v if v.is_null() => None,
@@ -305,11 +314,11 @@ fn arg_lsn(args: &[ScalarValue], i: usize) -> Option<u64> {
     }
 }
 
-fn text(s: impl Into<String>) -> ScalarValue {
+pub fn text(s: impl Into<String>) -> ScalarValue {
     ScalarValue::Utf8(Some(s.into()))
 }
 
-fn null_text() -> ScalarValue {
+pub fn null_text() -> ScalarValue {
     ScalarValue::Utf8(None)
 }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::{DataType as A, Field, FieldRef};
-use datafusion::common::{DataFusionError, Result as DfResult, ScalarValue};
+use datafusion::common::{Result as DfResult, ScalarValue};
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
@@ -35,6 +35,7 @@ use duetdb_storage::json::{self, Flavor, Item, Json};
 use crate::error::SqlError;
 use crate::pg::encode::META_OID;
 use crate::pg::oid;
+use crate::sql::functions::{arg_str, invoke_rowwise, null_text, text};
 
 /// The type a function's result is tagged with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -159,43 +160,14 @@ impl ScalarUDFImpl for JsonFn {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        let tags: Vec<Option<u32>> = args.arg_fields.iter().map(|f| tag_of(f)).collect();
+        let mut tags: Vec<Option<u32>> = args.arg_fields.iter().map(|f| tag_of(f)).collect();
         // The result's own tag decides json-vs-jsonb output for LikeFirst.
-        let mut tags = tags;
-        if self.tag == Tag::LikeFirst {
-            let out = tag_of(&args.return_field).unwrap_or(oid::JSONB);
-            if let Some(t) = tags.first_mut() {
-                *t = Some(out);
-            }
+        if self.tag == Tag::LikeFirst
+            && let Some(t) = tags.first_mut()
+        {
+            *t = Some(tag_of(&args.return_field).unwrap_or(oid::JSONB));
         }
-        let call = |vals: &[ScalarValue]| -> DfResult<ScalarValue> {
-            let v = (self.body)(vals, &tags).map_err(|e| DataFusionError::External(Box::new(e)))?;
-            if v.data_type() != self.ret {
-                return if v.is_null() { ScalarValue::try_from(&self.ret) } else { v.cast_to(&self.ret) };
-            }
-            Ok(v)
-        };
-        if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-            let vals: Vec<ScalarValue> = args
-                .args
-                .iter()
-                .map(|a| match a {
-                    ColumnarValue::Scalar(s) => s.clone(),
-                    ColumnarValue::Array(_) => unreachable!(),
-                })
-                .collect();
-            return Ok(ColumnarValue::Scalar(call(&vals)?));
-        }
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let mut out = Vec::with_capacity(args.number_rows);
-        for i in 0..args.number_rows {
-            let row: Vec<ScalarValue> = arrays.iter().map(|a| ScalarValue::try_from_array(a, i)).collect::<DfResult<_>>()?;
-            out.push(call(&row)?);
-        }
-        if out.is_empty() {
-            return Ok(ColumnarValue::Array(datafusion::arrow::array::new_empty_array(&self.ret)));
-        }
-        Ok(ColumnarValue::Array(ScalarValue::iter_to_array(out)?))
+        invoke_rowwise(&args, &self.ret, |vals| (self.body)(vals, &tags))
     }
 }
 
@@ -206,22 +178,6 @@ fn tag_of(f: &Field) -> Option<u32> {
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-fn text(s: impl Into<String>) -> ScalarValue {
-    ScalarValue::Utf8(Some(s.into()))
-}
-
-fn null_text() -> ScalarValue {
-    ScalarValue::Utf8(None)
-}
-
-fn str_arg(a: &[ScalarValue], i: usize) -> Option<String> {
-    match a.get(i)? {
-        v if v.is_null() => None,
-        ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s) => s.clone(),
-        v => Some(v.to_string()),
-    }
-}
 
 fn parse_err(e: json::JsonError) -> SqlError {
     SqlError::from(duetdb_storage::Error::from(e))
@@ -273,7 +229,7 @@ enum Step {
 // ---------------------------------------------------------------------------
 
 fn input(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, SqlError> {
-    let Some(s) = str_arg(a, 0) else { return Ok(null_text()) };
+    let Some(s) = arg_str(a, 0) else { return Ok(null_text()) };
     Ok(text(match flavor {
         Flavor::Json => {
             json::check_json(&s).map_err(parse_err)?;
@@ -286,13 +242,13 @@ fn input(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, SqlError> {
 /// `doc -> key` (field name or array index) and `doc ->> key`; with
 /// `subscript`, `doc[key]`, where a text key of an array is read as an index.
 fn get(a: &[ScalarValue], tags: &[Option<u32>], as_text: bool, subscript: bool) -> Result<ScalarValue, SqlError> {
-    let Some(src) = str_arg(a, 0) else { return Ok(null_text()) };
+    let Some(src) = arg_str(a, 0) else { return Ok(null_text()) };
     let key = match a.get(1) {
         Some(v) if v.is_null() => return Ok(null_text()),
         Some(ScalarValue::Int16(Some(i))) => Step::Index(*i as i64),
         Some(ScalarValue::Int32(Some(i))) => Step::Index(*i as i64),
         Some(ScalarValue::Int64(Some(i))) => Step::Index(*i),
-        _ => match str_arg(a, 1) {
+        _ => match arg_str(a, 1) {
             Some(k) => Step::Key(k),
             None => return Ok(null_text()),
         },
@@ -311,14 +267,14 @@ fn get(a: &[ScalarValue], tags: &[Option<u32>], as_text: bool, subscript: bool) 
 /// The path of `#>` (a text[]), or the variadic keys of `json_extract_path`.
 fn path_keys(a: &[ScalarValue]) -> Result<Option<Vec<Option<String>>>, SqlError> {
     if a.len() > 2 {
-        return Ok(Some(a[1..].iter().enumerate().map(|(i, _)| str_arg(&a[1..], i)).collect()));
+        return Ok(Some(a[1..].iter().enumerate().map(|(i, _)| arg_str(&a[1..], i)).collect()));
     }
     match a.get(1) {
         None => Ok(Some(Vec::new())),
         Some(v) if v.is_null() => Ok(None),
         Some(ScalarValue::List(l)) => Ok(Some(list_strings(l))),
         _ => {
-            let s = str_arg(a, 1).unwrap_or_default();
+            let s = arg_str(a, 1).unwrap_or_default();
             crate::pg::decode::parse_array_literal(&s)
                 .map(Some)
                 .ok_or_else(|| SqlError::new("22P02", format!("malformed array literal: \"{s}\"")))
@@ -333,14 +289,14 @@ fn list_strings(l: &datafusion::arrow::array::ListArray) -> Vec<Option<String>> 
     let values = l.value(0);
     (0..values.len())
         .map(|i| match ScalarValue::try_from_array(&values, i) {
-            Ok(v) if !v.is_null() => str_arg(std::slice::from_ref(&v), 0),
+            Ok(v) if !v.is_null() => arg_str(std::slice::from_ref(&v), 0),
             _ => None,
         })
         .collect()
 }
 
 fn path(a: &[ScalarValue], tags: &[Option<u32>], as_text: bool) -> Result<ScalarValue, SqlError> {
-    let Some(src) = str_arg(a, 0) else { return Ok(null_text()) };
+    let Some(src) = arg_str(a, 0) else { return Ok(null_text()) };
     let Some(keys) = path_keys(a)? else { return Ok(null_text()) };
     let root = parse(&src)?;
     let mut at = &root;
@@ -366,7 +322,7 @@ fn contains(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlErro
         let all = (0..y.len()).all(|i| ScalarValue::try_from_array(&y, i).is_ok_and(|v| !v.is_null() && have.contains(&v)));
         return Ok(ScalarValue::Boolean(Some(all)));
     }
-    let (Some(x), Some(y)) = (str_arg(a, 0), str_arg(a, 1)) else { return Ok(ScalarValue::Boolean(None)) };
+    let (Some(x), Some(y)) = (arg_str(a, 0), arg_str(a, 1)) else { return Ok(ScalarValue::Boolean(None)) };
     let (x, y) = (parse(&x)?, parse(&y)?);
     let top = match (&x.value, &y.value) {
         // A top-level array contains a scalar it has as an element.
@@ -427,9 +383,9 @@ enum Keys {
 
 /// `?`, `?|`, `?&`: top-level object keys, or string elements of a top-level array.
 fn exists(a: &[ScalarValue], which: Keys) -> Result<ScalarValue, SqlError> {
-    let Some(src) = str_arg(a, 0) else { return Ok(ScalarValue::Boolean(None)) };
+    let Some(src) = arg_str(a, 0) else { return Ok(ScalarValue::Boolean(None)) };
     let keys: Vec<String> = match which {
-        Keys::One => match str_arg(a, 1) {
+        Keys::One => match arg_str(a, 1) {
             Some(k) => vec![k],
             None => return Ok(ScalarValue::Boolean(None)),
         },
@@ -452,7 +408,7 @@ fn exists(a: &[ScalarValue], which: Keys) -> Result<ScalarValue, SqlError> {
 }
 
 fn typeof_(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError> {
-    let Some(src) = str_arg(a, 0) else { return Ok(null_text()) };
+    let Some(src) = arg_str(a, 0) else { return Ok(null_text()) };
     Ok(text(match parse(&src)?.value {
         Json::Null => "null",
         Json::Bool(_) => "boolean",
@@ -464,7 +420,7 @@ fn typeof_(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError
 }
 
 fn array_length(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError> {
-    let Some(src) = str_arg(a, 0) else { return Ok(ScalarValue::Int32(None)) };
+    let Some(src) = arg_str(a, 0) else { return Ok(ScalarValue::Int32(None)) };
     match parse(&src)?.value {
         Json::Array(items) => Ok(ScalarValue::Int32(Some(items.len() as i32))),
         Json::Object(_) => Err(SqlError::new("22023", "cannot get array length of a non-array")),
@@ -480,7 +436,7 @@ fn to_json_text(v: &ScalarValue, tag: Option<u32>, flavor: Flavor, out: &mut Str
         return Ok(());
     }
     if tag.is_some() {
-        let s = str_arg(std::slice::from_ref(v), 0).unwrap_or_default();
+        let s = arg_str(std::slice::from_ref(v), 0).unwrap_or_default();
         match flavor {
             Flavor::Json => out.push_str(&s),
             Flavor::Jsonb => out.push_str(&json::canonical_jsonb(&s).map_err(parse_err)?),
@@ -503,7 +459,7 @@ fn to_json_text(v: &ScalarValue, tag: Option<u32>, flavor: Flavor, out: &mut Str
         ScalarValue::TimestampMicrosecond(Some(_), _) | ScalarValue::Date32(Some(_)) => {
             json::write_string(&v.to_string(), out);
         }
-        other => json::write_string(&str_arg(std::slice::from_ref(other), 0).unwrap_or_default(), out),
+        other => json::write_string(&arg_str(std::slice::from_ref(other), 0).unwrap_or_default(), out),
     }
     Ok(())
 }
@@ -538,7 +494,7 @@ fn build_object(a: &[ScalarValue], tags: &[Option<u32>], flavor: Flavor) -> Resu
         if i > 0 {
             out.push_str(", ");
         }
-        let key = str_arg(&pair[..1], 0).ok_or_else(|| SqlError::new("22004", "null value not allowed for object key"))?;
+        let key = arg_str(&pair[..1], 0).ok_or_else(|| SqlError::new("22004", "null value not allowed for object key"))?;
         json::write_string(&key, &mut out);
         out.push_str(" : ");
         to_json_text(&pair[1], tags.get(2 * i + 1).copied().flatten(), flavor, &mut out)?;
@@ -572,7 +528,7 @@ fn agg_finish(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, SqlError
 
 /// One member of `json_object_agg`: `"k" : v` (v embedded as JSON).
 fn object_agg_pair(a: &[ScalarValue], tags: &[Option<u32>]) -> Result<ScalarValue, SqlError> {
-    let key = str_arg(a, 0).ok_or_else(|| SqlError::new("22023", "field name must not be null"))?;
+    let key = arg_str(a, 0).ok_or_else(|| SqlError::new("22023", "field name must not be null"))?;
     let mut out = String::new();
     json::write_string(&key, &mut out);
     out.push_str(" : ");
@@ -590,6 +546,15 @@ fn object_agg_finish(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, S
     finish(format!("{{ {} }}", members.join(", ")), flavor)
 }
 
+/// `"key":value` for building an object's text (made canonical afterwards).
+fn member(key: &str, value: &str) -> String {
+    let mut m = String::new();
+    json::write_string(key, &mut m);
+    m.push(':');
+    m.push_str(value);
+    m
+}
+
 fn canonical(item: &Item<'_>) -> Result<String, SqlError> {
     let mut s = String::new();
     json::write_canonical(&item.value, &mut s).map_err(parse_err)?;
@@ -599,7 +564,7 @@ fn canonical(item: &Item<'_>) -> Result<String, SqlError> {
 /// `a || b`: two objects merge (b's keys win); otherwise both are taken as
 /// arrays (a non-array as a one-element array) and concatenated.
 fn concat(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError> {
-    let (Some(x), Some(y)) = (str_arg(a, 0), str_arg(a, 1)) else { return Ok(null_text()) };
+    let (Some(x), Some(y)) = (arg_str(a, 0), arg_str(a, 1)) else { return Ok(null_text()) };
     let (x, y) = (parse(&x)?, parse(&y)?);
     let mut out = String::new();
     if let (Json::Object(_), Json::Object(_)) = (&x.value, &y.value) {
@@ -609,9 +574,7 @@ fn concat(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError>
             if i > 0 {
                 out.push(',');
             }
-            json::write_string(k, &mut out);
-            out.push(':');
-            out.push_str(&canonical(v)?);
+            out.push_str(&member(k, &canonical(v)?));
         }
         out.push('}');
     } else {
@@ -629,7 +592,7 @@ fn concat(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError>
 /// `a - key`, `a - index`, `a - keys`: without that key (or array string
 /// element), that array element, or any of those keys.
 fn delete(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError> {
-    let Some(src) = str_arg(a, 0) else { return Ok(null_text()) };
+    let Some(src) = arg_str(a, 0) else { return Ok(null_text()) };
     let root = parse(&src)?;
     let index = match a.get(1) {
         Some(v) if v.is_null() => return Ok(null_text()),
@@ -641,7 +604,7 @@ fn delete(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError>
     let keys: Vec<String> = match (index, a.get(1)) {
         (Some(_), _) => Vec::new(),
         (None, Some(ScalarValue::List(_))) => path_keys(a)?.unwrap_or_default().into_iter().flatten().collect(),
-        _ => str_arg(a, 1).into_iter().collect(),
+        _ => arg_str(a, 1).into_iter().collect(),
     };
     let out = match &root.value {
         Json::Object(_) if index.is_some() => return Err(SqlError::new("22023", "cannot delete from object using integer index")),
@@ -649,11 +612,7 @@ fn delete(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError>
             let kept: Vec<String> = json::object_members(&root.value)
                 .into_iter()
                 .filter(|(k, _)| !keys.iter().any(|d| d == k))
-                .map(|(k, v)| {
-                    let mut m = String::new();
-                    json::write_string(k, &mut m);
-                    Ok(format!("{m}:{}", canonical(v)?))
-                })
+                .map(|(k, v)| Ok(member(k, &canonical(v)?)))
                 .collect::<Result<_, SqlError>>()?;
             format!("{{{}}}", kept.join(","))
         }
@@ -677,7 +636,7 @@ fn delete(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError>
 
 /// `a #- path`: without the element the path leads to.
 fn delete_path(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError> {
-    let Some(src) = str_arg(a, 0) else { return Ok(null_text()) };
+    let Some(src) = arg_str(a, 0) else { return Ok(null_text()) };
     let Some(keys) = path_keys(a)? else { return Ok(null_text()) };
     let root = parse(&src)?;
     if !matches!(root.value, Json::Object(_) | Json::Array(_)) {
@@ -694,15 +653,13 @@ fn without(item: &Item<'_>, path: &[String]) -> Result<String, SqlError> {
         Json::Object(_) => {
             let mut parts = Vec::new();
             for (k, v) in json::object_members(&item.value) {
-                let mut m = String::new();
-                json::write_string(k, &mut m);
                 if k == first {
                     if rest.is_empty() {
                         continue;
                     }
-                    parts.push(format!("{m}:{}", without(v, rest)?));
+                    parts.push(member(k, &without(v, rest)?));
                 } else {
-                    parts.push(format!("{m}:{}", canonical(v)?));
+                    parts.push(member(k, &canonical(v)?));
                 }
             }
             Ok(format!("{{{}}}", parts.join(",")))
@@ -735,7 +692,7 @@ fn without(item: &Item<'_>, path: &[String]) -> Result<String, SqlError> {
 /// is missing and `create_missing` (default true). A path that leads nowhere
 /// earlier leaves `target` as it is. Strict: any NULL argument gives NULL.
 fn set(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError> {
-    let (Some(src), Some(value)) = (str_arg(a, 0), str_arg(a, 2)) else { return Ok(null_text()) };
+    let (Some(src), Some(value)) = (arg_str(a, 0), arg_str(a, 2)) else { return Ok(null_text()) };
     let Some(keys) = path_keys(&a[..2.min(a.len())])? else { return Ok(null_text()) };
     let create = match a.get(3) {
         None => true,
@@ -764,20 +721,16 @@ fn set_at(item: &Item<'_>, path: &[String], position: usize, value: &str, create
             let mut parts = Vec::with_capacity(members.len() + 1);
             let mut found = false;
             for (k, v) in members {
-                let mut m = String::new();
-                json::write_string(k, &mut m);
                 let v = if k == first {
                     found = true;
                     set_at(v, rest, position + 1, value, create)?
                 } else {
                     canonical(v)?
                 };
-                parts.push(format!("{m}:{v}"));
+                parts.push(member(k, &v));
             }
             if !found && rest.is_empty() && create {
-                let mut m = String::new();
-                json::write_string(first, &mut m);
-                parts.push(format!("{m}:{value}"));
+                parts.push(member(first, value));
             }
             Ok(format!("{{{}}}", parts.join(",")))
         }
@@ -803,7 +756,7 @@ fn set_at(item: &Item<'_>, path: &[String], position: usize, value: &str, create
 
 /// `json(b)_strip_nulls`: without object fields whose value is null, at any depth.
 fn strip_nulls(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, SqlError> {
-    let Some(src) = str_arg(a, 0) else { return Ok(null_text()) };
+    let Some(src) = arg_str(a, 0) else { return Ok(null_text()) };
     let root = parse(&src)?;
     fn strip(v: &Json<'_>, out: &mut String) {
         match v {
@@ -844,7 +797,7 @@ fn strip_nulls(a: &[ScalarValue], flavor: Flavor) -> Result<ScalarValue, SqlErro
 
 /// `jsonb_pretty`: four-space indents, one member or element per line.
 fn pretty(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, SqlError> {
-    let Some(src) = str_arg(a, 0) else { return Ok(null_text()) };
+    let Some(src) = arg_str(a, 0) else { return Ok(null_text()) };
     let root = json::parse(&src, Flavor::Jsonb).map_err(parse_err)?;
     let mut out = String::new();
     write_pretty(&root.value, 0, &mut out)?;
