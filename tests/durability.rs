@@ -72,3 +72,32 @@ async fn clean_restart_keeps_schema_data_and_sequences() {
     let id: i64 = one(&c, "SELECT id FROM t WHERE v = 'd'").await.parse().unwrap();
     assert!(id > 3, "sequence continued after restart: {id}");
 }
+
+/// A table rewrite (ALTER COLUMN … TYPE that converts values) is a new
+/// storage filled by ordinary inserts: after `kill -9`, recovery rebuilds
+/// the committed rewrite and drops the one whose transaction never committed.
+#[tokio::test]
+async fn a_rewrite_survives_sigkill_and_an_unfinished_one_leaves_no_trace() {
+    let mut s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, v numeric(6,2), w text);
+         CREATE INDEX t_w ON t (w);
+         INSERT INTO t SELECT g, g / 4.0, g::text FROM generate_series(1, 2000) g;
+         ALTER TABLE t ALTER COLUMN id TYPE bigint, ALTER COLUMN v TYPE int;
+         ALTER TABLE t ALTER COLUMN w TYPE int USING w::int * 2;",
+    )
+    .await
+    .unwrap();
+    let before = rows(&c, "SELECT * FROM t ORDER BY id").await;
+    let other = s.connect().await;
+    other.batch_execute("BEGIN; ALTER TABLE t ALTER COLUMN v TYPE text; INSERT INTO t VALUES (9999, 'x', 1);").await.unwrap();
+    s.kill9();
+    s.launch(&[]);
+    let c = s.connect().await;
+    assert_eq!(rows(&c, "SELECT * FROM t ORDER BY id").await, before);
+    assert_eq!(one(&c, "SELECT pg_typeof(v)::text || ' ' || pg_typeof(w)::text FROM t WHERE id = 1").await, "integer integer");
+    assert_eq!(one(&c, "SELECT v FROM t WHERE id = 2").await, "1", "0.50 rounds half away from zero");
+    assert_eq!(one(&c, "SELECT id FROM t WHERE w = 20").await, "10", "the index on w was rebuilt");
+    c.batch_execute("INSERT INTO t VALUES (5000000000, 1, 1)").await.unwrap();
+}

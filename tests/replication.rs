@@ -275,6 +275,50 @@ async fn a_cleanly_stopped_standby_resumes_from_its_final_persist() {
     assert_eq!(log.matches("base backup loaded").count(), 1, "{log}");
 }
 
+/// ALTER COLUMN … TYPE that rewrites the table reaches the standby as a new
+/// storage plus its rows: the standby serves the new types, the same rows,
+/// and keeps them across a restart; a rewrite rolled back leaves no trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_rewrite_reaches_the_standby() {
+    let primary = TestServer::start();
+    let p = primary.connect().await;
+    p.batch_execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, qty smallint, price numeric(8,2), note text);
+         INSERT INTO orders SELECT g, g % 100, g * 0.25, (g * 7)::text FROM generate_series(1, 3000) g;",
+    )
+    .await
+    .unwrap();
+    let mut standby = TestServer::start_standby(&primary, &[]);
+    {
+        let s = standby.connect().await;
+        catch_up(&p, &s).await;
+        p.batch_execute(
+            "ALTER TABLE orders ALTER COLUMN id TYPE bigint, ALTER COLUMN qty TYPE int, ALTER COLUMN price TYPE int;
+             ALTER TABLE orders ALTER COLUMN note TYPE int USING note::int + 1;
+             UPDATE orders SET qty = qty + 1000 WHERE id % 10 = 0;
+             DELETE FROM orders WHERE id > 2900;",
+        )
+        .await
+        .unwrap();
+        p.batch_execute("BEGIN; ALTER TABLE orders ALTER COLUMN qty TYPE text; UPDATE orders SET qty = 'x'; ROLLBACK;").await.unwrap();
+        catch_up(&p, &s).await;
+        assert_eq!(table_digest(&s, "orders", "id").await, table_digest(&p, "orders", "id").await);
+        let types = "SELECT pg_typeof(id)::text, pg_typeof(qty)::text, pg_typeof(price)::text, pg_typeof(note)::text FROM orders LIMIT 1";
+        assert_eq!(
+            rows(&s, types).await,
+            vec![vec![Some("bigint".into()), Some("integer".into()), Some("integer".into()), Some("integer".into())]]
+        );
+        assert_eq!(one(&s, "SELECT sum(price) FROM orders").await, one(&p, "SELECT sum(price) FROM orders").await);
+        assert_eq!(one(&p, "SELECT note FROM orders WHERE id = 3").await, "22");
+    }
+    standby.stop();
+    p.batch_execute("INSERT INTO orders VALUES (5000000000, 1, 2, 3)").await.unwrap();
+    standby.launch(&[]);
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    assert_eq!(table_digest(&s, "orders", "id").await, table_digest(&p, "orders", "id").await);
+}
+
 /// The primary restarts under a streaming standby: the standby reconnects
 /// and resumes with no gap and no duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,7 @@ use duetdb_storage::{DataType, Value};
 
 use super::Session;
 use super::output::Outcome;
+use super::rewrite::{self, Rewrite};
 use crate::error::{SqlError, SqlResult};
 use crate::sql::expr;
 use crate::sql::names;
@@ -109,18 +110,26 @@ impl Session {
                     }
                     return Err(no_relation(&name));
                 };
-                let mut backfill = Vec::new();
+                let mut work = AlterWork::default();
                 let mut t = (*def).clone();
                 for op in &at.operations {
-                    alter_table(&mut cat, &mut t, op, &mut backfill, &mut self.notices)?;
+                    alter_table(&mut cat, &mut t, op, &mut work, &mut self.notices)?;
                 }
                 t.layout = Default::default();
-                cat.tables.insert(t.id, Arc::new(t));
-                let txn = self.txn_mut()?;
-                txn.set_catalog(cat).await?;
-                for &col in &backfill {
-                    self.backfill_column(&schema, &name, col).await?;
+                for r in &work.rewrite {
+                    check_default_converts(&t, r.column, &self.env.zone())?;
                 }
+                cat.tables.insert(t.id, Arc::new(t));
+                if work.rewrite.is_empty() {
+                    let txn = self.txn_mut()?;
+                    txn.set_catalog(cat).await?;
+                    for &col in &work.backfill {
+                        self.backfill_column(&schema, &name, col).await?;
+                    }
+                } else {
+                    self.rewrite_table(&def, cat, &work.rewrite, &work.backfill).await?;
+                }
+                let backfill = work.backfill;
                 self.validate_added(&schema, &name, &def, &backfill).await?;
                 return Ok(Outcome::Command("ALTER TABLE".into()));
             }
@@ -890,9 +899,7 @@ fn add_constraint(cat: &mut Catalog, t: &mut TableDef, c: &TableConstraint, colu
             }
             for (a, b) in cols.iter().zip(&rcols) {
                 let (ta, tb) = (&t.columns[*a].ty, &parent.columns[*b].ty);
-                let int = |x: &DataType| matches!(x, DataType::Int16 | DataType::Int32 | DataType::Int64);
-                let text = |x: &DataType| matches!(x, DataType::Text | DataType::Varchar(_) | DataType::Char(_));
-                if ta != tb && !(int(ta) && int(tb)) && !(text(ta) && text(tb)) {
+                if !fk_types_compatible(ta, tb) {
                     return Err(SqlError::new(
                         "42804",
                         format!(
@@ -943,13 +950,23 @@ fn add_constraint(cat: &mut Catalog, t: &mut TableDef, c: &TableConstraint, colu
     Ok(())
 }
 
+/// What an ALTER TABLE leaves to do once its catalog is built.
+#[derive(Default)]
+struct AlterWork {
+    /// Added columns whose default is evaluated per row (serial).
+    backfill: Vec<usize>,
+    /// Columns whose type change rewrites the table.
+    rewrite: Vec<Rewrite>,
+}
+
 fn alter_table(
     cat: &mut Catalog,
     t: &mut TableDef,
     op: &AlterTableOperation,
-    backfill: &mut Vec<usize>,
+    work: &mut AlterWork,
     notices: &mut Vec<SqlError>,
 ) -> SqlResult<()> {
+    let backfill = &mut work.backfill;
     let notice = |notices: &mut Vec<SqlError>, m: String| {
         let mut n = SqlError::new("00000", m);
         n.severity = "NOTICE";
@@ -1095,22 +1112,36 @@ fn alter_table(
                 AlterColumnOperation::SetDataType { data_type, using, .. } => {
                     let (ty, _) = column_type(data_type)?;
                     let from = t.columns[c].ty.clone();
-                    if ty != from {
-                        let plain_using = using.as_ref().is_none_or(|u| matches!(u, Expr::Identifier(i) if names::ident(i) == n));
-                        if !plain_using || !keeps_every_value(&from, &ty) {
-                            return Err(SqlError::unsupported(format!(
-                                "ALTER COLUMN … TYPE from {} to {}{}",
-                                from.pg_name(),
-                                ty.pg_name(),
-                                if plain_using { "" } else { " with USING" }
-                            ))
-                            .with_hint(
-                                "Only changes that keep every stored value as it is are done in place (a longer varchar, varchar or char to text). \
-                                 Otherwise add a new column, copy the data with UPDATE, and drop the old one.",
-                            ));
-                        }
-                        t.columns[c].ty = ty;
+                    let plain_using = using.as_ref().is_none_or(|u| matches!(u, Expr::Identifier(i) if names::ident(i) == n));
+                    if ty == from && plain_using {
+                        return Ok(());
                     }
+                    if work.rewrite.iter().any(|r| r.column == c) {
+                        return Err(SqlError::new("42601", format!("cannot alter type of column \"{n}\" twice")));
+                    }
+                    if using.is_none() && !rewrite::assignment_cast(&from, &ty) {
+                        return Err(SqlError::new(
+                            "42804",
+                            format!("column \"{n}\" cannot be cast automatically to type {}", ty.pg_name()),
+                        )
+                        .with_hint(format!(
+                            "You might need to specify \"USING {}::{}\".",
+                            crate::sql::format::quote_ident(&n),
+                            ty.pg_name()
+                        )));
+                    }
+                    check_fk_types(cat, t, c, &ty)?;
+                    if t.columns[c].identity.is_some() {
+                        retype_identity_sequence(cat, t, c, &ty)?;
+                    }
+                    if !(plain_using && rewrite::in_place(&from, &ty)) {
+                        let using = using.clone().filter(|_| !plain_using);
+                        work.rewrite.push(Rewrite { column: c, using });
+                        let zone = crate::pg::datetime::Zone::Utc;
+                        let missing = t.columns[c].missing.take();
+                        t.columns[c].missing = missing.and_then(|v| rewrite::cast_value(v, &ty, &zone).ok());
+                    }
+                    t.columns[c].ty = ty;
                 }
             }
         }
@@ -1268,17 +1299,90 @@ fn drop_object(cat: &mut Catalog, kind: ObjectType, schema: &str, name: &str, ca
 #[allow(dead_code)]
 fn _use(_: ObjectName) {}
 
-/// Whether every value a `from` column can hold is, unchanged, a valid
-/// `to` value with the same stored form: then ALTER COLUMN … TYPE changes
-/// only the catalog (PostgreSQL skips the rewrite for the same cases). The
-/// string types share one representation (`Value::Text`, Arrow Utf8; a
-/// char(n) is stored without its padding), so widening among them is free.
-fn keeps_every_value(from: &DataType, to: &DataType) -> bool {
-    use DataType as T;
-    match (from, to) {
-        (T::Text | T::Varchar(_) | T::Char(_) | T::Json | T::Jsonb, T::Text | T::Varchar(None)) => true,
-        (T::Varchar(Some(n)), T::Varchar(Some(m))) => m >= n,
-        (T::Char(n), T::Varchar(Some(m))) => m >= n,
-        _ => false,
+/// Whether a foreign key may join columns of these types (the engine
+/// compares integers across widths and strings across kinds).
+fn fk_types_compatible(a: &DataType, b: &DataType) -> bool {
+    let int = |x: &DataType| matches!(x, DataType::Int16 | DataType::Int32 | DataType::Int64);
+    let text = |x: &DataType| matches!(x, DataType::Text | DataType::Varchar(_) | DataType::Char(_));
+    a == b || (int(a) && int(b)) || (text(a) && text(b))
+}
+
+/// A type change must leave every foreign key on or to the column joinable.
+fn check_fk_types(cat: &Catalog, t: &TableDef, c: usize, ty: &DataType) -> SqlResult<()> {
+    let incompatible = |fk: &str, a: &str, b: &str, ta: &DataType, tb: &DataType| {
+        SqlError::new("42804", format!("foreign key constraint \"{fk}\" cannot be implemented")).with_detail(format!(
+            "Key columns \"{a}\" and \"{b}\" are of incompatible types: {} and {}.",
+            ta.pg_name(),
+            tb.pg_name()
+        ))
+    };
+    for fk in &t.foreign_keys {
+        for (&a, &b) in fk.columns.iter().zip(&fk.ref_columns) {
+            let parent_col = if fk.ref_table == t.id { &t.columns[b] } else { &cat.tables[&fk.ref_table].columns[b] };
+            let ta = if a == c { ty } else { &t.columns[a].ty };
+            let tb = if fk.ref_table == t.id && b == c { ty } else { &parent_col.ty };
+            if (a == c || (fk.ref_table == t.id && b == c)) && !fk_types_compatible(ta, tb) {
+                return Err(incompatible(&fk.name, &t.columns[a].name, &parent_col.name, ta, tb));
+            }
+        }
+    }
+    for (child, fk) in cat.referencing(t.id).filter(|(ch, _)| ch.id != t.id) {
+        for (&a, &b) in fk.columns.iter().zip(&fk.ref_columns) {
+            if b == c && !fk_types_compatible(&child.columns[a].ty, ty) {
+                return Err(incompatible(&fk.name, &child.columns[a].name, &t.columns[b].name, &child.columns[a].ty, ty));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An identity column's sequence follows its type (as in PostgreSQL), and
+/// a bound left at the old type's default moves to the new type's.
+fn retype_identity_sequence(cat: &mut Catalog, t: &TableDef, c: usize, ty: &DataType) -> SqlResult<()> {
+    let range = |ty: &DataType| match ty {
+        DataType::Int16 => Some((i16::MIN as i64, i16::MAX as i64)),
+        DataType::Int32 => Some((i32::MIN as i64, i32::MAX as i64)),
+        DataType::Int64 => Some((i64::MIN, i64::MAX)),
+        _ => None,
+    };
+    let Some((new_min, new_max)) = range(ty) else {
+        return Err(SqlError::new("22023", "identity column type must be smallint, integer, or bigint"));
+    };
+    let Some(seq) = cat.sequences.values().find(|s| s.owned_by == Some((t.id, c))).cloned() else { return Ok(()) };
+    let (old_min, old_max) = range(&seq.ty).unwrap_or((i64::MIN, i64::MAX));
+    let mut s = (*seq).clone();
+    s.ty = ty.clone();
+    if s.max == old_max {
+        s.max = new_max;
+    }
+    if s.min == old_min {
+        s.min = new_min;
+    }
+    if s.max > new_max || s.min < new_min {
+        let (what, v) = if s.max > new_max { ("MAXVALUE", s.max) } else { ("MINVALUE", s.min) };
+        return Err(SqlError::new("22023", format!("{what} ({v}) is out of range for sequence data type {}", ty.pg_name())));
+    }
+    cat.sequences.insert(s.id, Arc::new(s));
+    Ok(())
+}
+
+/// PostgreSQL converts a changed column's default to the new type, and
+/// refuses the change when it cannot (a per-row default, nextval, converts
+/// when it runs).
+fn check_default_converts(t: &TableDef, c: usize, zone: &crate::pg::datetime::Zone) -> SqlResult<()> {
+    let col = &t.columns[c];
+    let Some(d) = col.default.as_deref() else { return Ok(()) };
+    if d.contains("nextval(") {
+        return Ok(());
+    }
+    let Some(ex) = super::dml::compile_default(d) else { return Ok(()) };
+    let mut never = |_: &str| -> SqlResult<i64> { Err(SqlError::internal("nextval")) };
+    let mut env = expr::Env { row: &[], params: &[], now: crate::pg::datetime::now_micros(), zone, nextval: &mut never };
+    match expr::eval_typed(&ex, &mut env, Some(&col.ty)).and_then(|v| expr::assign(v, &col.ty, zone)) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(SqlError::new(
+            "42804",
+            format!("default for column \"{}\" cannot be cast automatically to type {}", col.name, col.ty.pg_name()),
+        )),
     }
 }

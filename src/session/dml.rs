@@ -173,7 +173,7 @@ impl Session {
     }
 
     /// Runs a generated `SELECT __rowid, … FROM t$rowid …` and returns its rows.
-    async fn general_rows(&mut self, sql: &str, params: &[ScalarValue]) -> SqlResult<Vec<Vec<Value>>> {
+    pub(super) async fn general_rows(&mut self, sql: &str, params: &[ScalarValue]) -> SqlResult<Vec<Vec<Value>>> {
         let piece = parse::Piece { text: sql.to_string(), offset: 0 };
         let parse::Parsed::Sql(stmt) = parse::parse(&piece)? else { return Err(SqlError::internal("generated SQL did not parse")) };
         let plan = self.plan_sql(&stmt).await?;

@@ -24,6 +24,7 @@ pub mod ddl;
 pub mod dml;
 pub mod execute;
 pub mod output;
+mod rewrite;
 pub mod system_view;
 pub mod template;
 pub mod utility;

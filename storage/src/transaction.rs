@@ -386,6 +386,14 @@ impl Transaction {
         Ok(())
     }
 
+    /// Takes a table's EXCLUSIVE lock ahead of a catalog change that will
+    /// need it anyway, so that what the transaction reads of the table before
+    /// the change (a rewrite's rows) cannot change under it.
+    pub async fn lock_table_exclusive(&mut self, table: u32) -> Result<()> {
+        self.check_writable()?;
+        self.lock_table(table, TableLockMode::Exclusive).await
+    }
+
     async fn lock_table(&mut self, table: u32, mode: TableLockMode) -> Result<()> {
         match self.locked.get(&table) {
             Some(TableLockMode::Exclusive) => return Ok(()),

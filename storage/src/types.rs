@@ -168,7 +168,7 @@ impl DataType {
                 V::Bool(b) => V::Bool(b),
                 v => return Err(mismatch(&v)),
             },
-            DataType::Int16 => match value.as_i128_integer() {
+            DataType::Int16 => match value.as_i128_integer().or_else(|| numeric_to_integer(&value)) {
                 Some(i) => V::Int16(i16::try_from(i).map_err(|_| out_of_range("smallint"))?),
                 None => match value {
                     V::Float32(_) | V::Float64(_) | V::Numeric(..) => {
@@ -181,7 +181,7 @@ impl DataType {
                     v => return Err(mismatch(&v)),
                 },
             },
-            DataType::Int32 => match value.as_i128_integer() {
+            DataType::Int32 => match value.as_i128_integer().or_else(|| numeric_to_integer(&value)) {
                 Some(i) => V::Int32(i32::try_from(i).map_err(|_| out_of_range("integer"))?),
                 None => match value {
                     V::Float32(_) | V::Float64(_) | V::Numeric(..) => {
@@ -194,7 +194,7 @@ impl DataType {
                     v => return Err(mismatch(&v)),
                 },
             },
-            DataType::Int64 => match value.as_i128_integer() {
+            DataType::Int64 => match value.as_i128_integer().or_else(|| numeric_to_integer(&value)) {
                 Some(i) => V::Int64(i64::try_from(i).map_err(|_| out_of_range("bigint"))?),
                 None => match value {
                     V::Float32(_) | V::Float64(_) | V::Numeric(..) => {
@@ -314,9 +314,18 @@ fn numeric_overflow(precision: u8, scale: u8) -> Error {
 }
 
 fn round_half_away(f: f64) -> f64 {
-    // PostgreSQL rounds float → integer with rint() (half to even); numeric → integer
-    // rounds half away from zero. The difference matters only at exact .5; we follow rint.
+    // PostgreSQL rounds float → integer with rint() (half to even); numeric
+    // → integer rounds half away from zero, exactly (numeric_to_integer).
     f.round_ties_even()
+}
+
+/// A numeric rounded to an integer as PostgreSQL's numeric → integer casts
+/// round: half away from zero, on the exact decimal (no float on the way).
+fn numeric_to_integer(v: &Value) -> Option<i128> {
+    let Value::Numeric(m, s) = *v else { return None };
+    let unit = 10i128.checked_pow(s as u32)?;
+    let (q, r) = (m / unit, m % unit);
+    Some(if r.unsigned_abs() * 2 >= unit.unsigned_abs() { q + m.signum() } else { q })
 }
 
 fn truncate_chars(s: String, n: usize, type_name: &str) -> Result<String> {
@@ -544,6 +553,12 @@ mod tests {
         assert_eq!(DataType::Varchar(Some(2)).coerce(Value::Text("ab  ".into())).unwrap(), Value::Text("ab".into()));
         assert_eq!(DataType::Bool.coerce(Value::Int32(1)).unwrap_err().sqlstate(), "42804");
         assert_eq!(DataType::Int64.coerce(Value::Null).unwrap(), Value::Null);
+        // numeric → integer: half away from zero, exactly; float → integer: half to even.
+        assert_eq!(DataType::Int32.coerce(Value::Numeric(500, 3)).unwrap(), Value::Int32(1));
+        assert_eq!(DataType::Int32.coerce(Value::Numeric(-25, 1)).unwrap(), Value::Int32(-3));
+        assert_eq!(DataType::Int32.coerce(Value::Numeric(2499, 3)).unwrap(), Value::Int32(2));
+        assert_eq!(DataType::Int64.coerce(Value::Numeric(90071992547409931, 1)).unwrap(), Value::Int64(9007199254740993));
+        assert_eq!(DataType::Int16.coerce(Value::Numeric(327675, 1)).unwrap_err().sqlstate(), "22003");
     }
 
     #[test]
