@@ -166,3 +166,50 @@ async fn constraints_added_by_alter_table_hold_for_existing_rows() {
     // On an empty table a NOT NULL column needs no default.
     c.batch_execute("CREATE TABLE empty (id int); ALTER TABLE empty ADD COLUMN w int NOT NULL").await.unwrap();
 }
+
+/// A generation expression follows PostgreSQL's rules: it reads only the
+/// row's ordinary columns, through no subquery; a column has no default and
+/// no identity besides. (tests/regress/sql/generated_columns.sql holds the
+/// rest; PostgreSQL reports these with a position, which duetdb does not.)
+#[tokio::test]
+async fn generation_expressions_follow_postgres_rules() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "CREATE TABLE bad (a int, b int GENERATED ALWAYS AS (b * 2) STORED)",
+            "42P17",
+            "cannot use generated column \"b\" in column generation expression",
+        ),
+        (
+            "CREATE TABLE bad (a int, b int GENERATED ALWAYS AS (a * 2) STORED, c int GENERATED ALWAYS AS (b + 1) STORED)",
+            "42P17",
+            "cannot use generated column \"b\" in column generation expression",
+        ),
+        (
+            "CREATE TABLE bad (a int, b int DEFAULT 1 GENERATED ALWAYS AS (a * 2) STORED)",
+            "42601",
+            "both default and generation expression specified for column \"b\" of table \"bad\"",
+        ),
+        (
+            "CREATE TABLE bad (a int, b int GENERATED ALWAYS AS IDENTITY GENERATED ALWAYS AS (a * 2) STORED)",
+            "42601",
+            "both identity and generation expression specified for column \"b\" of table \"bad\"",
+        ),
+        (
+            "CREATE TABLE bad (a int, b int GENERATED ALWAYS AS ((SELECT 1)) STORED)",
+            "0A000",
+            "cannot use subquery in column generation expression",
+        ),
+        ("CREATE TABLE bad (a int, b int GENERATED ALWAYS AS (nosuch * 2) STORED)", "42703", "column \"nosuch\" does not exist"),
+        ("CREATE TABLE bad (a int, b int GENERATED ALWAYS AS (random() * a) STORED)", "42P17", "generation expression is not immutable"),
+        ("CREATE TABLE bad (a text, b int GENERATED ALWAYS AS (no_such_function(a)) STORED)", "42883", ""),
+    ];
+    for (sql, code, message) in cases {
+        let e = expect_error(&c, sql, code).await;
+        if !message.is_empty() {
+            assert_eq!(e.message(), *message, "{sql}");
+        }
+    }
+    expect_error(&c, "SELECT * FROM bad", "42P01").await;
+}

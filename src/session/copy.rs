@@ -172,11 +172,15 @@ impl Session {
                 if self.server().is_standby() {
                     return Err(SqlError::new("25006", "cannot execute COPY FROM in a read-only transaction"));
                 }
+                // Generated columns are computed, never loaded (as in PostgreSQL).
                 let cols: Vec<usize> = if columns.is_empty() {
-                    def.live_columns().map(|(i, _)| i).collect()
+                    def.live_columns().filter(|(_, c)| c.generated.is_none()).map(|(i, _)| i).collect()
                 } else {
                     columns.iter().map(|c| def.column(&names::ident(c)).map_err(SqlError::from)).collect::<SqlResult<_>>()?
                 };
+                if let Some(&g) = cols.iter().find(|&&c| def.columns[c].generated.is_some()) {
+                    return Err(generated_in_copy(&def.columns[g].name));
+                }
                 let header = matches!(format, CopyFormat::Csv { header: true, .. });
                 let n = cols.len();
                 let csv = format.is_csv();
@@ -211,9 +215,29 @@ impl Session {
                 let query = match source {
                     CopySource::Query(q) => Statement::Query(q.clone()),
                     CopySource::Table { table_name, columns } => {
+                        let view = self.begin_statement()?;
+                        let (schema, name) = names::qualified(table_name)?;
+                        let def = view.catalog.table_by_name(&schema, &name).cloned();
+                        let generated = |n: &str| {
+                            def.as_ref()
+                                .and_then(|d| d.column_index(n))
+                                .is_some_and(|c| def.as_ref().unwrap().columns[c].generated.is_some())
+                        };
                         let cols = if columns.is_empty() {
-                            "*".to_string()
+                            match &def {
+                                // PostgreSQL 15 leaves generated columns out of COPY TO.
+                                Some(d) if d.columns.iter().any(|c| c.generated.is_some()) => d
+                                    .live_columns()
+                                    .filter(|(_, c)| c.generated.is_none())
+                                    .map(|(_, c)| crate::sql::format::quote_ident(&c.name))
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                _ => "*".to_string(),
+                            }
                         } else {
+                            if let Some(c) = columns.iter().find(|c| generated(&names::ident(c))) {
+                                return Err(generated_in_copy(&names::ident(c)));
+                            }
                             columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
                         };
                         let text = format!("SELECT {cols} FROM {table_name}");
@@ -300,6 +324,11 @@ impl Session {
         // A CHECK error quotes the line; a foreign key error has no line, as
         // in PostgreSQL, whose foreign key checks run after the rows are in.
         let records = self.copy_in.as_mut().unwrap().records.as_mut().map(std::mem::take);
+        if let Some(g) = self.generator(&def).await? {
+            for row in rows.iter_mut() {
+                self.fill_generated(&g, &def, row).await?;
+            }
+        }
         if !def.checks.is_empty() || !def.foreign_keys.is_empty() {
             let first = self.copy_in.as_ref().unwrap().batch_line;
             for (i, row) in rows.iter().enumerate() {
@@ -701,4 +730,8 @@ mod tests {
         let csv = CopyFormat::Csv { delimiter: ',', null: String::new(), quote: '"', escape: '"', header: true };
         assert_eq!(format_row(&[Some("x,y".into()), Some("".into()), None], &csv), b"\"x,y\",\"\",\n");
     }
+}
+
+fn generated_in_copy(column: &str) -> SqlError {
+    SqlError::new("42P10", format!("column \"{column}\" is a generated column")).with_detail("Generated columns cannot be used in COPY.")
 }

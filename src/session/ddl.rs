@@ -22,6 +22,7 @@ use duetdb_storage::catalog::{
 use duetdb_storage::{DataType, Value};
 
 use super::Session;
+use super::generated;
 use super::output::Outcome;
 use super::rewrite::{self, Rewrite};
 use crate::error::{SqlError, SqlResult};
@@ -68,6 +69,9 @@ impl Session {
                     return self.create_table_as(cat, &schema, &name, q, &ct.columns).await;
                 }
                 create_table(&mut cat, &schema, &name, &ct.columns, &ct.constraints, &ct.table_options)?;
+                if let Some(t) = cat.table_by_name(&schema, &name).cloned() {
+                    self.check_generated(&t, 0).await?;
+                }
                 "CREATE TABLE"
             }
             Statement::Drop { object_type, if_exists, names: objs, cascade, .. } => {
@@ -119,8 +123,10 @@ impl Session {
                 for r in &work.rewrite {
                     check_default_converts(&t, r.column, &self.env.zone())?;
                 }
+                self.check_generated(&t, def.columns.len()).await?;
+                let regenerate = t.columns[def.columns.len()..].iter().any(|c| c.generated.is_some());
                 cat.tables.insert(t.id, Arc::new(t));
-                if work.rewrite.is_empty() {
+                if work.rewrite.is_empty() && !regenerate {
                     let txn = self.txn_mut()?;
                     txn.set_catalog(cat).await?;
                     for &col in &work.backfill {
@@ -482,6 +488,23 @@ impl Session {
         Ok(())
     }
 
+    /// PostgreSQL's rules for the generation expressions of `t`'s columns
+    /// from position `from` on, and a trial plan of them (an unknown
+    /// function or a type error fails the DDL, not the first INSERT).
+    async fn check_generated(&mut self, t: &TableDef, from: usize) -> SqlResult<()> {
+        let mut any = false;
+        for c in from..t.columns.len() {
+            if t.columns[c].generated.is_some() && !t.columns[c].dropped {
+                generated::check_expression(t, c)?;
+                any = true;
+            }
+        }
+        if any {
+            self.generator(t).await?;
+        }
+        Ok(())
+    }
+
     /// Fills a newly added column whose default must be evaluated per row (serial).
     async fn backfill_column(&mut self, schema: &str, table: &str, col: usize) -> SqlResult<()> {
         let view = self.begin_statement()?;
@@ -758,12 +781,26 @@ fn add_column_def(cat: &mut Catalog, t: &mut TableDef, c: &SqlColumnDef, cons: &
                 ch.name = ch.name.or_else(|| cname_opt.clone().map(datafusion::sql::sqlparser::ast::Ident::new));
                 cons.push((pos, TableConstraint::Check(ch)));
             }
-            ColumnOption::Generated { generation_expr: Some(e), .. } => {
-                // A computed column: refused rather than mistaken for identity.
-                return Err(SqlError::unsupported(format!("generated column \"{cname}\" (GENERATED ALWAYS AS ({e}))"))
-                    .with_hint("Compute the value in the INSERT and UPDATE, or in a view."));
+            ColumnOption::Generated { generation_expr: Some(e), generation_expr_mode, .. } => {
+                if !matches!(generation_expr_mode, Some(datafusion::sql::sqlparser::ast::GeneratedExpressionMode::Stored)) {
+                    return Err(SqlError::unsupported(format!("virtual generated column \"{cname}\""))
+                        .with_hint("Add STORED: GENERATED ALWAYS AS (…) STORED."));
+                }
+                if serial || col.identity.is_some() {
+                    return Err(SqlError::syntax(format!(
+                        "both identity and generation expression specified for column \"{cname}\" of table \"{}\"",
+                        t.name
+                    )));
+                }
+                col.generated = Some(e.to_string());
             }
             ColumnOption::Generated { generated_as, sequence_options, .. } => {
+                if col.generated.is_some() {
+                    return Err(SqlError::syntax(format!(
+                        "both identity and generation expression specified for column \"{cname}\" of table \"{}\"",
+                        t.name
+                    )));
+                }
                 if col.identity.is_some() || serial {
                     return Err(SqlError::syntax(format!(
                         "multiple identity specifications for column \"{cname}\" of table \"{}\"",
@@ -775,6 +812,12 @@ fn add_column_def(cat: &mut Catalog, t: &mut TableDef, c: &SqlColumnDef, cons: &
             ColumnOption::Collation(_) | ColumnOption::Comment(_) => {}
             other => return Err(SqlError::unsupported(format!("column option {other}"))),
         }
+    }
+    if explicit_default && col.generated.is_some() {
+        return Err(SqlError::syntax(format!(
+            "both default and generation expression specified for column \"{cname}\" of table \"{}\"",
+            t.name
+        )));
     }
     if explicit_default && col.identity.is_some() {
         return Err(SqlError::syntax(format!("both default and identity specified for column \"{cname}\" of table \"{}\"", t.name)));
@@ -1027,7 +1070,29 @@ fn alter_table(
                 if referenced {
                     drop_referencing_fks(cat, t.id, Some(c));
                 }
+                let dependents: Vec<usize> = (0..t.columns.len())
+                    .filter(|&g| !t.columns[g].dropped && g != c)
+                    .filter(|&g| t.columns[g].generated.as_deref().is_some_and(|e| generated::referenced_columns(t, e).contains(&c)))
+                    .collect();
+                if let Some(&g) = dependents.first() {
+                    if !cascade {
+                        return Err(SqlError::new(
+                            "2BP01",
+                            format!("cannot drop column {n} of table {} because other objects depend on it", t.name),
+                        )
+                        .with_detail(format!("column {} of table {} depends on column {n} of table {}", t.columns[g].name, t.name, t.name))
+                        .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+                    }
+                    for &g in &dependents {
+                        notice(notices, format!("drop cascades to column {} of table {}", t.columns[g].name, t.name));
+                        t.columns[g].dropped = true;
+                        t.columns[g].generated = None;
+                        t.columns[g].nullable = true;
+                        t.indexes.retain(|i| !i.columns.contains(&g));
+                    }
+                }
                 t.columns[c].dropped = true;
+                t.columns[c].generated = None;
                 t.columns[c].default = None;
                 t.columns[c].nullable = true;
                 t.indexes.retain(|i| !i.columns.contains(&c));
@@ -1075,6 +1140,9 @@ fn alter_table(
                 }
                 AlterColumnOperation::SetDefault { value } => {
                     not_on_identity(t, c)?;
+                    if t.columns[c].generated.is_some() {
+                        return Err(SqlError::new("42809", format!("column \"{n}\" of relation \"{}\" is a generated column", t.name)));
+                    }
                     let text = value.to_string();
                     if super::dml::compile_default(&text).is_none() {
                         return Err(SqlError::unsupported(format!("DEFAULT expression {text}")));
@@ -1131,6 +1199,14 @@ fn alter_table(
                         )));
                     }
                     check_fk_types(cat, t, c, &ty)?;
+                    if let Some(g) = t
+                        .columns
+                        .iter()
+                        .find(|g| !g.dropped && g.generated.as_deref().is_some_and(|e| generated::referenced_columns(t, e).contains(&c)))
+                    {
+                        return Err(SqlError::unsupported("cannot alter type of a column used by a generated column")
+                            .with_detail(format!("Column \"{n}\" is used by generated column \"{}\".", g.name)));
+                    }
                     if t.columns[c].identity.is_some() {
                         retype_identity_sequence(cat, t, c, &ty)?;
                     }
@@ -1151,6 +1227,14 @@ fn alter_table(
             let c = t.column(&old)?;
             if t.column_index(&new).is_some() {
                 return Err(SqlError::new("42701", format!("column \"{new}\" of relation \"{}\" already exists", t.name)));
+            }
+            for col in t.columns.iter_mut() {
+                if let Some(e) = &col.generated {
+                    col.generated = Some(generated::rename_column_in(e, &old, &new));
+                }
+            }
+            for ch in t.checks.iter_mut() {
+                ch.expr = generated::rename_column_in(&ch.expr, &old, &new);
             }
             t.columns[c].name = new;
         }

@@ -257,10 +257,14 @@ impl Session {
             }
         }
         let mut changed = Changed { rows: Vec::new() };
+        let generator = self.generator(def).await?;
         for (rowid, old, new) in work {
             let mut row = old.clone();
             for (c, v) in new {
                 row[c] = expr::assign_column(v, &def.columns[c], &zone)?;
+            }
+            if let Some(g) = &generator {
+                self.fill_generated(g, def, &mut row).await?;
             }
             self.check_constraints(def, &row)?;
             self.check_fk_child(def, &row, Some(&old)).await?;
@@ -390,6 +394,7 @@ impl Session {
         };
         let mut changed = Changed { rows: Vec::new() };
         let mut inserted = 0u64;
+        let generator = self.generator(def).await?;
         for src in source_rows {
             // Defaults for the columns not named and for those given as DEFAULT.
             let explicit: Vec<usize> = src.iter().enumerate().filter(|(_, v)| v.is_some()).map(|(i, _)| columns[i]).collect();
@@ -398,6 +403,9 @@ impl Session {
                 if let Some(v) = v {
                     row[columns[i]] = expr::assign_column(v, &def.columns[columns[i]], &zone)?;
                 }
+            }
+            if let Some(g) = &generator {
+                self.fill_generated(g, def, &mut row).await?;
             }
             self.check_constraints(def, &row)?;
             self.check_fk_child(def, &row, None).await?;
@@ -509,6 +517,9 @@ impl Session {
                 for (c, ex) in sets {
                     let mut e = self.eval_env(&both, &[], zone, &mut next);
                     new[*c] = expr::assign_column(expr::eval_typed(ex, &mut e, Some(&def.columns[*c].ty))?, &def.columns[*c], zone)?;
+                }
+                if let Some(g) = self.generator(def).await? {
+                    self.fill_generated(&g, def, &mut new).await?;
                 }
                 self.check_constraints(def, &new)?;
                 self.check_fk_child(def, &new, Some(&old)).await?;
@@ -738,6 +749,9 @@ impl Session {
                                                 None => Value::Null,
                                             },
                                         };
+                                    }
+                                    if let Some(g) = self.generator(&child).await? {
+                                        self.fill_generated(&g, &child, &mut updated).await?;
                                     }
                                     let txn = self.txn.txn.as_mut().unwrap();
                                     txn.update(&child, r, updated.clone()).await?;

@@ -23,6 +23,7 @@ pub mod copy;
 pub mod ddl;
 pub mod dml;
 pub mod execute;
+mod generated;
 pub mod output;
 mod rewrite;
 pub mod system_view;

@@ -111,6 +111,7 @@ impl Session {
         let def = Arc::new(def);
         cat.tables.insert(id, def.clone());
 
+        let generator = self.generator(&def).await?;
         let zone = self.env.zone();
         let defaults: Vec<(usize, expr::Ex)> = per_row_defaults
             .iter()
@@ -136,6 +137,9 @@ impl Session {
             // Columns this statement added: their value for existing rows.
             for c in row.len()..def.columns.len() {
                 row.push(def.columns[c].missing.clone().unwrap_or(Value::Null));
+            }
+            if let Some(g) = &generator {
+                self.fill_generated(g, &def, &mut row).await?;
             }
             self.check_constraints(&def, &row).map_err(|e| violated_by_some_row(e, &def))?;
             converted.push(row);

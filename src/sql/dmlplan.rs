@@ -483,19 +483,28 @@ pub fn plan_select(stmt: &Statement, catalog: &Catalog) -> Option<DmlPlan> {
 fn identity_targets(def: &TableDef, columns: &[usize], ins: &Insert) -> SqlResult<Vec<usize>> {
     let overriding = parse::overriding(ins);
     let mut ignored = Vec::new();
+    let all_default = |k: usize| match ins.source.as_deref().map(|q| q.body.as_ref()) {
+        None => true,
+        Some(SetExpr::Values(v)) => v.rows.iter().all(|r| r.content.get(k).is_none_or(is_default)),
+        Some(_) => false,
+    };
     for (k, &c) in columns.iter().enumerate() {
         let col = &def.columns[c];
+        if col.generated.is_some() {
+            // Computed from the row, whatever OVERRIDING says.
+            if !all_default(k) {
+                return Err(SqlError::new("428C9", format!("cannot insert a non-DEFAULT value into column \"{}\"", col.name))
+                    .with_detail(format!("Column \"{}\" is a generated column.", col.name)));
+            }
+            ignored.push(k);
+            continue;
+        }
         match (col.identity, overriding) {
             (None, _) | (Some(_), Some(Overriding::System)) | (Some(Identity::ByDefault), None) => {}
             (Some(_), Some(Overriding::User)) => ignored.push(k),
             (Some(Identity::Always), None) => {
                 // Every row must say DEFAULT here; a query's values never do.
-                let all_default = match ins.source.as_deref().map(|q| q.body.as_ref()) {
-                    None => true,
-                    Some(SetExpr::Values(v)) => v.rows.iter().all(|r| r.content.get(k).is_none_or(is_default)),
-                    Some(_) => false,
-                };
-                if !all_default {
+                if !all_default(k) {
                     return Err(SqlError::new("428C9", format!("cannot insert a non-DEFAULT value into column \"{}\"", col.name))
                         .with_detail(format!("Column \"{}\" is an identity column defined as GENERATED ALWAYS.", col.name))
                         .with_hint("Use OVERRIDING SYSTEM VALUE to override."));
@@ -509,6 +518,10 @@ fn identity_targets(def: &TableDef, columns: &[usize], ins: &Insert) -> SqlResul
 /// UPDATE may set a GENERATED ALWAYS identity column only to DEFAULT.
 fn update_allowed(def: &TableDef, c: usize, value: &Expr) -> SqlResult<()> {
     let col = &def.columns[c];
+    if col.generated.is_some() && !is_default(value) {
+        return Err(SqlError::new("428C9", format!("column \"{}\" can only be updated to DEFAULT", col.name))
+            .with_detail(format!("Column \"{}\" is a generated column.", col.name)));
+    }
     if col.identity == Some(Identity::Always) && !is_default(value) {
         return Err(SqlError::new("428C9", format!("column \"{}\" can only be updated to DEFAULT", col.name))
             .with_detail(format!("Column \"{}\" is an identity column defined as GENERATED ALWAYS.", col.name)));

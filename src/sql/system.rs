@@ -909,38 +909,46 @@ pub static TABLES: &[TableSpec] = &[
         ],
         rows: |ctx| {
             let mut v = Vec::new();
-            let row =
-                |rel: u32, name: &str, typ: u32, typmod: i32, num: i16, notnull: bool, hasdef: bool, identity: &str, dropped: bool| {
-                    let collation = if matches!(typ, oid::TEXT | oid::VARCHAR | oid::BPCHAR) { 100 } else { 0 };
-                    vec![
-                        Cell::Oid(rel),
-                        name.into(),
-                        Cell::Oid(typ),
-                        Cell::I32(-1),
-                        Cell::I16(oid::type_len(typ)),
-                        Cell::I16(num),
-                        Cell::I32(if oid::element_of(typ).is_some() { 1 } else { 0 }),
-                        Cell::I32(-1),
-                        Cell::I32(typmod),
-                        (oid::type_len(typ) > 0 && oid::type_len(typ) <= 8).into(),
-                        "i".into(),
-                        "p".into(),
-                        "".into(),
-                        notnull.into(),
-                        hasdef.into(),
-                        false.into(),
-                        identity.into(),
-                        "".into(),
-                        dropped.into(),
-                        true.into(),
-                        Cell::I32(0),
-                        Cell::Oid(collation),
-                        Cell::Null,
-                        Cell::Null,
-                        Cell::Null,
-                        Cell::Null,
-                    ]
-                };
+            let row = |rel: u32,
+                       name: &str,
+                       typ: u32,
+                       typmod: i32,
+                       num: i16,
+                       notnull: bool,
+                       hasdef: bool,
+                       identity: &str,
+                       generated: bool,
+                       dropped: bool| {
+                let collation = if matches!(typ, oid::TEXT | oid::VARCHAR | oid::BPCHAR) { 100 } else { 0 };
+                vec![
+                    Cell::Oid(rel),
+                    name.into(),
+                    Cell::Oid(typ),
+                    Cell::I32(-1),
+                    Cell::I16(oid::type_len(typ)),
+                    Cell::I16(num),
+                    Cell::I32(if oid::element_of(typ).is_some() { 1 } else { 0 }),
+                    Cell::I32(-1),
+                    Cell::I32(typmod),
+                    (oid::type_len(typ) > 0 && oid::type_len(typ) <= 8).into(),
+                    "i".into(),
+                    "p".into(),
+                    "".into(),
+                    notnull.into(),
+                    hasdef.into(),
+                    false.into(),
+                    identity.into(),
+                    (if generated { "s" } else { "" }).into(),
+                    dropped.into(),
+                    true.into(),
+                    Cell::I32(0),
+                    Cell::Oid(collation),
+                    Cell::Null,
+                    Cell::Null,
+                    Cell::Null,
+                    Cell::Null,
+                ]
+            };
             for t in ctx.catalog.tables.values() {
                 for (i, c) in t.columns.iter().enumerate() {
                     let (typ, typmod) = type_cells(&c.ty);
@@ -952,27 +960,29 @@ pub static TABLES: &[TableSpec] = &[
                         typmod,
                         i as i16 + 1,
                         !c.nullable,
-                        // An identity column's sequence is not a default to PostgreSQL.
-                        c.default.is_some() && c.identity.is_none(),
+                        // An identity column's sequence is not a default to PostgreSQL;
+                        // a generation expression is (pg_attrdef holds it).
+                        (c.default.is_some() && c.identity.is_none()) || c.generated.is_some(),
                         identity_code(c.identity),
+                        c.generated.is_some(),
                         c.dropped,
                     ));
                 }
                 for idx in &t.indexes {
                     for (k, &c) in idx.columns.iter().enumerate() {
                         let (typ, typmod) = type_cells(&t.columns[c].ty);
-                        v.push(row(idx.id, &t.columns[c].name, typ, typmod, k as i16 + 1, false, false, "", false));
+                        v.push(row(idx.id, &t.columns[c].name, typ, typmod, k as i16 + 1, false, false, "", false, false));
                     }
                 }
             }
             for w in ctx.catalog.views.values() {
                 for (i, c) in w.columns.iter().enumerate() {
-                    v.push(row(w.id, &c.name, c.type_oid, c.typmod, i as i16 + 1, false, false, "", false));
+                    v.push(row(w.id, &c.name, c.type_oid, c.typmod, i as i16 + 1, false, false, "", false, false));
                 }
             }
             for s in ctx.catalog.sequences.values() {
                 for (i, (n, t)) in [("last_value", oid::INT8), ("log_cnt", oid::INT8), ("is_called", oid::BOOL)].iter().enumerate() {
-                    v.push(row(s.id, n, *t, -1, i as i16 + 1, true, false, "", false));
+                    v.push(row(s.id, n, *t, -1, i as i16 + 1, true, false, "", false, false));
                 }
             }
             v
@@ -1210,7 +1220,7 @@ pub static TABLES: &[TableSpec] = &[
             let mut v = Vec::new();
             for t in ctx.catalog.tables.values() {
                 for (i, c) in t.columns.iter().enumerate() {
-                    if let Some(d) = &c.default
+                    if let Some(d) = c.generated.as_ref().or(c.default.as_ref())
                         && !c.dropped
                         && c.identity.is_none()
                     {
@@ -2346,6 +2356,7 @@ pub static TABLES: &[TableSpec] = &[
             ("identity_minimum", Text),
             ("identity_cycle", Text),
             ("is_generated", Text),
+            ("generation_expression", Text),
             ("is_updatable", Text),
         ],
         rows: |ctx| {
@@ -2401,7 +2412,8 @@ pub static TABLES: &[TableSpec] = &[
                         seq_cell(|s| s.max.to_string()),
                         seq_cell(|s| s.min.to_string()),
                         seq_cell(|s| if s.cycle { "YES" } else { "NO" }.to_string()),
-                        "NEVER".into(),
+                        (if c.generated.is_some() { "ALWAYS" } else { "NEVER" }).into(),
+                        c.generated.clone().into(),
                         "YES".into(),
                     ]);
                     v.push(row);
@@ -2435,6 +2447,7 @@ pub static TABLES: &[TableSpec] = &[
                         Cell::Null,
                         Cell::Null,
                         "NEVER".into(),
+                        Cell::Null,
                         "NO".into(),
                     ]);
                 }

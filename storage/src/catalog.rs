@@ -102,12 +102,17 @@ pub struct ColumnDef {
     /// and this says whether an INSERT may supply its own value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
+    /// `GENERATED ALWAYS AS (expr) STORED`: the expression as SQL text over
+    /// the row's other columns, computed by the SQL layer whenever a row is
+    /// written; the value is stored like any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<String>,
 }
 
 impl ColumnDef {
     /// A live column without a default (and no value for rows older than it).
     pub fn new(name: impl Into<String>, ty: DataType, nullable: bool) -> ColumnDef {
-        ColumnDef { name: name.into(), ty, nullable, default: None, dropped: false, missing: None, identity: None }
+        ColumnDef { name: name.into(), ty, nullable, default: None, dropped: false, missing: None, identity: None, generated: None }
     }
 }
 
