@@ -252,8 +252,10 @@ async fn om_commands_drive_a_detached_server() {
     assert_eq!(code, 1, "smart stop must wait for the session");
     assert!(err.contains("did not shut down"), "{err}");
     drop(c);
+    // The first smart stop's shutdown is still under way: the server exits
+    // once the session has ended, possibly before this second stop looks.
     let (code, _, err) = duetdb(&["stop", "-D", d, "-m", "smart", "-t", "30"]);
-    assert_eq!(code, 0, "smart stop after the session ended: {err}");
+    assert!(code == 0 || err.contains("no server running"), "smart stop after the session ended: {err}");
 
     // restart brings it back with its last arguments and the new setting.
     assert_eq!(duetdb(&["start", "-D", d, "--port", "0", "--listen", "127.0.0.1", "--detach"]).0, 0);
