@@ -883,7 +883,7 @@ fn failing_row(def: &TableDef, row: &[Value], style: &crate::pg::encode::Style) 
     format!("Failing row contains ({}).", values.join(", "))
 }
 
-fn quote(s: &str) -> String {
+pub(super) fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 

@@ -78,8 +78,7 @@ pub(super) fn check_expression(def: &TableDef, c: usize) -> SqlResult<()> {
     let mut failure = None;
     let _ = visit_expressions(&e, |x| {
         let problem = match x {
-            Expr::Identifier(i) => column_problem(def, &names::ident(i)),
-            Expr::CompoundIdentifier(parts) if !parts.is_empty() => column_problem(def, &names::ident(parts.last().unwrap())),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => column_name(x).and_then(|n| column_problem(def, &n)),
             Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
                 Some(SqlError::new("0A000", "cannot use subquery in column generation expression"))
             }
@@ -99,6 +98,15 @@ pub(super) fn check_expression(def: &TableDef, c: usize) -> SqlResult<()> {
     failure.map_or(Ok(()), Err)
 }
 
+/// The column a reference names (`a`, or `t.a`'s last part).
+fn column_name(x: &Expr) -> Option<String> {
+    match x {
+        Expr::Identifier(i) => Some(names::ident(i)),
+        Expr::CompoundIdentifier(parts) => parts.last().map(names::ident),
+        _ => None,
+    }
+}
+
 fn column_problem(def: &TableDef, name: &str) -> Option<SqlError> {
     match def.column_index(name) {
         None => Some(SqlError::new("42703", format!("column \"{name}\" does not exist"))),
@@ -116,12 +124,7 @@ pub(super) fn referenced_columns(def: &TableDef, text: &str) -> Vec<usize> {
     let Some(e) = parse::stored_expr(text) else { return Vec::new() };
     let mut out = Vec::new();
     let _ = visit_expressions(&e, |x| {
-        let name = match x {
-            Expr::Identifier(i) => Some(names::ident(i)),
-            Expr::CompoundIdentifier(parts) => parts.last().map(names::ident),
-            _ => None,
-        };
-        if let Some(c) = name.and_then(|n| def.column_index(&n))
+        if let Some(c) = column_name(x).and_then(|n| def.column_index(&n))
             && !out.contains(&c)
         {
             out.push(c);
@@ -137,12 +140,12 @@ pub(super) fn rename_column_in(text: &str, old: &str, new: &str) -> String {
     use datafusion::sql::sqlparser::ast::Ident;
     let ident = || if crate::sql::format::quote_ident(new) == new { Ident::new(new) } else { Ident::with_quote('"', new) };
     let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(&mut e, |x| {
-        match x {
-            Expr::Identifier(i) if names::ident(i) == old => *i = ident(),
-            Expr::CompoundIdentifier(parts) if parts.last().is_some_and(|p| names::ident(p) == old) => {
-                *parts.last_mut().unwrap() = ident();
+        if column_name(x).as_deref() == Some(old) {
+            match x {
+                Expr::Identifier(i) => *i = ident(),
+                Expr::CompoundIdentifier(parts) => *parts.last_mut().unwrap() = ident(),
+                _ => {}
             }
-            _ => {}
         }
         ControlFlow::<()>::Continue(())
     });

@@ -204,7 +204,7 @@ impl Session {
         if rewrites.iter().all(|r| r.using.is_none()) {
             return Ok(None);
         }
-        let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let quote = super::dml::quote;
         let mut sql = format!("SELECT {}.\"__rowid\"", quote(&old.name));
         for r in rewrites {
             match &r.using {

@@ -599,13 +599,7 @@ fn fk_action_sql(a: FkAction) -> &'static str {
     }
 }
 
-pub fn quote_ident(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
-        && !crate::sql::names::is_reserved(s);
-    if plain { s.to_string() } else { format!("\"{}\"", s.replace('"', "\"\"")) }
-}
+pub use crate::sql::format::quote_ident;
 
 fn column_list(def: &TableDef, cols: &[usize]) -> String {
     cols.iter().map(|&c| quote_ident(&def.columns[c].name)).collect::<Vec<_>>().join(", ")
