@@ -26,7 +26,9 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
-use duetdb_storage::catalog::{BOOTSTRAP_SUPERUSER_OID, Catalog, FkAction, Identity, PG_CATALOG_SCHEMA_OID, PUBLIC_SCHEMA_OID, TableDef};
+use duetdb_storage::catalog::{
+    BOOTSTRAP_SUPERUSER_OID, Catalog, FkAction, Identity, PG_CATALOG_SCHEMA_OID, PUBLIC_SCHEMA_OID, SequenceDef, TableDef,
+};
 use duetdb_storage::{DataType, ReadView};
 
 use crate::pg::encode::{META_OID, META_TYPMOD};
@@ -2589,16 +2591,27 @@ pub static TABLES: &[TableSpec] = &[
             ("cycle_option", Text),
         ],
         rows: |ctx| {
+            // An identity column's sequence is internal to it: PostgreSQL
+            // leaves it out of this view (pg_sequences still shows it).
+            let identity = |s: &&Arc<SequenceDef>| {
+                s.owned_by
+                    .is_some_and(|(t, c)| ctx.catalog.tables.get(&t).and_then(|t| t.columns.get(c)).is_some_and(|c| c.identity.is_some()))
+            };
             ctx.catalog
                 .sequences
                 .values()
+                .filter(|s| !identity(s))
                 .map(|s| {
                     vec![
                         ctx.database().into(),
                         s.schema.as_str().into(),
                         s.name.as_str().into(),
                         s.ty.pg_name().into(),
-                        Cell::I32(64),
+                        Cell::I32(match s.ty {
+                            DataType::Int16 => 16,
+                            DataType::Int32 => 32,
+                            _ => 64,
+                        }),
                         Cell::I32(2),
                         Cell::I32(0),
                         s.start.to_string().into(),

@@ -53,6 +53,10 @@ INSERT INTO events (at) VALUES ('2024-05-01 12:00'), ('2024-05-02 08:30');
 ALTER TABLE events ALTER COLUMN id TYPE bigint;
 SELECT data_type, max_value FROM pg_sequences WHERE sequencename = 'events_id_seq';
 INSERT INTO events (at) VALUES ('2024-05-03 00:00') RETURNING id;
+-- information_schema.sequences leaves identity sequences out.
+CREATE TABLE tickets (id serial, small smallserial);
+SELECT sequence_name, data_type, numeric_precision FROM information_schema.sequences ORDER BY 1;
+DROP TABLE tickets;
 -- timestamp to timestamptz reads the stored values in the session's zone.
 ALTER TABLE events ALTER COLUMN at TYPE timestamptz;
 SET TimeZone = 'Europe/Berlin';
