@@ -512,12 +512,8 @@ impl Session {
         let Some(d) = def.columns[col].default.clone() else { return Ok(()) };
         let ex = super::dml::compile_default(&d).ok_or_else(|| SqlError::unsupported(format!("DEFAULT {d}")))?;
         let rows = duetdb_storage::transaction::collect_rows(&view, &def);
-        let zone = self.env.zone();
         for (rowid, mut row) in rows {
-            let env = self.env.clone();
-            let mut next = move |n: &str| crate::sql::functions::FunctionEnv::nextval(env.as_ref(), n);
-            let mut e = expr::Env { row: &[], params: &[], now: self.env.transaction_start_micros(), zone: &zone, nextval: &mut next };
-            row[col] = expr::assign(expr::eval_typed(&ex, &mut e, Some(&def.columns[col].ty))?, &def.columns[col].ty, &zone)?;
+            row[col] = self.default_value(&ex, &def.columns[col].ty)?;
             self.txn_mut()?.update(&def, rowid, row).await?;
         }
         Ok(())
@@ -559,11 +555,7 @@ fn scram_verifier(e: &Expr) -> SqlResult<String> {
 
 /// A sequence with PostgreSQL's defaults for its type.
 fn new_sequence(cat: &mut Catalog, schema: &str, name: &str, ty: DataType) -> SequenceDef {
-    let max = match ty {
-        DataType::Int16 => i16::MAX as i64,
-        DataType::Int32 => i32::MAX as i64,
-        _ => i64::MAX,
-    };
+    let max = integer_range(&ty).map_or(i64::MAX, |(_, max)| max);
     SequenceDef {
         id: cat.alloc_oid(),
         schema: schema.into(),
@@ -747,6 +739,8 @@ fn add_column_def(cat: &mut Catalog, t: &mut TableDef, c: &SqlColumnDef, cons: &
         cat.sequences.insert(seq.id, Arc::new(seq));
     }
     let mut explicit_default = false;
+    let identity_and_generated =
+        || SqlError::syntax(format!("both identity and generation expression specified for column \"{cname}\" of table \"{}\"", t.name));
     for opt in &c.options {
         let cname_opt = opt.name.as_ref().map(names::ident);
         match &opt.option {
@@ -787,19 +781,13 @@ fn add_column_def(cat: &mut Catalog, t: &mut TableDef, c: &SqlColumnDef, cons: &
                         .with_hint("Add STORED: GENERATED ALWAYS AS (…) STORED."));
                 }
                 if serial || col.identity.is_some() {
-                    return Err(SqlError::syntax(format!(
-                        "both identity and generation expression specified for column \"{cname}\" of table \"{}\"",
-                        t.name
-                    )));
+                    return Err(identity_and_generated());
                 }
                 col.generated = Some(e.to_string());
             }
             ColumnOption::Generated { generated_as, sequence_options, .. } => {
                 if col.generated.is_some() {
-                    return Err(SqlError::syntax(format!(
-                        "both identity and generation expression specified for column \"{cname}\" of table \"{}\"",
-                        t.name
-                    )));
+                    return Err(identity_and_generated());
                 }
                 if col.identity.is_some() || serial {
                     return Err(SqlError::syntax(format!(
@@ -1031,13 +1019,8 @@ fn alter_table(
             if let Some(d) = t.columns[pos].default.clone() {
                 if d.contains("nextval(") {
                     backfill.push(pos);
-                } else if let Some(ex) = super::dml::compile_default(&d) {
-                    let mut never = |_: &str| -> SqlResult<i64> { Err(SqlError::internal("nextval")) };
-                    let zone = crate::pg::datetime::Zone::Utc;
-                    let mut env =
-                        expr::Env { row: &[], params: &[], now: crate::pg::datetime::now_micros(), zone: &zone, nextval: &mut never };
-                    let v = expr::eval_typed(&ex, &mut env, Some(&t.columns[pos].ty))?;
-                    let v = expr::assign(v, &t.columns[pos].ty, &zone)?;
+                } else if let Some(v) = constant_default(&d, &t.columns[pos].ty, &crate::pg::datetime::Zone::Utc) {
+                    let v = v?;
                     t.columns[pos].missing = (!v.is_null()).then_some(v);
                 }
             }
@@ -1423,17 +1406,11 @@ fn check_fk_types(cat: &Catalog, t: &TableDef, c: usize, ty: &DataType) -> SqlRe
 /// An identity column's sequence follows its type (as in PostgreSQL), and
 /// a bound left at the old type's default moves to the new type's.
 fn retype_identity_sequence(cat: &mut Catalog, t: &TableDef, c: usize, ty: &DataType) -> SqlResult<()> {
-    let range = |ty: &DataType| match ty {
-        DataType::Int16 => Some((i16::MIN as i64, i16::MAX as i64)),
-        DataType::Int32 => Some((i32::MIN as i64, i32::MAX as i64)),
-        DataType::Int64 => Some((i64::MIN, i64::MAX)),
-        _ => None,
-    };
-    let Some((new_min, new_max)) = range(ty) else {
+    let Some((new_min, new_max)) = integer_range(ty) else {
         return Err(SqlError::new("22023", "identity column type must be smallint, integer, or bigint"));
     };
     let Some(seq) = cat.sequences.values().find(|s| s.owned_by == Some((t.id, c))).cloned() else { return Ok(()) };
-    let (old_min, old_max) = range(&seq.ty).unwrap_or((i64::MIN, i64::MAX));
+    let (old_min, old_max) = integer_range(&seq.ty).unwrap_or((i64::MIN, i64::MAX));
     let mut s = (*seq).clone();
     s.ty = ty.clone();
     if s.max == old_max {
@@ -1459,14 +1436,30 @@ fn check_default_converts(t: &TableDef, c: usize, zone: &crate::pg::datetime::Zo
     if d.contains("nextval(") {
         return Ok(());
     }
-    let Some(ex) = super::dml::compile_default(d) else { return Ok(()) };
-    let mut never = |_: &str| -> SqlResult<i64> { Err(SqlError::internal("nextval")) };
-    let mut env = expr::Env { row: &[], params: &[], now: crate::pg::datetime::now_micros(), zone, nextval: &mut never };
-    match expr::eval_typed(&ex, &mut env, Some(&col.ty)).and_then(|v| expr::assign(v, &col.ty, zone)) {
-        Ok(_) => Ok(()),
-        Err(_) => Err(SqlError::new(
+    match constant_default(d, &col.ty, zone) {
+        None | Some(Ok(_)) => Ok(()),
+        Some(Err(_)) => Err(SqlError::new(
             "42804",
             format!("default for column \"{}\" cannot be cast automatically to type {}", col.name, col.ty.pg_name()),
         )),
     }
+}
+
+/// The range of an integer type (what a sequence of that type may reach).
+fn integer_range(ty: &DataType) -> Option<(i64, i64)> {
+    match ty {
+        DataType::Int16 => Some((i16::MIN as i64, i16::MAX as i64)),
+        DataType::Int32 => Some((i32::MIN as i64, i32::MAX as i64)),
+        DataType::Int64 => Some((i64::MIN, i64::MAX)),
+        _ => None,
+    }
+}
+
+/// A default without nextval evaluated once, as a `ty` value (None when the
+/// statement evaluator cannot compile it).
+fn constant_default(text: &str, ty: &DataType, zone: &crate::pg::datetime::Zone) -> Option<SqlResult<Value>> {
+    let ex = super::dml::compile_default(text)?;
+    let mut never = |_: &str| -> SqlResult<i64> { Err(SqlError::internal("nextval")) };
+    let mut env = expr::Env { row: &[], params: &[], now: crate::pg::datetime::now_micros(), zone, nextval: &mut never };
+    Some(expr::eval_typed(&ex, &mut env, Some(ty)).and_then(|v| expr::assign(v, ty, zone)))
 }

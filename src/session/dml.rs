@@ -23,6 +23,7 @@ use duetdb_storage::{DataType, ReadView, RowId, Value, WriteOutcome};
 
 use super::Session;
 use super::execute::{CachedPlan, Prepared, is_retry};
+use super::generated::Generator;
 use super::output::{Outcome, RowStream, Tag};
 use crate::error::{SqlError, SqlResult};
 use crate::pg::oid::PgType;
@@ -416,7 +417,7 @@ impl Session {
                     changed.rows.push(row);
                 }
                 Some(oc) => {
-                    if let Some(r) = Box::pin(self.insert_on_conflict(def, oc, row, &zone)).await? {
+                    if let Some(r) = Box::pin(self.insert_on_conflict(def, oc, row, &zone, generator.as_ref())).await? {
                         inserted += 1;
                         changed.rows.push(r);
                     }
@@ -474,6 +475,7 @@ impl Session {
         oc: &OnConflict,
         row: Vec<Value>,
         zone: &crate::pg::datetime::Zone,
+        generator: Option<&Generator>,
     ) -> SqlResult<Option<Vec<Value>>> {
         let indexes: Vec<_> = def.indexes.iter().filter(|i| i.unique && oc.index.is_none_or(|x| x == i.id)).cloned().collect();
         loop {
@@ -518,8 +520,8 @@ impl Session {
                     let mut e = self.eval_env(&both, &[], zone, &mut next);
                     new[*c] = expr::assign_column(expr::eval_typed(ex, &mut e, Some(&def.columns[*c].ty))?, &def.columns[*c], zone)?;
                 }
-                if let Some(g) = self.generator(def).await? {
-                    self.fill_generated(&g, def, &mut new).await?;
+                if let Some(g) = generator {
+                    self.fill_generated(g, def, &mut new).await?;
                 }
                 self.check_constraints(def, &new)?;
                 self.check_fk_child(def, &new, Some(&old)).await?;
@@ -716,6 +718,7 @@ impl Session {
                         let view = self.txn.txn.as_ref().unwrap().read_view();
                         let layout = child.layout();
                         let zone = self.env.zone();
+                        let generator = self.generator(&child).await?;
                         for r in rows {
                             let Some(bytes) = view.get(&child, r) else {
                                 // A referencing row our snapshot cannot see: we cannot act on it.
@@ -750,8 +753,8 @@ impl Session {
                                             },
                                         };
                                     }
-                                    if let Some(g) = self.generator(&child).await? {
-                                        self.fill_generated(&g, &child, &mut updated).await?;
+                                    if let Some(g) = &generator {
+                                        self.fill_generated(g, &child, &mut updated).await?;
                                     }
                                     let txn = self.txn.txn.as_mut().unwrap();
                                     txn.update(&child, r, updated.clone()).await?;

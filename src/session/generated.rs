@@ -166,9 +166,6 @@ impl Session {
     async fn build_generator(&mut self, def: &TableDef) -> SqlResult<Option<Generator>> {
         let generated: Vec<(usize, &str)> =
             def.columns.iter().enumerate().filter(|(_, c)| !c.dropped).filter_map(|(i, c)| Some((i, c.generated.as_deref()?))).collect();
-        if generated.is_empty() {
-            return Ok(None);
-        }
         let resolve = |n: &str| def.column_index(n).filter(|&c| def.columns[c].generated.is_none());
         let mut g = Generator { fast: Vec::new(), planned: Vec::new(), plan: None, inputs: Vec::new() };
         let mut select = Vec::new();

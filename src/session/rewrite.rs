@@ -75,7 +75,7 @@ pub(super) fn assignment_cast(from: &DataType, to: &DataType) -> bool {
 /// timestamp and timestamptz the session's time zone applies, as in
 /// PostgreSQL: a timestamp is read as local time.
 pub(super) fn cast_value(v: Value, to: &DataType, zone: &Zone) -> SqlResult<Value> {
-    const DAY: i64 = 86_400_000_000;
+    const DAY: i64 = 86_400_000_000; // µs
     let local_to_utc = |t: i64| t - zone.offset_for_local(t) as i64 * 1_000_000;
     let utc_to_local = |t: i64| t + zone.offset_at(t) as i64 * 1_000_000;
     Ok(match (v, to) {
@@ -156,9 +156,6 @@ impl Session {
                 }
             }
         }
-        let changed: Vec<usize> = rewrites.iter().map(|r| r.column).collect();
-        let own_fks: Vec<_> = def.foreign_keys.iter().filter(|f| f.columns.iter().any(|c| changed.contains(c))).cloned().collect();
-        let keep = if own_fks.is_empty() { Vec::new() } else { converted.clone() };
         let mut rest = converted;
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(INSERT_CHUNK));
@@ -174,25 +171,27 @@ impl Session {
             rest = tail;
         }
 
-        // Foreign keys whose columns changed type or value, both ways.
-        if !own_fks.is_empty() {
-            let only = Arc::new(TableDef { foreign_keys: own_fks, ..(*def).clone() });
-            for row in &keep {
-                self.check_fk_child(&only, row, None).await?;
-            }
-        }
+        // Foreign keys whose columns changed type or value, both ways: the
+        // table's own (child side, self-references included) and other
+        // tables' keys pointing at it, each checked over the rows as stored.
+        let changed: Vec<usize> = rewrites.iter().map(|r| r.column).collect();
+        let touches = |cols: &[usize]| cols.iter().any(|c| changed.contains(c));
+        let own: Vec<_> =
+            def.foreign_keys.iter().filter(|f| touches(&f.columns) || (f.ref_table == id && touches(&f.ref_columns))).cloned().collect();
         let catalog = self.txn_mut()?.catalog();
-        let referencing: Vec<(Arc<TableDef>, _)> = catalog
+        let mut checks: Vec<(Arc<TableDef>, Vec<_>)> = catalog
             .referencing(id)
-            .filter(|(_, fk)| fk.ref_columns.iter().any(|c| changed.contains(c)))
-            .map(|(t, fk)| (t.clone(), fk.clone()))
+            .filter(|(t, fk)| t.id != id && touches(&fk.ref_columns))
+            .map(|(t, fk)| (t.clone(), vec![fk.clone()]))
             .collect();
-        for (child, fk) in referencing {
+        if !own.is_empty() {
+            checks.push((def.clone(), own));
+        }
+        for (child, fks) in checks {
             let view = self.begin_statement()?;
-            let child_rows = duetdb_storage::transaction::collect_rows(&view, &child);
-            let only = Arc::new(TableDef { foreign_keys: vec![fk], ..(*child).clone() });
-            for (_, row) in &child_rows {
-                self.check_fk_child(&only, row, None).await?;
+            let only = Arc::new(TableDef { foreign_keys: fks, ..(*child).clone() });
+            for (_, row) in duetdb_storage::transaction::collect_rows(&view, &child) {
+                self.check_fk_child(&only, &row, None).await?;
             }
         }
         Ok(())
@@ -222,7 +221,8 @@ impl Session {
         Ok(Some(out))
     }
 
-    fn default_value(&self, ex: &expr::Ex, ty: &DataType) -> SqlResult<Value> {
+    /// A per-row default (nextval) evaluated for one row, as a `ty` value.
+    pub(super) fn default_value(&self, ex: &expr::Ex, ty: &DataType) -> SqlResult<Value> {
         let zone = self.env.zone();
         let env = self.env.clone();
         let mut next = move |n: &str| crate::sql::functions::FunctionEnv::nextval(env.as_ref(), n);

@@ -515,16 +515,19 @@ fn identity_targets(def: &TableDef, columns: &[usize], ins: &Insert) -> SqlResul
     Ok(ignored)
 }
 
-/// UPDATE may set a GENERATED ALWAYS identity column only to DEFAULT.
+/// UPDATE may set a generated column or a GENERATED ALWAYS identity column only to DEFAULT.
 fn update_allowed(def: &TableDef, c: usize, value: &Expr) -> SqlResult<()> {
     let col = &def.columns[c];
-    if col.generated.is_some() && !is_default(value) {
+    let why = if col.generated.is_some() {
+        "a generated column"
+    } else if col.identity == Some(Identity::Always) {
+        "an identity column defined as GENERATED ALWAYS"
+    } else {
+        return Ok(());
+    };
+    if !is_default(value) {
         return Err(SqlError::new("428C9", format!("column \"{}\" can only be updated to DEFAULT", col.name))
-            .with_detail(format!("Column \"{}\" is a generated column.", col.name)));
-    }
-    if col.identity == Some(Identity::Always) && !is_default(value) {
-        return Err(SqlError::new("428C9", format!("column \"{}\" can only be updated to DEFAULT", col.name))
-            .with_detail(format!("Column \"{}\" is an identity column defined as GENERATED ALWAYS.", col.name)));
+            .with_detail(format!("Column \"{}\" is {why}.", col.name)));
     }
     Ok(())
 }

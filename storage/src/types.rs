@@ -171,8 +171,8 @@ impl DataType {
             DataType::Int16 => match value.as_i128_integer().or_else(|| numeric_to_integer(&value)) {
                 Some(i) => V::Int16(i16::try_from(i).map_err(|_| out_of_range("smallint"))?),
                 None => match value {
-                    V::Float32(_) | V::Float64(_) | V::Numeric(..) => {
-                        let f = round_half_away(value.as_f64().unwrap_or(f64::NAN));
+                    V::Float32(_) | V::Float64(_) => {
+                        let f = rint(value.as_f64().unwrap_or(f64::NAN));
                         if !(i16::MIN as f64..=i16::MAX as f64).contains(&f) {
                             return Err(out_of_range("smallint"));
                         }
@@ -184,8 +184,8 @@ impl DataType {
             DataType::Int32 => match value.as_i128_integer().or_else(|| numeric_to_integer(&value)) {
                 Some(i) => V::Int32(i32::try_from(i).map_err(|_| out_of_range("integer"))?),
                 None => match value {
-                    V::Float32(_) | V::Float64(_) | V::Numeric(..) => {
-                        let f = round_half_away(value.as_f64().unwrap_or(f64::NAN));
+                    V::Float32(_) | V::Float64(_) => {
+                        let f = rint(value.as_f64().unwrap_or(f64::NAN));
                         if !(i32::MIN as f64..=i32::MAX as f64).contains(&f) {
                             return Err(out_of_range("integer"));
                         }
@@ -197,8 +197,8 @@ impl DataType {
             DataType::Int64 => match value.as_i128_integer().or_else(|| numeric_to_integer(&value)) {
                 Some(i) => V::Int64(i64::try_from(i).map_err(|_| out_of_range("bigint"))?),
                 None => match value {
-                    V::Float32(_) | V::Float64(_) | V::Numeric(..) => {
-                        let f = round_half_away(value.as_f64().unwrap_or(f64::NAN));
+                    V::Float32(_) | V::Float64(_) => {
+                        let f = rint(value.as_f64().unwrap_or(f64::NAN));
                         if !(-9.223372036854776e18..9.223372036854776e18).contains(&f) {
                             return Err(out_of_range("bigint"));
                         }
@@ -313,9 +313,9 @@ fn numeric_overflow(precision: u8, scale: u8) -> Error {
     ))
 }
 
-fn round_half_away(f: f64) -> f64 {
-    // PostgreSQL rounds float → integer with rint() (half to even); numeric
-    // → integer rounds half away from zero, exactly (numeric_to_integer).
+/// PostgreSQL rounds float → integer with rint() (half to even); numeric
+/// → integer rounds half away from zero, exactly (`numeric_to_integer`).
+fn rint(f: f64) -> f64 {
     f.round_ties_even()
 }
 
