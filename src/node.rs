@@ -157,8 +157,10 @@ impl Node {
         lock.set_port(addr.port())?;
         server.set_listen(addr.ip().to_string(), addr.port());
         let tls = crate::tls::acceptor(dir, &settings)?;
-        let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
+        // Every listener is bound before the first client is accepted: a
+        // server that cannot serve all of its ports never starts serving.
         let metrics = start_metrics(&server, addr).await?;
+        let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
         tokio::spawn(crate::promote::watch_signal(server.clone()));
         lock.set_ready(addr.port())?;
         tracing::info!(%addr, dir = %dir.display(), "primary ready for connections");
@@ -230,8 +232,10 @@ impl Node {
         server.set_listen(addr.ip().to_string(), addr.port());
         tokio::spawn(crate::promote::watch_signal(server.clone()));
         let tls = crate::tls::acceptor(dir, &settings)?;
-        let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
+        // Every listener is bound before the first client is accepted: a
+        // server that cannot serve all of its ports never starts serving.
         let metrics = start_metrics(&server, addr).await?;
+        let handle = tokio::spawn(accept_loop(server.clone(), listener, tls));
         lock.set_ready(addr.port())?;
         tracing::info!(%addr, dir = %dir.display(), primary = %config.conn.host, "standby ready for connections");
         Ok(Node { server, addr, metrics, _lock: lock, listener: handle })

@@ -55,3 +55,20 @@ async fn metrics_endpoint_reports_commits_wal_lag_and_apply() {
     }
     assert_eq!(get(pm, "/metrics").0, "HTTP/1.1 200 OK");
 }
+
+/// A metrics port someone else holds stops the server at startup, before it
+/// accepts a single client, with the port named in the log.
+#[test]
+fn a_taken_metrics_port_fails_startup_cleanly() {
+    let mut s = TestServer::start();
+    s.stop();
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let launched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.launch(&[("metrics_port".into(), port.to_string())])));
+    assert!(launched.is_err(), "the server started with its metrics port taken");
+    let log = s.log_text();
+    assert!(log.contains(&format!("could not listen for metrics on port {port}")), "{log}");
+    // Ready once, from the first start; never from the failed one.
+    assert_eq!(log.matches("primary ready for connections").count(), 1, "{log}");
+    drop(holder);
+}

@@ -293,9 +293,24 @@ pub async fn one(c: &tokio_postgres::Client, sql: &str) -> String {
     r[0][0].clone().unwrap_or_default()
 }
 
-/// A loopback port nothing listens on right now.
+/// A loopback port nothing listens on right now, for a server to bind later.
+///
+/// Taken below the kernel's ephemeral range (32768–60999 on Linux), where
+/// `bind(0)` never hands ports out: a port picked by binding 0 and closing can
+/// be handed straight to the next `bind(0)` (another server's SQL port) before
+/// its intended owner binds it. Each port is given out once per test process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 600) as u16 * 20;
+    for _ in 0..12_000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (base - 20_000 + n) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in 20000..32000");
 }
 
 /// GET `path` over plain HTTP/1.1: (status line, body).
