@@ -68,6 +68,22 @@ async fn run(iso: Isolation) {
 
     let committed = Arc::new(AtomicU64::new(0));
     let retried = Arc::new(AtomicU64::new(0));
+    // Every snapshot taken while transfers run sees money conserved: commits
+    // become visible whole, and one that wrote over another's balance never
+    // shows without it.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checker = {
+        let (engine, done) = (engine.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut checks = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                assert_eq!(total(&engine), ACCOUNTS * START, "a snapshot saw money created or destroyed");
+                checks += 1;
+                tokio::task::yield_now().await;
+            }
+            checks
+        })
+    };
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let engine = engine.clone();
@@ -98,6 +114,8 @@ async fn run(iso: Isolation) {
     }
     let all = futures::future::join_all(tasks);
     tokio::time::timeout(Duration::from_secs(120), all).await.expect("transfers hung").into_iter().for_each(|r| r.unwrap());
+    done.store(true, Ordering::Relaxed);
+    assert!(checker.await.unwrap() > 0);
     assert_eq!(total(&engine), ACCOUNTS * START);
     assert!(committed.load(Ordering::Relaxed) > 0);
     if iso == Isolation::RepeatableRead {

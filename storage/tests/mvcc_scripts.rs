@@ -17,7 +17,8 @@
 //! `TXN: insert TABLE v, …`, `TXN: insert_many TABLE (v, …) (v, …)` (one
 //! batch, as COPY inserts), `TXN: update TABLE KEY set COL=V[, …]` (COL=COL+N
 //! allowed), `TXN: delete TABLE KEY`, `TXN: lock TABLE KEY`, `TXN: get TABLE KEY`,
-//! `TXN: scan TABLE`, `TXN: commit`, `TXN: rollback`, `TXN: savepoint NAME`,
+//! `TXN: scan TABLE`, `TXN: commit`, `TXN: precommit` then `TXN: finish` (the
+//! two halves of commit: the commit record, then flush and end), `TXN: rollback`, `TXN: savepoint NAME`,
 //! `TXN: rollback to NAME`, `vacuum`, `restart` (checkpoint-free reopen:
 //! recovery from the WAL). A reader outside any transaction (`Engine::reader`,
 //! what an autocommit key lookup uses): `NAME: read`, `NAME: get TABLE KEY`,
@@ -121,7 +122,7 @@ impl Runner {
                 let (reply, rx) = oneshot::channel();
                 let id = task.id;
                 task.tx.send((cmd.to_string(), reply)).unwrap();
-                if cmd == "commit" || cmd == "rollback" {
+                if cmd == "commit" || cmd == "rollback" || cmd == "finish" {
                     self.txns.remove(name);
                 }
                 self.pending.push((name.to_string(), rx, id));
@@ -182,6 +183,25 @@ impl Runner {
 
 async fn txn_task(mut txn: Transaction, mut rx: mpsc::UnboundedReceiver<(String, Reply)>) {
     while let Some((cmd, reply)) = rx.recv().await {
+        if cmd == "precommit" {
+            // The commit record only: the transaction is pre-committed until `finish`.
+            let r = match txn.prepare_commit() {
+                Ok(p) => {
+                    let _ = reply.send("ok".into());
+                    p
+                }
+                Err(e) => {
+                    let _ = reply.send(fmt_err(&e));
+                    return;
+                }
+            };
+            let Some((next, reply)) = rx.recv().await else { return };
+            assert_eq!(next, "finish", "after precommit only finish");
+            let _ = r.wait_flushed().await;
+            r.finish();
+            let _ = reply.send("ok".into());
+            return;
+        }
         if cmd == "commit" {
             let r = match txn.prepare_commit() {
                 Ok(p) if p.rolled_back() => "rolled back".to_string(),
