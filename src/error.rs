@@ -245,6 +245,10 @@ fn classify_datafusion(e: DataFusionError) -> SqlError {
         }
         D::Plan(msg) => classify_message(&msg, "42601"),
         D::NotImplemented(msg) if msg.contains("OuterReferenceColumn") => outer_reference(),
+        // An unnest (a set-returning function) inside an aggregate or a filter.
+        D::NotImplemented(msg) if msg.contains("Unnest should be rewritten") => {
+            SqlError::new("0A000", "set-returning functions are not allowed here")
+        }
         D::NotImplemented(msg) => SqlError::unsupported(clean(&msg)),
         D::Execution(msg) => classify_message(&msg, "XX000"),
         D::ResourcesExhausted(msg) => SqlError::new("53200", clean(&msg)),
@@ -276,6 +280,9 @@ fn classify_arrow(msg: &str) -> SqlError {
 }
 
 fn classify_message(msg: &str, default: &'static str) -> SqlError {
+    if let Some(e) = embedded_sql_error(msg) {
+        return e;
+    }
     let m = clean(msg);
     let lower = m.to_ascii_lowercase();
     if lower.contains("outerreferencecolumn") {
@@ -313,6 +320,30 @@ fn classify_message(msg: &str, default: &'static str) -> SqlError {
     } else {
         SqlError::new(default, m)
     }
+}
+
+/// One of our errors that DataFusion flattened into text (an error raised
+/// while it folded constants comes back as `Internal("External error: 22023:
+/// message")`): the SQLSTATE and message, without DataFusion's bug-report line.
+fn embedded_sql_error(msg: &str) -> Option<SqlError> {
+    // The codes functions raise (a fixed list: the text may echo user input).
+    const CODES: [&str; 16] = [
+        "22023", "22P02", "22003", "22012", "22007", "22008", "2202E", "22004", "22011", "22001", "22025", "2201B", "22030", "0A000",
+        "42883", "42804",
+    ];
+    let rest = msg.split("External error: ").nth(1)?;
+    let (code, message) = rest.split_once(": ")?;
+    let code = CODES.iter().copied().find(|c| *c == code)?;
+    let message = message.split("\nThis issue was likely caused by a bug").next().unwrap_or(message);
+    let message = message
+        .split(
+            "
+This issue was likely caused by a bug",
+        )
+        .next()
+        .unwrap_or(message)
+        .trim_end_matches('.');
+    Some(SqlError::new(code, message.trim()))
 }
 
 /// Strips DataFusion's layered prefixes ("Error during planning: …").

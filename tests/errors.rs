@@ -213,3 +213,34 @@ async fn generation_expressions_follow_postgres_rules() {
     }
     expect_error(&c, "SELECT * FROM bad", "42P01").await;
 }
+
+/// json set-returning functions fail with PostgreSQL's SQLSTATE for the
+/// wrong kind of document, whether the planner folds the call into a
+/// constant or runs it per row, and refuse the places a set cannot go.
+#[tokio::test]
+async fn json_set_returning_functions_fail_with_the_right_code() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE d (id int PRIMARY KEY, doc jsonb); INSERT INTO d VALUES (1, '{\"a\": 1}')").await.unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        ("SELECT jsonb_array_elements('{\"a\":1}')", "22023", "cannot extract elements from an object"),
+        ("SELECT * FROM jsonb_array_elements('7')", "22023", "cannot extract elements from a scalar"),
+        ("SELECT jsonb_array_elements(doc) FROM d", "22023", "cannot extract elements from an object"),
+        ("SELECT * FROM jsonb_each('[1]')", "22023", "cannot call jsonb_each on a non-object"),
+        ("SELECT jsonb_object_keys('[1]')", "22023", "cannot call jsonb_object_keys on an array"),
+        ("SELECT * FROM json_each('[1]')", "22023", "cannot deconstruct an array as an object"),
+        ("SELECT sum((jsonb_array_elements('[1]'))::text::int)", "0A000", "set-returning functions are not allowed here"),
+        ("SELECT * FROM jsonb_array_elements('[1') ", "22P02", ""),
+        (
+            "SELECT d.id, e.value FROM d, jsonb_array_elements(d.doc->'items') e",
+            "0A000",
+            "jsonb_array_elements in FROM over a column of another FROM item (LATERAL) is not supported; call it in the select list instead (SELECT t.id, jsonb_array_elements(t.doc) FROM t)",
+        ),
+    ];
+    for (sql, code, message) in cases {
+        let e = expect_error(&c, sql, code).await;
+        if !message.is_empty() {
+            assert_eq!(e.message(), *message, "{sql}");
+        }
+    }
+}

@@ -14,6 +14,17 @@
 //!   json_agg(x ORDER BY y)   json_agg_finish(array_agg(to_json(x) ORDER BY y))
 //! ```
 //!
+//! Set-returning functions (`jsonb_array_elements`, `jsonb_each`,
+//! `jsonb_object_keys` and their json and `_text` forms) are rewritten by
+//! `sql::parse` into `unnest` of a list these functions build per row
+//! (`json_srf_*`), which DataFusion turns into rows:
+//!
+//! ```text
+//!   SELECT jsonb_array_elements(doc) FROM t    →  SELECT CAST(unnest(json_srf_elements(doc, 'jsonb_array_elements')) AS jsonb) …
+//!   FROM jsonb_each(x) AS e                    →  FROM (SELECT unnest(json_srf_keys(x, …)) AS key,
+//!                                                             CAST(unnest(json_srf_values(x, …)) AS jsonb) AS value) AS e
+//! ```
+//!
 //! Functions that return a piece of their argument (`->`, `#>`) return the
 //! argument's type: json gives back the exact text of the piece, jsonb its
 //! canonical text. Arguments that are themselves json (by their tag) are
@@ -121,7 +132,17 @@ pub fn all() -> Vec<ScalarUDF> {
         f("jsonb_set", A::Utf8, Jsonb, set),
         f("jsonb_strip_nulls", A::Utf8, Jsonb, |a, _| strip_nulls(a, Flavor::Jsonb)),
         f("json_strip_nulls", A::Utf8, Json, |a, _| strip_nulls(a, Flavor::Json)),
+        f("json_srf_elements", text_list(), None, |a, t| srf(a, t, Srf::Elements)),
+        f("json_srf_elements_text", text_list(), None, |a, t| srf(a, t, Srf::ElementsText)),
+        f("json_srf_keys", text_list(), None, |a, t| srf(a, t, Srf::Keys)),
+        f("json_srf_values", text_list(), None, |a, t| srf(a, t, Srf::Values)),
+        f("json_srf_values_text", text_list(), None, |a, t| srf(a, t, Srf::ValuesText)),
+        f("json_srf_lateral", A::Utf8, None, |a, _| lateral_refused(a)),
     ]
+}
+
+fn text_list() -> A {
+    A::List(Arc::new(Field::new_list_field(A::Utf8, true)))
 }
 
 /// The UDF behind `name` (for planner rules that build calls).
@@ -426,6 +447,76 @@ fn array_length(a: &[ScalarValue], _: &[Option<u32>]) -> Result<ScalarValue, Sql
         Json::Object(_) => Err(SqlError::new("22023", "cannot get array length of a non-array")),
         _ => Err(SqlError::new("22023", "cannot get array length of a scalar")),
     }
+}
+
+/// What a set-returning function's list holds, one entry per row it returns.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Srf {
+    /// An array's elements as json (`*_array_elements`).
+    Elements,
+    /// … as text, like `->>` (`*_array_elements_text`).
+    ElementsText,
+    /// An object's keys (`*_object_keys`, and `*_each`'s key column).
+    Keys,
+    /// An object's values as json (`*_each`'s value column).
+    Values,
+    /// … as text (`*_each_text`).
+    ValuesText,
+}
+
+/// `json_srf_*(doc, 'function name')`: the list of what the function named
+/// returns for `doc`, with PostgreSQL's errors for the wrong kind of value. A
+/// NULL document gives no rows. json objects keep their members in order,
+/// duplicates included; jsonb's canonical form has neither.
+fn srf(a: &[ScalarValue], tags: &[Option<u32>], what: Srf) -> Result<ScalarValue, SqlError> {
+    let name = arg_str(a, 1).unwrap_or_default();
+    let list = |items: Vec<ScalarValue>| Ok(ScalarValue::List(ScalarValue::new_list_nullable(&items, &A::Utf8)));
+    let Some(src) = arg_str(a, 0) else { return list(vec![]) };
+    // A json function reads its argument as json text, pieces exactly as
+    // written; a jsonb one as jsonb: keys sorted, duplicates gone.
+    let jsonb = name.starts_with("jsonb");
+    let tag = Some(if jsonb { oid::JSONB } else { oid::JSON });
+    let src =
+        if jsonb && tags.first().copied().flatten() != Some(oid::JSONB) { json::canonical_jsonb(&src).map_err(parse_err)? } else { src };
+    let doc = parse(&src)?;
+    let as_json = |item: &Item<'_>| piece(&src, item, tag).map(text);
+    match (what, &doc.value) {
+        (Srf::Elements | Srf::ElementsText, Json::Array(items)) => list(
+            items.iter().map(|i| if what == Srf::Elements { as_json(i) } else { piece_text(&src, i, tag) }).collect::<Result<_, _>>()?,
+        ),
+        (Srf::Elements | Srf::ElementsText, Json::Object(_)) => Err(SqlError::new("22023", "cannot extract elements from an object")),
+        (Srf::Elements | Srf::ElementsText, _) => Err(SqlError::new("22023", "cannot extract elements from a scalar")),
+        (_, Json::Object(members)) => list(
+            members
+                .iter()
+                .map(|(k, v)| match what {
+                    Srf::Keys => Ok(text(k.as_ref())),
+                    Srf::Values => as_json(v),
+                    _ => piece_text(&src, v, tag),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        (Srf::Keys, Json::Array(_)) if name.ends_with("object_keys") => {
+            Err(SqlError::new("22023", format!("cannot call {name} on an array")))
+        }
+        (Srf::Keys, _) if name.ends_with("object_keys") => Err(SqlError::new("22023", format!("cannot call {name} on a scalar"))),
+        // json_each and json_each_text word it their own way.
+        (_, Json::Array(_)) if name.starts_with("json_") => Err(SqlError::new("22023", "cannot deconstruct an array as an object")),
+        _ if name.starts_with("json_") => Err(SqlError::new("22023", "cannot deconstruct a scalar")),
+        _ => Err(SqlError::new("22023", format!("cannot call {name} on a non-object"))),
+    }
+}
+
+/// `json_srf_lateral('function name')`: what a FROM call whose argument
+/// reads another FROM item (an implicit LATERAL) becomes; it refuses it.
+fn lateral_refused(a: &[ScalarValue]) -> Result<ScalarValue, SqlError> {
+    let name = arg_str(a, 0).unwrap_or_default();
+    let instead = if name.contains("_each") {
+        String::new()
+    } else {
+        format!("; call it in the select list instead (SELECT t.id, {name}(t.doc) FROM t)")
+    };
+    Err(SqlError::new("0A000", format!("{name} in FROM over a column of another FROM item (LATERAL) is not supported{instead}")))
 }
 
 /// A SQL value as JSON text: json arguments as they are, numbers and

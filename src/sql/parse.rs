@@ -741,6 +741,7 @@ fn custom_type(t: &SqlType) -> Option<String> {
 pub fn rewrite(stmt: &mut Statement) {
     // `FROM pg_catalog.generate_series(…)`: table functions live unqualified.
     strip_table_function_schema(stmt);
+    json_set_returning(stmt);
     exists_in_select_lists(stmt);
     fetch_as_limit(stmt);
     rewrite_exprs(stmt);
@@ -752,6 +753,9 @@ pub fn rewrite(stmt: &mut Statement) {
 fn rewrite_text(stmt: &mut Statement, text: &str) {
     if ["generate_series", "unnest", "pg_catalog"].iter().any(|n| contains_ignore_case(text, n)) {
         strip_table_function_schema(stmt);
+    }
+    if contains_ignore_case(text, "json") {
+        json_set_returning(stmt);
     }
     if contains_ignore_case(text, "exists") {
         exists_in_select_lists(stmt);
@@ -863,6 +867,154 @@ fn strip_table_function_schema(stmt: &mut Statement) {
         }
     }
     let _ = stmt.visit(&mut Strip);
+}
+
+/// The json set-returning functions, as `unnest` of the per-row lists that
+/// `json_srf_*` build (`sql::json_functions`). In a select list the call
+/// becomes the unnest (several zip row by row, as in PostgreSQL); in FROM, a
+/// derived table with PostgreSQL's column names (`value`; `key, value`; the
+/// alias or the function's name for `*_object_keys`). A FROM call whose
+/// argument names another FROM item (LATERAL) is left to the planner, which
+/// refuses it.
+fn json_set_returning(stmt: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::{Query, SelectItem, SetExpr, TableFactor, VisitMut, VisitorMut};
+
+    /// `name(arg)` in a select list, as the unnest that replaces it.
+    fn in_select_list(name: &str, arg: &str) -> Option<String> {
+        let base = name.strip_prefix("pg_catalog.").unwrap_or(name);
+        let flavor = if base.starts_with("jsonb_") { "jsonb" } else { "json" };
+        let list = |f: &str| format!("unnest({f}({arg}, '{base}'))");
+        Some(match base.split_once('_')?.1 {
+            "array_elements" => format!("CAST({} AS {flavor})", list("json_srf_elements")),
+            "array_elements_text" => list("json_srf_elements_text"),
+            "object_keys" => list("json_srf_keys"),
+            _ => return None,
+        })
+    }
+
+    /// `FROM name(arg) [AS alias]`, as the query of a derived table.
+    fn in_from(name: &str, arg: &str, alias: Option<&str>) -> Option<String> {
+        let flavor = if name.starts_with("jsonb_") { "jsonb" } else { "json" };
+        let list = |f: &str| format!("unnest({f}({arg}, '{name}'))");
+        Some(match name.split_once('_')?.1 {
+            "array_elements" => format!("SELECT CAST({} AS {flavor}) AS value", list("json_srf_elements")),
+            "array_elements_text" => format!("SELECT {} AS value", list("json_srf_elements_text")),
+            "object_keys" => format!("SELECT {} AS {}", list("json_srf_keys"), crate::sql::format::quote_ident(alias.unwrap_or(name))),
+            "each" => format!("SELECT {} AS key, CAST({} AS {flavor}) AS value", list("json_srf_keys"), list("json_srf_values")),
+            "each_text" => format!("SELECT {} AS key, {} AS value", list("json_srf_keys"), list("json_srf_values_text")),
+            _ => return None,
+        })
+    }
+
+    fn is_srf(name: &str) -> bool {
+        let base = name.strip_prefix("pg_catalog.").unwrap_or(name);
+        (base.starts_with("json_") || base.starts_with("jsonb_"))
+            && matches!(
+                base.split_once('_').map(|p| p.1),
+                Some("array_elements" | "array_elements_text" | "object_keys" | "each" | "each_text")
+            )
+    }
+
+    fn parse_expr(sql: &str) -> Option<Expr> {
+        Parser::new(&PostgreSqlDialect {}).try_with_sql(sql).ok()?.parse_expr().ok()
+    }
+
+    /// The single plain argument of a call, as SQL text.
+    fn single_arg(args: &[FunctionArg]) -> Option<String> {
+        match args {
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] => Some(e.to_string()),
+            _ => None,
+        }
+    }
+
+    fn select_items(body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => {
+                for item in &mut select.projection {
+                    let (expr, unnamed) = match item {
+                        SelectItem::UnnamedExpr(e) => (e, true),
+                        SelectItem::ExprWithAlias { expr, .. } => (expr, false),
+                        _ => continue,
+                    };
+                    // A bare call is named after its function, as in PostgreSQL.
+                    let bare = match &*expr {
+                        Expr::Function(f) if unnamed => Some(crate::sql::names::parts(&f.name).last().cloned().unwrap_or_default()),
+                        _ => None,
+                    };
+                    let mut replaced = false;
+                    let _ = visit_expressions_mut(expr, |e| {
+                        if let Expr::Function(f) = e
+                            && let name = crate::sql::names::parts(&f.name).join(".")
+                            && is_srf(&name)
+                            && let FunctionArguments::List(list) = &f.args
+                            && let Some(arg) = single_arg(&list.args)
+                            && let Some(sql) = in_select_list(&name, &arg)
+                            && let Some(new) = parse_expr(&sql)
+                        {
+                            *e = new;
+                            replaced = true;
+                        }
+                        ControlFlow::<()>::Continue(())
+                    });
+                    if replaced && let Some(name) = bare {
+                        let expr = expr.clone();
+                        *item = SelectItem::ExprWithAlias { expr, alias: Ident::new(name) };
+                    }
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                select_items(left);
+                select_items(right);
+            }
+            _ => {}
+        }
+    }
+
+    struct Srfs;
+    impl VisitorMut for Srfs {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            select_items(&mut q.body);
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
+            let TableFactor::Table { name, args: Some(args), alias, .. } = t else { return ControlFlow::Continue(()) };
+            let parts = crate::sql::names::parts(name);
+            let Some(fname) = parts.last().filter(|_| parts.len() == 1 || (parts.len() == 2 && parts[0] == "pg_catalog")) else {
+                return ControlFlow::Continue(());
+            };
+            if !is_srf(fname) {
+                return ControlFlow::Continue(());
+            }
+            let Some(arg) = single_arg(&args.args) else { return ControlFlow::Continue(()) };
+            let alias_name = alias.as_ref().map(|a| a.name.value.clone());
+            let Some(mut sql) = in_from(fname, &arg, alias_name.as_deref()) else { return ControlFlow::Continue(()) };
+            // A column in the argument can only be another FROM item's: refuse
+            // that clearly rather than as a missing column.
+            let mut reads_columns = false;
+            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = &args.args[0] {
+                let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x| {
+                    reads_columns |= matches!(x, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                    ControlFlow::<()>::Continue(())
+                });
+            }
+            if reads_columns {
+                sql = format!("SELECT json_srf_lateral('{fname}') AS value");
+            }
+            let wrapped = format!("SELECT * FROM ({sql}) AS {}", crate::sql::format::quote_ident(fname));
+            let Ok(mut parsed) = Parser::parse_sql(&PostgreSqlDialect {}, &wrapped) else { return ControlFlow::Continue(()) };
+            let Some(Statement::Query(q)) = parsed.pop() else { return ControlFlow::Continue(()) };
+            let SetExpr::Select(select) = *q.body else { return ControlFlow::Continue(()) };
+            let Some(from) = select.from.into_iter().next() else { return ControlFlow::Continue(()) };
+            let mut derived = from.relation;
+            if let (TableFactor::Derived { alias: a, .. }, Some(original)) = (&mut derived, alias.take()) {
+                *a = Some(original);
+            }
+            *t = derived;
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = stmt.visit(&mut Srfs);
 }
 
 /// `EXISTS (subquery)` as a value in a select list (`SELECT EXISTS (SELECT …
