@@ -75,6 +75,22 @@ check_run() { # port "sums before" transactions → "ok" or what differs
     echo "MISMATCH: balances moved by $da/$db/$dt, history deltas ${hist[0]}, history rows ${hist[1]}, transactions $3"
   fi
 }
+# Before each measured run: both servers checkpoint, then the machine must be
+# idle (≥ 85 % over one second, at most 30 s of waiting). Without it, a run
+# starts while the other server still works off the previous run (PostgreSQL's
+# autovacuum and dirty-buffer writes after a tpcb run), and the server measured
+# second after a write-heavy run pays for the first one's background work.
+quiesce() {
+  psql -h 127.0.0.1 -p "$DPORT" -U postgres -d postgres -Atqc CHECKPOINT >/dev/null 2>&1 || true
+  psql -h 127.0.0.1 -p "$PPORT" -U postgres -d postgres -Atqc CHECKPOINT >/dev/null 2>&1 || true
+  for _ in $(seq 1 30); do
+    local a b
+    a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
+    local total=0 i
+    for i in $(seq 1 $((${#a[@]} - 1))); do total=$((total + b[i] - a[i])); done
+    [ "$total" -gt 0 ] && [ $(((b[4] - a[4]) * 100 / total)) -ge 85 ] && return
+  done
+}
 processed() { # → transactions pgbench reported in the last run of the log
   sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' | tail -1
 }
@@ -89,8 +105,10 @@ for mode in "tpcb simple:-c $CLIENTS -j $THREADS -T $T" "tpcb -M prepared:-c $CL
             "tpcb 1 client:-c 1 -j 1 -T $T"; do
   name="${mode%%:*}"; args="${mode#*:}"
   DS=$(sums "$DPORT"); PS=$(sums "$PPORT")
+  quiesce
   # shellcheck disable=SC2086
   D=$(run "$DPORT" $args); DN=$(processed < "$WORK/pgbench.out")
+  quiesce
   # shellcheck disable=SC2086
   P=$(run "$PPORT" $args); PN=$(processed < "$WORK/pgbench.out")
   printf '%-28s %12.0f %12.0f %8s\n' "$name TPS" "$D" "$P" "$(ratio "$D" "$P")"
