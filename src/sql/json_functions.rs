@@ -17,7 +17,8 @@
 //! Set-returning functions (`jsonb_array_elements`, `jsonb_each`,
 //! `jsonb_object_keys` and their json and `_text` forms) are rewritten by
 //! `sql::parse` into `unnest` of a list these functions build per row
-//! (`json_srf_*`), which DataFusion turns into rows:
+//! (`json_srf_*`), which DataFusion turns into rows (in FROM only over
+//! constants and parameters; `json_srf_lateral` refuses the rest):
 //!
 //! ```text
 //!   SELECT jsonb_array_elements(doc) FROM t    →  SELECT CAST(unnest(json_srf_elements(doc, 'jsonb_array_elements')) AS jsonb) …

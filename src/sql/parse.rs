@@ -874,16 +874,23 @@ fn strip_table_function_schema(stmt: &mut Statement) {
 /// becomes the unnest (several zip row by row, as in PostgreSQL); in FROM, a
 /// derived table with PostgreSQL's column names (`value`; `key, value`; the
 /// alias or the function's name for `*_object_keys`). A FROM call whose
-/// argument names another FROM item (LATERAL) is left to the planner, which
-/// refuses it.
+/// argument reads a column (it can only be another FROM item's: an implicit
+/// LATERAL, which DataFusion cannot plan here) becomes `json_srf_lateral`,
+/// which refuses it with 0A000 and says to call it in the select list.
 fn json_set_returning(stmt: &mut Statement) {
     use datafusion::sql::sqlparser::ast::{Query, SelectItem, SetExpr, TableFactor, VisitMut, VisitorMut};
+
+    /// `unnest(list_fn(arg, 'name'))` and the type its json pieces are cast to.
+    fn unnest_of(name: &str, arg: &str) -> (impl Fn(&str) -> String, &'static str) {
+        let flavor = if name.starts_with("jsonb_") { "jsonb" } else { "json" };
+        let (name, arg) = (name.to_string(), arg.to_string());
+        (move |f: &str| format!("unnest({f}({arg}, '{name}'))"), flavor)
+    }
 
     /// `name(arg)` in a select list, as the unnest that replaces it.
     fn in_select_list(name: &str, arg: &str) -> Option<String> {
         let base = name.strip_prefix("pg_catalog.").unwrap_or(name);
-        let flavor = if base.starts_with("jsonb_") { "jsonb" } else { "json" };
-        let list = |f: &str| format!("unnest({f}({arg}, '{base}'))");
+        let (list, flavor) = unnest_of(base, arg);
         Some(match base.split_once('_')?.1 {
             "array_elements" => format!("CAST({} AS {flavor})", list("json_srf_elements")),
             "array_elements_text" => list("json_srf_elements_text"),
@@ -894,8 +901,7 @@ fn json_set_returning(stmt: &mut Statement) {
 
     /// `FROM name(arg) [AS alias]`, as the query of a derived table.
     fn in_from(name: &str, arg: &str, alias: Option<&str>) -> Option<String> {
-        let flavor = if name.starts_with("jsonb_") { "jsonb" } else { "json" };
-        let list = |f: &str| format!("unnest({f}({arg}, '{name}'))");
+        let (list, flavor) = unnest_of(name, arg);
         Some(match name.split_once('_')?.1 {
             "array_elements" => format!("SELECT CAST({} AS {flavor}) AS value", list("json_srf_elements")),
             "array_elements_text" => format!("SELECT {} AS value", list("json_srf_elements_text")),
