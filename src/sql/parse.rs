@@ -807,66 +807,80 @@ fn rewrite_exprs(stmt: &mut Statement) {
 /// - `SELECT generate_series(1, 3)`: a set-returning call in a select list
 ///   yields rows, which DataFusion spells `unnest(generate_series(…))`.
 fn strip_table_function_schema(stmt: &mut Statement) {
-    use datafusion::sql::sqlparser::ast::{Query, SelectItem, SetExpr, TableAliasColumnDef, TableFactor, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::ast::{SelectItem, TableAliasColumnDef, TableFactor};
     const SCALAR_SRFS: [&str; 2] = ["generate_series", "unnest"];
-    fn select_items(body: &mut SetExpr) {
-        match body {
-            SetExpr::Select(select) => {
-                for item in &mut select.projection {
-                    let (expr, unnamed) = match item {
-                        SelectItem::UnnamedExpr(e) => (e, true),
-                        SelectItem::ExprWithAlias { expr, .. } => (expr, false),
-                        _ => continue,
-                    };
-                    if let Expr::Function(f) = expr
-                        && names_function(f, "generate_series")
-                    {
-                        let wrapped = call("unnest", vec![expr.clone()]);
-                        *item = if unnamed {
-                            SelectItem::ExprWithAlias { expr: wrapped, alias: Ident::new("generate_series") }
-                        } else {
-                            match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
-                                SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias { expr: wrapped, alias },
-                                other => other,
-                            }
-                        };
-                    }
+    let item = |item: &mut SelectItem| {
+        let (expr, unnamed) = match item {
+            SelectItem::UnnamedExpr(e) => (e, true),
+            SelectItem::ExprWithAlias { expr, .. } => (expr, false),
+            _ => return,
+        };
+        if let Expr::Function(f) = expr
+            && names_function(f, "generate_series")
+        {
+            let wrapped = call("unnest", vec![expr.clone()]);
+            *item = if unnamed {
+                SelectItem::ExprWithAlias { expr: wrapped, alias: Ident::new("generate_series") }
+            } else {
+                match std::mem::replace(item, SelectItem::Wildcard(Default::default())) {
+                    SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias { expr: wrapped, alias },
+                    other => other,
                 }
+            };
+        }
+    };
+    let table = |t: &mut TableFactor| {
+        if let TableFactor::Table { name, args: Some(_), alias, .. } = t {
+            if name.0.len() == 2
+                && let ObjectNamePart::Identifier(schema) = &name.0[0]
+                && schema.value.eq_ignore_ascii_case("pg_catalog")
+            {
+                name.0.remove(0);
             }
+            if let Some(alias) = alias
+                && alias.columns.is_empty()
+                && let [ObjectNamePart::Identifier(f)] = name.0.as_slice()
+                && SCALAR_SRFS.iter().any(|s| f.value.eq_ignore_ascii_case(s))
+            {
+                alias.columns.push(TableAliasColumnDef { name: alias.name.clone(), data_type: None });
+            }
+        }
+    };
+    visit_select_items_and_tables(stmt, item, table);
+}
+
+/// Runs `item` on every select-list item of every query in `stmt` (both
+/// sides of UNION / INTERSECT / EXCEPT included) and `table` on every FROM
+/// item: the walk the set-returning-function rewrites share.
+fn visit_select_items_and_tables(
+    stmt: &mut Statement,
+    item: impl FnMut(&mut datafusion::sql::sqlparser::ast::SelectItem),
+    table: impl FnMut(&mut datafusion::sql::sqlparser::ast::TableFactor),
+) {
+    use datafusion::sql::sqlparser::ast::{Query, SelectItem, SetExpr, TableFactor, VisitMut, VisitorMut};
+    fn select_items(body: &mut SetExpr, item: &mut impl FnMut(&mut SelectItem)) {
+        match body {
+            SetExpr::Select(select) => select.projection.iter_mut().for_each(&mut *item),
             SetExpr::SetOperation { left, right, .. } => {
-                select_items(left);
-                select_items(right);
+                select_items(left, item);
+                select_items(right, item);
             }
             _ => {}
         }
     }
-    struct Strip;
-    impl VisitorMut for Strip {
+    struct Walk<I, T>(I, T);
+    impl<I: FnMut(&mut SelectItem), T: FnMut(&mut TableFactor)> VisitorMut for Walk<I, T> {
         type Break = ();
         fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
-            select_items(&mut q.body);
+            select_items(&mut q.body, &mut self.0);
             ControlFlow::Continue(())
         }
         fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
-            if let TableFactor::Table { name, args: Some(_), alias, .. } = t {
-                if name.0.len() == 2
-                    && let ObjectNamePart::Identifier(schema) = &name.0[0]
-                    && schema.value.eq_ignore_ascii_case("pg_catalog")
-                {
-                    name.0.remove(0);
-                }
-                if let Some(alias) = alias
-                    && alias.columns.is_empty()
-                    && let [ObjectNamePart::Identifier(f)] = name.0.as_slice()
-                    && SCALAR_SRFS.iter().any(|s| f.value.eq_ignore_ascii_case(s))
-                {
-                    alias.columns.push(TableAliasColumnDef { name: alias.name.clone(), data_type: None });
-                }
-            }
+            (self.1)(t);
             ControlFlow::Continue(())
         }
     }
-    let _ = stmt.visit(&mut Strip);
+    let _ = stmt.visit(&mut Walk(item, table));
 }
 
 /// The json set-returning functions, as `unnest` of the per-row lists that
@@ -878,7 +892,7 @@ fn strip_table_function_schema(stmt: &mut Statement) {
 /// LATERAL, which DataFusion cannot plan here) becomes `json_srf_lateral`,
 /// which refuses it with 0A000 and says to call it in the select list.
 fn json_set_returning(stmt: &mut Statement) {
-    use datafusion::sql::sqlparser::ast::{Query, SelectItem, SetExpr, TableFactor, VisitMut, VisitorMut};
+    use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr, TableFactor};
 
     /// `unnest(list_fn(arg, 'name'))` and the type its json pieces are cast to.
     fn unnest_of(name: &str, arg: &str) -> (impl Fn(&str) -> String, &'static str) {
@@ -933,94 +947,73 @@ fn json_set_returning(stmt: &mut Statement) {
         }
     }
 
-    fn select_items(body: &mut SetExpr) {
-        match body {
-            SetExpr::Select(select) => {
-                for item in &mut select.projection {
-                    let (expr, unnamed) = match item {
-                        SelectItem::UnnamedExpr(e) => (e, true),
-                        SelectItem::ExprWithAlias { expr, .. } => (expr, false),
-                        _ => continue,
-                    };
-                    // A bare call is named after its function, as in PostgreSQL.
-                    let bare = match &*expr {
-                        Expr::Function(f) if unnamed => Some(crate::sql::names::parts(&f.name).last().cloned().unwrap_or_default()),
-                        _ => None,
-                    };
-                    let mut replaced = false;
-                    let _ = visit_expressions_mut(expr, |e| {
-                        if let Expr::Function(f) = e
-                            && let name = crate::sql::names::parts(&f.name).join(".")
-                            && is_srf(&name)
-                            && let FunctionArguments::List(list) = &f.args
-                            && let Some(arg) = single_arg(&list.args)
-                            && let Some(sql) = in_select_list(&name, &arg)
-                            && let Some(new) = parse_expr(&sql)
-                        {
-                            *e = new;
-                            replaced = true;
-                        }
-                        ControlFlow::<()>::Continue(())
-                    });
-                    if replaced && let Some(name) = bare {
-                        let expr = expr.clone();
-                        *item = SelectItem::ExprWithAlias { expr, alias: Ident::new(name) };
-                    }
-                }
+    let item = |item: &mut SelectItem| {
+        let (expr, unnamed) = match item {
+            SelectItem::UnnamedExpr(e) => (e, true),
+            SelectItem::ExprWithAlias { expr, .. } => (expr, false),
+            _ => return,
+        };
+        // A bare call is named after its function, as in PostgreSQL.
+        let bare = match &*expr {
+            Expr::Function(f) if unnamed => Some(crate::sql::names::parts(&f.name).last().cloned().unwrap_or_default()),
+            _ => None,
+        };
+        let mut replaced = false;
+        let _ = visit_expressions_mut(expr, |e| {
+            if let Expr::Function(f) = e
+                && let name = crate::sql::names::parts(&f.name).join(".")
+                && is_srf(&name)
+                && let FunctionArguments::List(list) = &f.args
+                && let Some(arg) = single_arg(&list.args)
+                && let Some(sql) = in_select_list(&name, &arg)
+                && let Some(new) = parse_expr(&sql)
+            {
+                *e = new;
+                replaced = true;
             }
-            SetExpr::SetOperation { left, right, .. } => {
-                select_items(left);
-                select_items(right);
-            }
-            _ => {}
+            ControlFlow::<()>::Continue(())
+        });
+        if replaced && let Some(name) = bare {
+            let expr = expr.clone();
+            *item = SelectItem::ExprWithAlias { expr, alias: Ident::new(name) };
         }
-    }
-
-    struct Srfs;
-    impl VisitorMut for Srfs {
-        type Break = ();
-        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
-            select_items(&mut q.body);
-            ControlFlow::Continue(())
+    };
+    let table = |t: &mut TableFactor| {
+        let TableFactor::Table { name, args: Some(args), alias, .. } = t else { return };
+        let parts = crate::sql::names::parts(name);
+        let Some(fname) = parts.last().filter(|_| parts.len() == 1 || (parts.len() == 2 && parts[0] == "pg_catalog")) else {
+            return;
+        };
+        if !is_srf(fname) {
+            return;
         }
-        fn pre_visit_table_factor(&mut self, t: &mut TableFactor) -> ControlFlow<()> {
-            let TableFactor::Table { name, args: Some(args), alias, .. } = t else { return ControlFlow::Continue(()) };
-            let parts = crate::sql::names::parts(name);
-            let Some(fname) = parts.last().filter(|_| parts.len() == 1 || (parts.len() == 2 && parts[0] == "pg_catalog")) else {
-                return ControlFlow::Continue(());
-            };
-            if !is_srf(fname) {
-                return ControlFlow::Continue(());
-            }
-            let Some(arg) = single_arg(&args.args) else { return ControlFlow::Continue(()) };
-            let alias_name = alias.as_ref().map(|a| a.name.value.clone());
-            let Some(mut sql) = in_from(fname, &arg, alias_name.as_deref()) else { return ControlFlow::Continue(()) };
-            // A column in the argument can only be another FROM item's: refuse
-            // that clearly rather than as a missing column.
-            let mut reads_columns = false;
-            if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = &args.args[0] {
-                let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x| {
-                    reads_columns |= matches!(x, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-                    ControlFlow::<()>::Continue(())
-                });
-            }
-            if reads_columns {
-                sql = format!("SELECT json_srf_lateral('{fname}') AS value");
-            }
-            let wrapped = format!("SELECT * FROM ({sql}) AS {}", crate::sql::format::quote_ident(fname));
-            let Ok(mut parsed) = Parser::parse_sql(&PostgreSqlDialect {}, &wrapped) else { return ControlFlow::Continue(()) };
-            let Some(Statement::Query(q)) = parsed.pop() else { return ControlFlow::Continue(()) };
-            let SetExpr::Select(select) = *q.body else { return ControlFlow::Continue(()) };
-            let Some(from) = select.from.into_iter().next() else { return ControlFlow::Continue(()) };
-            let mut derived = from.relation;
-            if let (TableFactor::Derived { alias: a, .. }, Some(original)) = (&mut derived, alias.take()) {
-                *a = Some(original);
-            }
-            *t = derived;
-            ControlFlow::Continue(())
+        let Some(arg) = single_arg(&args.args) else { return };
+        let alias_name = alias.as_ref().map(|a| a.name.value.clone());
+        let Some(mut sql) = in_from(fname, &arg, alias_name.as_deref()) else { return };
+        // A column in the argument can only be another FROM item's: refuse
+        // that clearly rather than as a missing column.
+        let mut reads_columns = false;
+        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = &args.args[0] {
+            let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x| {
+                reads_columns |= matches!(x, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                ControlFlow::<()>::Continue(())
+            });
         }
-    }
-    let _ = stmt.visit(&mut Srfs);
+        if reads_columns {
+            sql = format!("SELECT json_srf_lateral('{fname}') AS value");
+        }
+        let wrapped = format!("SELECT * FROM ({sql}) AS {}", crate::sql::format::quote_ident(fname));
+        let Ok(mut parsed) = Parser::parse_sql(&PostgreSqlDialect {}, &wrapped) else { return };
+        let Some(Statement::Query(q)) = parsed.pop() else { return };
+        let SetExpr::Select(select) = *q.body else { return };
+        let Some(from) = select.from.into_iter().next() else { return };
+        let mut derived = from.relation;
+        if let (TableFactor::Derived { alias: a, .. }, Some(original)) = (&mut derived, alias.take()) {
+            *a = Some(original);
+        }
+        *t = derived;
+    };
+    visit_select_items_and_tables(stmt, item, table);
 }
 
 /// `EXISTS (subquery)` as a value in a select list (`SELECT EXISTS (SELECT …
