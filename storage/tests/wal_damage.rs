@@ -50,6 +50,12 @@ async fn commit_keys(engine: &Arc<Engine>, from: i64, to: i64) {
     }
 }
 
+/// Where the records of a segment end: the first all-zero header (direct
+/// writes pad a segment's last block with zeros, so its length can be more).
+fn written_len(bytes: &[u8]) -> usize {
+    (0..bytes.len()).find(|&i| bytes[i..].len() >= HEADER_LEN && bytes[i..i + HEADER_LEN].iter().all(|&b| b == 0)).unwrap_or(bytes.len())
+}
+
 /// Opens the cluster: the engine, the keys of `t`, the recovery report.
 async fn recover(cfg: EngineConfig) -> Result<(Arc<Engine>, Vec<i64>, String), duetdb_storage::Error> {
     let engine = Engine::open(cfg).await?;
@@ -64,9 +70,9 @@ async fn truncated_tail_is_cut_at_the_last_whole_record() {
     let dir = tempfile::tempdir().unwrap();
     let segs = write_commits(dir.path(), 20).await;
     let last = segs.last().unwrap();
-    let len = std::fs::metadata(last).unwrap().len();
+    let end = written_len(&std::fs::read(last).unwrap()) as u64;
     // Cut somewhere inside the last commit record (each is well over 30 bytes).
-    std::fs::OpenOptions::new().write(true).open(last).unwrap().set_len(len - 7).unwrap();
+    std::fs::OpenOptions::new().write(true).open(last).unwrap().set_len(end - 7).unwrap();
     let keys = keys_after_recovery(dir.path()).await.unwrap();
     assert_eq!(keys, (0..19).collect::<Vec<_>>(), "the torn last commit is gone, all before it stay");
     // The cut is permanent: new commits continue from there and survive.
@@ -89,7 +95,7 @@ async fn flipped_byte_in_the_last_record_is_a_torn_tail() {
     let segs = write_commits(dir.path(), 10).await;
     let last = segs.last().unwrap();
     let mut bytes = std::fs::read(last).unwrap();
-    let n = bytes.len();
+    let n = written_len(&bytes);
     bytes[n - 3] ^= 0xFF;
     std::fs::write(last, &bytes).unwrap();
     let keys = keys_after_recovery(dir.path()).await.unwrap();
@@ -115,7 +121,7 @@ async fn corruption_before_the_tail_refuses_to_start() {
     let last = segs.last().unwrap();
     let mut bytes = std::fs::read(last).unwrap();
     // Damage a byte around the middle: records after it were written once it was flushed.
-    let mid = bytes.len() / 2;
+    let mid = written_len(&bytes) / 2;
     bytes[mid] ^= 0x5A;
     std::fs::write(last, &bytes).unwrap();
     let err = keys_after_recovery(dir.path()).await.unwrap_err();
@@ -131,8 +137,9 @@ async fn every_tail_truncation_recovers_a_prefix() {
     let segs = write_commits(dir.path(), 8).await;
     let last = segs.last().unwrap().clone();
     let full = std::fs::read(&last).unwrap();
+    let end = written_len(&full);
     let mut seen = std::collections::BTreeSet::new();
-    for cut in (full.len() - 400)..=full.len() {
+    for cut in (end - 400)..=end {
         let copy = tempfile::tempdir().unwrap();
         copy_dir(dir.path(), copy.path());
         let seg = copy.path().join("wal").join(last.file_name().unwrap());
@@ -161,11 +168,6 @@ async fn write_preallocated(dir: &Path, n: i64) -> Vec<PathBuf> {
 
 async fn reopen_small(dir: &Path) -> Result<(Arc<Engine>, Vec<i64>, String), duetdb_storage::Error> {
     recover(small_segments(dir)).await
-}
-
-/// Where the records of a segment end: the first all-zero header.
-fn written_len(bytes: &[u8]) -> usize {
-    (0..bytes.len()).find(|&i| bytes[i..].len() >= HEADER_LEN && bytes[i..i + HEADER_LEN].iter().all(|&b| b == 0)).unwrap_or(bytes.len())
 }
 
 #[tokio::test]

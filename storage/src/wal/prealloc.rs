@@ -82,24 +82,23 @@ impl Preallocator {
         }
     }
 
-    /// Turns the spare file into `path` and opens it for writing from its
-    /// start. None when no spare is ready; the caller creates the file itself.
-    /// The caller syncs the directory (the rename must be durable before any
-    /// commit written into the file is acknowledged).
-    pub fn take(&self, path: &Path) -> Option<File> {
+    /// Turns the spare file into `path`; false when no spare is ready (the
+    /// caller creates the file itself). The caller syncs the directory (the
+    /// rename must be durable before any commit written into the file is
+    /// acknowledged).
+    pub fn take(&self, path: &Path) -> bool {
         let mut st = self.shared.state.lock();
         if !st.ready {
-            return None;
+            return false;
         }
         st.ready = false;
         let from = self.shared.dir.join(READY);
-        let taken = std::fs::rename(&from, path).and_then(|()| OpenOptions::new().write(true).open(path));
-        match taken {
-            Ok(f) => Some(f),
+        match std::fs::rename(&from, path) {
+            Ok(()) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "could not use the preallocated WAL segment; appending to a new file");
                 let _ = std::fs::remove_file(&from);
-                None
+                false
             }
         }
     }
@@ -218,15 +217,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = Preallocator::start(dir.path(), 3 << 20).unwrap();
         let dest = dir.path().join("0000000001000000.wal");
-        assert!(p.take(&dest).is_none(), "nothing was requested");
+        assert!(!p.take(&dest), "nothing was requested");
         p.request();
         wait_ready(&p);
-        let f = p.take(&dest).expect("a ready file");
-        drop(f);
+        assert!(p.take(&dest), "a ready file");
         let bytes = std::fs::read(&dest).unwrap();
         assert_eq!(bytes.len(), 3 << 20);
         assert!(bytes.iter().all(|&b| b == 0));
-        assert!(p.take(&dir.path().join("x.wal")).is_none(), "the spare was used up");
+        assert!(!p.take(&dir.path().join("x.wal")), "the spare was used up");
         assert!(!dir.path().join(READY).exists());
     }
 
@@ -237,7 +235,7 @@ mod tests {
         std::fs::write(dir.path().join(TMP), b"junk").unwrap();
         let p = Preallocator::start(dir.path(), 1 << 20).unwrap();
         assert!(!dir.path().join(READY).exists() && !dir.path().join(TMP).exists());
-        assert!(p.take(&dir.path().join("a.wal")).is_none(), "a stale spare is never used");
+        assert!(!p.take(&dir.path().join("a.wal")), "a stale spare is never used");
     }
 
     #[test]

@@ -1,22 +1,23 @@
 //! The WAL writer: appends, group commit, durability notifications.
 //!
 //! Appenders copy framed records into an in-memory buffer under a short lock;
-//! one writer thread takes the whole buffer, writes it and calls `fdatasync`
-//! once, then announces the new flushed LSN. Commits that arrive while a flush
-//! runs pile up in the next buffer and share the next `fdatasync` — group commit
-//! falls out of the structure, with no timers:
+//! one writer thread takes the whole buffer and makes it durable with one
+//! synchronous write (`segment_file`: direct I/O, or write + `fdatasync`), then
+//! announces the new flushed LSN. Commits that arrive while a flush runs pile
+//! up in the next buffer and share the next flush — group commit falls out of
+//! the structure, with no timers:
 //!
 //! ```text
-//!   committers ──append──► [ buffer A ]      writer thread: take A, write, fdatasync(A)
+//!   committers ──append──► [ buffer A ]      writer thread: take A, write durably
 //!   committers ──append──► [ buffer B ]  ◄── (meanwhile B fills)  then take B, …
-//!   waiters: wait_flushed(my_lsn) ◄── flushed LSN (watch channel) ── after each fdatasync
+//!   waiters: wait_flushed(my_lsn) ◄── flushed LSN (watch channel) ── after each flush
 //! ```
 //!
 //! Invariants:
 //! - LSNs are assigned in append order and the log has no gaps: the record at
 //!   `lsn` ends where the next begins.
-//! - The flushed LSN only moves forward and only past bytes that `fdatasync`
-//!   returned for. A commit is acknowledged only after its LSN is flushed.
+//! - The flushed LSN only moves forward and only past bytes whose durable
+//!   write returned. A commit is acknowledged only after its LSN is flushed.
 //! - A new segment is a zero-filled file from `prealloc` when one is ready, so
 //!   `fdatasync` persists data, not a growing file size; the never-written rest
 //!   of a segment reads as zeros, which the reader takes as the end of the log.
@@ -26,8 +27,7 @@
 //!   fsync the page cache can no longer be trusted (PostgreSQL PANICs here), so
 //!   every waiter and every later append gets the error and the server stops.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,6 +40,7 @@ use tokio::sync::watch;
 use super::prealloc::{self, Preallocator};
 use super::record::{Kind, encode_frame};
 use super::segment::{list_segments, segment_for, segment_path, sync_dir};
+use super::segment_file::SegmentFile;
 use crate::error::{Error, Result};
 use crate::lsn::Lsn;
 
@@ -122,14 +123,15 @@ impl Wal {
             None => end,
         };
         let path = segment_path(dir, seg_start);
-        let mut file = OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path)?;
+        let file = OpenOptions::new().create(true).read(true).write(true).truncate(false).open(&path)?;
         let wiped = prealloc::zero_tail(&file, end.0 - seg_start.0)?;
         if wiped > 0 {
             tracing::info!(bytes = wiped, at = %end, "zeroed what a torn write left after the end of the log");
         }
-        file.seek(SeekFrom::Start(end.0 - seg_start.0))?;
         file.sync_all()?;
+        drop(file);
         sync_dir(dir)?;
+        let file = SegmentFile::open(&path, end.0 - seg_start.0, config.fsync)?;
         let prealloc = if config.fsync && config.preallocate { Some(Preallocator::start(dir, config.segment_size)?) } else { None };
 
         let (flushed_tx, _) = watch::channel(end);
@@ -291,7 +293,7 @@ impl Drop for Wal {
     }
 }
 
-fn writer_loop(s: Arc<Shared>, mut file: File, mut file_start: Lsn) {
+fn writer_loop(s: Arc<Shared>, mut file: SegmentFile, mut file_start: Lsn) {
     let mut spare: Vec<u8> = Vec::with_capacity(1 << 20);
     // The segment for which a spare file was last requested.
     let mut requested_for = None;
@@ -349,21 +351,17 @@ fn writer_loop(s: Arc<Shared>, mut file: File, mut file_start: Lsn) {
     }
 }
 
-fn write_batch(s: &Shared, file: &mut File, file_start: &mut Lsn, start: Lsn, bytes: &[u8], boundaries: &[Lsn]) -> Result<()> {
+fn write_batch(s: &Shared, file: &mut SegmentFile, file_start: &mut Lsn, start: Lsn, bytes: &[u8], boundaries: &[Lsn]) -> Result<()> {
     let mut pos = start;
     for &b in boundaries {
         assert!(b >= pos && b.0 <= start.0 + bytes.len() as u64, "segment boundary outside the batch");
-        let chunk = &bytes[(pos.0 - start.0) as usize..(b.0 - start.0) as usize];
-        file.write_all(chunk)?;
-        if s.config.fsync {
-            file.sync_data()?;
-        }
-        // The old file is complete and durable; begin the next one, in a
-        // zero-filled file if one is ready.
+        // The old file is complete and durable before the next one begins,
+        // in a zero-filled file if one is ready.
+        file.append(&bytes[(pos.0 - start.0) as usize..(b.0 - start.0) as usize])?;
         let path = segment_path(&s.dir, b);
-        *file = match s.prealloc.as_ref().and_then(|p| p.take(&path)) {
-            Some(f) => f,
-            None => OpenOptions::new().create(true).write(true).truncate(true).open(&path)?,
+        *file = match &s.prealloc {
+            Some(p) if p.take(&path) => SegmentFile::open(&path, 0, s.config.fsync)?,
+            _ => SegmentFile::create(&path, s.config.fsync)?,
         };
         if s.config.fsync {
             sync_dir(&s.dir)?;
@@ -371,10 +369,7 @@ fn write_batch(s: &Shared, file: &mut File, file_start: &mut Lsn, start: Lsn, by
         *file_start = b;
         pos = b;
     }
-    file.write_all(&bytes[(pos.0 - start.0) as usize..])?;
-    if s.config.fsync {
-        file.sync_data()?;
-    }
+    file.append(&bytes[(pos.0 - start.0) as usize..])?;
     Ok(())
 }
 
