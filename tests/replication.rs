@@ -175,6 +175,32 @@ async fn remote_apply_commits_are_visible_on_the_standby_at_once() {
     }
 }
 
+/// A standby tails the primary's live log across many segment files, each
+/// zero-filled ahead of time: every commit reaches it over one unbroken
+/// connection. (The WAL sender's read-ahead once kept a preallocated
+/// segment's zeros, read before the records were written there, and served
+/// them again: each record past the first segment cost a reconnect.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_tails_the_live_log_across_preallocated_segments() {
+    let primary = TestServer::start_with(Init { settings: vec![("wal_segment_size".into(), "65536".into())], ..Init::default() });
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, pad text)").await.unwrap();
+    let standby = TestServer::start_standby(&primary, &[]);
+    let s = standby.connect().await;
+    catch_up(&p, &s).await;
+    // About 400 KB of log, one commit at a time: six segments or more.
+    for i in 0..1000 {
+        p.execute("INSERT INTO t VALUES ($1, repeat('x', 300))", &[&i]).await.unwrap();
+    }
+    catch_up(&p, &s).await;
+    assert_eq!(one(&s, "SELECT count(*) FROM t").await, "1000");
+    let wal = primary.data_dir().join("wal");
+    let segments = std::fs::read_dir(&wal).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".wal")).count();
+    assert!(segments >= 6, "{segments} segment files");
+    let log = standby.log_text();
+    assert!(!log.contains("replication connection lost"), "the standby reconnected:\n{log}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_connection_resumes_without_gap_or_duplicate() {
     let primary = TestServer::start();

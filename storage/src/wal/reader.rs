@@ -69,14 +69,20 @@ struct OpenSegment {
     start: Lsn,
     file: File,
     len: u64,
-    /// Read-ahead window: file bytes [win_off, win_off + win.len()).
+    /// Read-ahead window: file bytes [win_off, win_off + win.len()), never
+    /// past the `limit` of the read that filled it. Bytes before a flushed
+    /// LSN never change, but those after it do (a preallocated segment's
+    /// zeros, or a direct write's zero padding, become records): a window
+    /// reaching past the limit would keep serving stale zeros to a reader
+    /// tailing the live log.
     win_off: u64,
     win: Vec<u8>,
 }
 
 impl OpenSegment {
     /// Bytes [off, off+n) of the file, or None if the file is shorter.
-    fn bytes(&mut self, off: u64, n: usize) -> Result<Option<&[u8]>> {
+    /// Read-ahead stops at file offset `cap` (the caller's limit).
+    fn bytes(&mut self, off: u64, n: usize, cap: u64) -> Result<Option<&[u8]>> {
         if off + n as u64 > self.len {
             // The file may have grown (tailing the live segment).
             self.len = self.file.metadata()?.len();
@@ -86,7 +92,7 @@ impl OpenSegment {
         }
         let in_window = off >= self.win_off && off + n as u64 <= self.win_off + self.win.len() as u64;
         if !in_window {
-            let want = n.max(WINDOW).min((self.len - off) as usize).max(n);
+            let want = (WINDOW as u64).min(self.len - off).min(cap.saturating_sub(off)).max(n as u64) as usize;
             self.win.resize(want, 0);
             self.file.read_exact_at(&mut self.win, off)?;
             self.win_off = off;
@@ -126,11 +132,15 @@ impl WalReader {
         let seg = self.seg.as_mut().unwrap();
         let off = at.0 - seg.start.0;
         let bad = |reason: String| Ok(Err(Stop::BadFrame { at, reason }));
-        let header: [u8; HEADER_LEN] = match seg.bytes(off, HEADER_LEN)? {
+        let cap = limit.0.saturating_sub(seg.start.0);
+        let header: [u8; HEADER_LEN] = match seg.bytes(off, HEADER_LEN, cap)? {
             Some(h) => h.try_into().unwrap(),
             None => return bad("incomplete record header".into()),
         };
         if header == [0; HEADER_LEN] {
+            if self.a_segment_begins_at(at)? {
+                return self.read(limit);
+            }
             return Ok(Err(Stop::Unwritten { at }));
         }
         let h = parse_header(&header);
@@ -140,7 +150,7 @@ impl WalReader {
         if h.len > MAX_PAYLOAD {
             return bad(format!("record length {} is impossible", h.len));
         }
-        let payload = match seg.bytes(off + HEADER_LEN as u64, h.len)? {
+        let payload = match seg.bytes(off + HEADER_LEN as u64, h.len, cap)? {
             Some(p) => p,
             None => return bad("incomplete record".into()),
         };
@@ -153,6 +163,22 @@ impl WalReader {
         let rec = RawRecord { lsn: at, kind: h.kind, frame };
         self.next = rec.end();
         Ok(Ok(Some(rec)))
+    }
+
+    /// Zeros at `at` in one segment while the writer has begun the next one
+    /// exactly there: the old file's rest (its preallocated zeros, or the
+    /// padding of its last direct write) is never written. Lists the
+    /// directory again, and if a segment starts at `at`, makes it current.
+    fn a_segment_begins_at(&mut self, at: Lsn) -> Result<bool> {
+        if self.seg.as_ref().is_some_and(|s| s.start == at) {
+            return Ok(false);
+        }
+        self.segments = list_segments(&self.dir)?;
+        if self.segments.binary_search(&at).is_ok() {
+            self.seg = None;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// Opens the segment holding `next` (the last file starting at or before it,
