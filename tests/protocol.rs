@@ -54,6 +54,62 @@ async fn extended_protocol_binds_parameters_and_infers_their_types() {
     assert_eq!(n, 5);
 }
 
+/// INSERT, UPDATE and DELETE report their parameters' types as PostgreSQL 15
+/// does (each expectation below is what PostgreSQL answered for the same
+/// statement and table), wherever the parameter sits: in a function's
+/// argument, an OR, a subquery, USING / FROM, RETURNING, ON CONFLICT, an
+/// INSERT … SELECT's select list. Drivers encode by these types: the
+/// statements then run with typed Rust values.
+#[tokio::test]
+async fn dml_parameters_are_typed_as_postgresql_types_them() {
+    use tokio_postgres::types::Type;
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, pad text, n bigint, ts timestamp);
+         CREATE TABLE u (uid int, name varchar(10));
+         INSERT INTO u VALUES (1, 'a'), (2, 'b')",
+    )
+    .await
+    .unwrap();
+    let (int, text, big, ts) = (Type::INT4, Type::TEXT, Type::INT8, Type::TIMESTAMP);
+    let cases: Vec<(&str, Vec<Type>)> = vec![
+        ("INSERT INTO t VALUES ($1, repeat('x', 3))", vec![int.clone()]),
+        ("INSERT INTO t VALUES ($1, upper($2), $3)", vec![int.clone(), text.clone(), big.clone()]),
+        ("INSERT INTO t (n, id) VALUES ($1, (SELECT max(uid) FROM u WHERE name = $2))", vec![big.clone(), text.clone()]),
+        ("UPDATE t SET pad = $2 WHERE id > $1", vec![int.clone(), text.clone()]),
+        ("UPDATE t SET pad = repeat($2, 3) WHERE id = $1", vec![int.clone(), text.clone()]),
+        ("UPDATE t SET pad = $2 WHERE id = $1 OR pad = $3", vec![int.clone(), text.clone(), text.clone()]),
+        ("UPDATE t SET n = n + $1 WHERE ts < $2 RETURNING id, $3::int", vec![big.clone(), ts.clone(), int.clone()]),
+        ("UPDATE t SET pad = u.name FROM u WHERE u.uid = t.id AND u.name = $1", vec![text.clone()]),
+        ("DELETE FROM t WHERE id > $1 AND pad LIKE $2", vec![int.clone(), text.clone()]),
+        ("DELETE FROM t WHERE id IN (SELECT uid FROM u WHERE name = $1)", vec![text.clone()]),
+        ("DELETE FROM t USING u WHERE u.uid = t.id AND u.name = $1 AND t.n = $2", vec![text.clone(), big.clone()]),
+        ("INSERT INTO t SELECT $1, $2", vec![int.clone(), text.clone()]),
+        ("INSERT INTO t (pad, id) SELECT $1, $2", vec![text.clone(), int.clone()]),
+        ("INSERT INTO t SELECT uid + 100, name FROM u WHERE uid < $1", vec![int.clone()]),
+        ("INSERT INTO t VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET pad = $3", vec![int.clone(), text.clone(), text.clone()]),
+        (
+            "INSERT INTO t VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET n = t.n + $3 WHERE t.ts > $4",
+            vec![int.clone(), text.clone(), big.clone(), ts.clone()],
+        ),
+    ];
+    for (sql, want) in cases {
+        let st = c.prepare(sql).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        assert_eq!(st.params(), &want[..], "{sql}");
+    }
+    // Typed values go through: the client encodes them by the reported types.
+    let at = chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap().and_hms_opt(3, 4, 5).unwrap();
+    c.execute("INSERT INTO t VALUES ($1, upper($2), $3)", &[&7i32, &"seven", &70i64]).await.unwrap();
+    c.execute("INSERT INTO t (pad, id) SELECT $1, $2", &[&"eight", &8i32]).await.unwrap();
+    c.execute("UPDATE t SET ts = $2 WHERE id = $1 OR pad = $3", &[&7i32, &at, &"eight"]).await.unwrap();
+    let n = c.execute("UPDATE t SET n = n + $1 WHERE ts < $2", &[&1i64, &(at + chrono::Duration::seconds(1))]).await.unwrap();
+    assert_eq!(n, 2, "both rows got ts = at");
+    let rows = c.query("DELETE FROM t WHERE id > $1 AND pad LIKE $2 RETURNING id, n", &[&6i32, &"%"]).await.unwrap();
+    let got: Vec<(i32, Option<i64>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(got, vec![(7, Some(71)), (8, None)]);
+}
+
 #[tokio::test]
 async fn portals_return_rows_in_batches_of_the_requested_size() {
     let s = TestServer::start();

@@ -26,6 +26,7 @@ use crate::error::{RETRY_STATEMENT, STALE_TEMPLATE, SqlError, SqlResult};
 use crate::pg::decode;
 use crate::pg::encode::{Format, arrow_wire_type};
 use crate::pg::oid::{self, PgType};
+use crate::sql::dml_params;
 use crate::sql::dmlplan::{self, DmlPlan};
 use crate::sql::parse::{self, Parsed, Piece, Special};
 use crate::sql::query::{self, FieldInfo};
@@ -590,7 +591,18 @@ impl Session {
                     self.planning_view()?;
                     let catalog = self.env.catalog_now();
                     let plan = dmlplan::plan(s, &catalog)?;
-                    hints = plan.param_types();
+                    hints = merge_hints(query::cast_param_types(s), plan.param_types());
+                    let untyped = hints.len() < dml_params::max_placeholder(s) || hints.iter().any(Option::is_none);
+                    // A probe that does not plan (a function DataFusion lacks)
+                    // leaves the rest to the text default.
+                    if untyped
+                        && let Some(probe) = plan.probe_query()
+                        && let Some(piece) = parse::split(&probe).first()
+                        && let Ok(Parsed::Sql(probe)) = parse::parse(piece)
+                        && let Ok(planned) = self.plan_sql(&probe).await
+                    {
+                        hints = merge_hints(hints, query::param_types(&planned).unwrap_or_default());
+                    }
                     fields = self.dml_returning_fields(&plan, s).await?;
                     cached = Some(CachedPlan::Dml { plan: Arc::new(plan), catalog: catalog_key(&catalog) });
                 }

@@ -15,12 +15,10 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType as A;
 use datafusion::sql::sqlparser::ast::{
     AssignmentTarget, BinaryOperator, ConflictTarget, Expr, FromTable, GroupByExpr, Insert, OnConflictAction, OnInsert, Query, SelectItem,
     SetExpr, Statement, TableFactor, TableObject, TableWithJoins,
 };
-use duetdb_storage::arrow_conv::arrow_type;
 use duetdb_storage::catalog::Identity;
 use duetdb_storage::{Catalog, DataType, TableDef};
 
@@ -127,94 +125,6 @@ impl DmlPlan {
             DmlPlan::Delete { def, filter, .. } => format!("Delete on {}: {}", def.name, access(filter)),
             DmlPlan::Select { def, filter, .. } => format!("Select on {}: {}", def.name, access(filter)),
         }
-    }
-
-    /// Parameter types the plan implies ($1 → index 0), where it knows them.
-    pub fn param_types(&self) -> Vec<Option<A>> {
-        let mut out: Vec<Option<A>> = Vec::new();
-        let mut note = |ex: &Ex, col: Option<usize>, def: &TableDef| {
-            visit_params(ex, &mut |i, use_| {
-                if out.len() <= i {
-                    out.resize(i + 1, None);
-                }
-                if out[i].is_some() {
-                    return;
-                }
-                out[i] = match use_ {
-                    ParamUse::Cast(ty) => Some(arrow_type(ty)),
-                    ParamUse::Column(c) => Some(arrow_type(&def.columns[c].ty)),
-                    ParamUse::Bare => col.map(|c| arrow_type(&def.columns[c].ty)),
-                };
-            });
-        };
-        let def = self.def().clone();
-        match self {
-            DmlPlan::Insert { columns, source: InsertSource::Values(rows), .. } => {
-                for row in rows {
-                    for (i, e) in row.iter().enumerate() {
-                        if let Some(e) = e {
-                            note(e, columns.get(i).copied(), &def);
-                        }
-                    }
-                }
-            }
-            DmlPlan::Update { sets, filter, .. } => {
-                if let Some(sets) = sets {
-                    for (c, e) in sets {
-                        note(e, Some(*c), &def);
-                    }
-                }
-                key_params(filter, &def, &mut note);
-            }
-            DmlPlan::Delete { filter, .. } | DmlPlan::Select { filter, .. } => key_params(filter, &def, &mut note),
-            _ => {}
-        }
-        out
-    }
-}
-
-fn key_params(filter: &Filter, def: &TableDef, note: &mut dyn FnMut(&Ex, Option<usize>, &TableDef)) {
-    if let Filter::Key { index, values, residual } = filter {
-        if let Some(idx) = def.indexes.iter().find(|i| i.id == *index) {
-            for (k, v) in values.iter().enumerate() {
-                note(v, idx.columns.get(k).copied(), def);
-            }
-        }
-        if let Some(r) = residual {
-            note(r, None, def);
-        }
-    }
-}
-
-/// How a `$n` is used, which decides its type: `$n::type` is that type,
-/// `col op $n` takes the column's, a bare `$n` the target column's.
-enum ParamUse<'a> {
-    Cast(&'a duetdb_storage::DataType),
-    Column(usize),
-    Bare,
-}
-
-/// Calls `f(param index, use)` for each `$n`.
-fn visit_params<'a>(e: &'a Ex, f: &mut dyn FnMut(usize, ParamUse<'a>)) {
-    match e {
-        Ex::Param(i) => f(*i, ParamUse::Bare),
-        Ex::Cast(x, ty) if matches!(x.as_ref(), Ex::Param(_)) => {
-            let Ex::Param(i) = x.as_ref() else { unreachable!() };
-            f(*i, ParamUse::Cast(ty))
-        }
-        Ex::Bin(_, a, b) => {
-            // `col op $n`: the parameter takes the column's type.
-            match (a.as_ref(), b.as_ref()) {
-                (Ex::Col(c), Ex::Param(i)) | (Ex::Param(i), Ex::Col(c)) => f(*i, ParamUse::Column(*c)),
-                _ => {
-                    visit_params(a, f);
-                    visit_params(b, f);
-                }
-            }
-        }
-        Ex::Neg(x) | Ex::Not(x) | Ex::IsNull(x, _) | Ex::Cast(x, _) => visit_params(x, f),
-        Ex::Coalesce(xs) => xs.iter().for_each(|x| visit_params(x, f)),
-        _ => {}
     }
 }
 
@@ -677,6 +587,7 @@ fn split_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::datatypes::DataType as A;
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
     use duetdb_storage::DataType;

@@ -8,6 +8,7 @@ pub mod checked_arith;
 pub mod colnames;
 pub mod date_comparison;
 pub mod datetime_arith;
+pub mod dml_params;
 pub mod dmlplan;
 pub mod expr;
 pub mod expr_rules;
