@@ -89,6 +89,12 @@ pub fn render(server: &Server) -> String {
         counter(&mut out, "duetdb_wal_flushes_total", "WAL flushes (one per commit group).", c(&s.flushes));
         counter(
             &mut out,
+            "duetdb_wal_direct_flushes_total",
+            "WAL flushes written around the page cache (O_DIRECT; only while no WAL sender follows the log).",
+            c(&s.direct_flushes),
+        );
+        counter(
+            &mut out,
             "duetdb_wal_flush_seconds_total",
             "Time spent writing and syncing WAL (divided by the flushes: the mean flush).",
             c(&s.flush_micros) as f64 / 1e6,

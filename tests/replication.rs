@@ -182,17 +182,26 @@ async fn remote_apply_commits_are_visible_on_the_standby_at_once() {
 /// them again: each record past the first segment cost a reconnect.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_tails_the_live_log_across_preallocated_segments() {
-    let primary = TestServer::start_with(Init { settings: vec![("wal_segment_size".into(), "65536".into())], ..Init::default() });
+    let metrics = free_port();
+    let primary = TestServer::start_with(Init {
+        settings: vec![("wal_segment_size".into(), "65536".into()), ("metrics_port".into(), metrics.to_string())],
+        ..Init::default()
+    });
     let p = primary.connect().await;
     p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, pad text)").await.unwrap();
     let standby = TestServer::start_standby(&primary, &[]);
     let s = standby.connect().await;
     catch_up(&p, &s).await;
+    let direct = || value(&get(metrics, "/metrics").1, "duetdb_wal_direct_flushes_total");
+    let direct_before = direct();
     // About 400 KB of log, one commit at a time: six segments or more.
     for i in 0..1000 {
         p.execute("INSERT INTO t VALUES ($1, repeat('x', 300))", &[&i]).await.unwrap();
     }
     catch_up(&p, &s).await;
+    // While a WAL sender follows the log, the log goes through the page
+    // cache, where the sender reads it.
+    assert_eq!(direct(), direct_before, "direct WAL writes while a standby streams");
     assert_eq!(one(&s, "SELECT count(*) FROM t").await, "1000");
     let wal = primary.data_dir().join("wal");
     let segments = std::fs::read_dir(&wal).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".wal")).count();

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //!   WAL segments on disk ──WalReader──► frames up to the flushed LSN ──► XLogData (≤ MAX_BATCH)
-//!        ▲ wal.subscribe(): woken after each group-commit fsync
+//!        ▲ wal.follow(): woken after each group-commit flush (and, while it
+//!          exists, the log is written through the page cache this reads)
 //! ```
 //!
 //! Only flushed WAL is sent, so a standby never holds a transaction that a
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duetdb_storage::wal::reader::{Stop, WalReader};
+use duetdb_storage::wal::writer::Follower;
 use duetdb_storage::{Engine, Lsn};
 
 /// Upper bound of one XLogData message's frames (a bigger record goes alone).
@@ -32,7 +34,7 @@ pub enum SendError {
 pub struct WalSender {
     engine: Arc<Engine>,
     reader: WalReader,
-    flushed: tokio::sync::watch::Receiver<Lsn>,
+    follower: Follower,
 }
 
 impl WalSender {
@@ -46,8 +48,8 @@ impl WalSender {
             return Err(SendError::Removed(start));
         }
         let reader = WalReader::new(&engine.wal.dir().to_path_buf(), start).map_err(|e| SendError::Read(e.to_string()))?;
-        let rx = engine.wal.subscribe();
-        Ok(WalSender { engine, reader, flushed: rx })
+        let follower = engine.wal.follow();
+        Ok(WalSender { engine, reader, follower })
     }
 
     /// Where the next frame starts.
@@ -101,6 +103,6 @@ impl WalSender {
     /// Waits until more WAL is flushed (or `timeout` passes).
     pub async fn wait_for_more(&mut self, timeout: Duration) {
         let pos = self.reader.next_lsn();
-        let _ = tokio::time::timeout(timeout, self.flushed.wait_for(|&l| l > pos)).await;
+        let _ = tokio::time::timeout(timeout, self.follower.flushed.wait_for(|&l| l > pos)).await;
     }
 }

@@ -1,7 +1,8 @@
 //! A reader tailing the live log, as a WAL sender does: after every flush it
 //! reads up to the flushed LSN and must get exactly the records appended, in
-//! fresh segment files, in preallocated (zero-filled) ones, and after the
-//! writer's direct writes padded a block with zeros. Bytes past the flushed
+//! fresh segment files, in preallocated (zero-filled) ones, after the
+//! writer's direct writes padded a block with zeros, and as the writer
+//! switches between direct and buffered writes when a follower comes and goes. Bytes past the flushed
 //! LSN change under the reader (zeros become records), so nothing the reader
 //! saw there may be served again.
 
@@ -12,7 +13,15 @@ fn tail_the_live_log(config: WalConfig, records: usize) {
     let dir = tempfile::tempdir().unwrap();
     let wal = Wal::open(dir.path(), FIRST_LSN, config).unwrap();
     let mut reader = WalReader::new(dir.path(), FIRST_LSN).unwrap();
+    let mut follower = None;
     for i in 0..records {
+        // The middle third is written while a follower is registered: through
+        // the page cache, between direct writes before and after.
+        if i == records / 3 {
+            follower = Some(wal.follow());
+        } else if i == 2 * records / 3 {
+            follower = None;
+        }
         // Payloads of varying size, so records straddle block boundaries.
         let payload: Vec<u8> = (0..(20 + (i * 37) % 700)).map(|j| (i + j) as u8 | 1).collect();
         let (lsn, end) = wal.append(Kind::Sequence, &payload).unwrap();
@@ -35,6 +44,7 @@ fn tail_the_live_log(config: WalConfig, records: usize) {
         n += 1;
     }
     assert_eq!(n, records);
+    drop(follower);
 }
 
 /// Small segments, each zero-filled ahead of time: most records land in a

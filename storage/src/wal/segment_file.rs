@@ -1,7 +1,7 @@
 //! The segment file the WAL writer appends to, and how appended bytes become
 //! durable.
 //!
-//! Two ways, chosen when the file is opened:
+//! Two ways, chosen for each batch:
 //!
 //! ```text
 //!   direct    (O_DIRECT | O_DSYNC)  one pwrite per batch, durable when it returns:
@@ -13,14 +13,23 @@
 //!   buffered  write into the page cache, then fdatasync
 //! ```
 //!
-//! Direct is the default wherever the file system takes it, because a commit
-//! waits on this path and the machine's CPU pays for it: on this project's
-//! machine (ext4 on a virtio disk) a 300-byte append made durable costs 104–128 µs
-//! and 38–48 µs of CPU direct, against 124–134 µs and 55–59 µs buffered
-//! (`write` + `fdatasync`: the page cache's writeback bookkeeping, then the
-//! flush). PostgreSQL offers the same choice (`wal_sync_method = open_datasync`
-//! with direct I/O). A file system that refuses O_DIRECT (tmpfs on older
-//! kernels, some network file systems) gets the buffered way, with a warning.
+//! Direct wherever the file system takes it and no WAL sender tails the log,
+//! because a commit waits on this path and the machine's CPU pays for it: on
+//! this project's machine (ext4 on a virtio disk) a 300-byte append made
+//! durable costs 104–128 µs and 38–48 µs of CPU direct, against 124–134 µs and
+//! 55–59 µs buffered (`write` + `fdatasync`: the page cache's writeback
+//! bookkeeping, then the flush). While a WAL sender follows the log the
+//! writer goes buffered: the sender reads each batch right after it is
+//! written, from the page cache, where a direct write would have sent it to
+//! the device. PostgreSQL decides the same way (direct WAL writes only when
+//! no WAL sender or archiver reads the log). A file system that refuses
+//! O_DIRECT (tmpfs on older kernels, some network file systems) gets the
+//! buffered way, with a warning.
+//!
+//! Switching between the two is safe at any batch: a direct write first
+//! writes back and drops the page cache's copy of its range (the kernel
+//! does), and a buffered write of a partial block reads the block's current
+//! contents from the device.
 //!
 //! Invariants:
 //! - `tail` holds exactly the bytes from the start of the block containing
@@ -45,13 +54,16 @@ const BLOCK: usize = 4096;
 
 pub struct SegmentFile {
     path: PathBuf,
-    file: File,
-    direct: bool,
+    /// Through the page cache (reads, and appends while a follower tails the log).
+    buffered: File,
+    /// O_DIRECT | O_DSYNC, where the file system takes it (and `sync` is on).
+    direct: Option<File>,
     /// Make every append durable (false only where the log is configured to skip fsync).
     sync: bool,
     /// File offset of the next byte.
     pos: u64,
-    /// The bytes of the block `pos` falls in that precede `pos` (direct only).
+    /// The bytes of the block `pos` falls in that precede `pos` (kept while
+    /// `direct` exists, whichever way the bytes were written).
     tail: Vec<u8>,
     /// Block-aligned staging memory for direct writes.
     staging: Staging,
@@ -59,7 +71,7 @@ pub struct SegmentFile {
 
 impl SegmentFile {
     /// Opens an existing segment to append at offset `pos`. Direct I/O is
-    /// used when `sync` is on and the file system supports it.
+    /// available when `sync` is on and the file system supports it.
     pub fn open(path: &Path, pos: u64, sync: bool) -> io::Result<SegmentFile> {
         Self::open_with(path, pos, sync, false)
     }
@@ -70,15 +82,8 @@ impl SegmentFile {
     }
 
     fn open_with(path: &Path, pos: u64, sync: bool, create: bool) -> io::Result<SegmentFile> {
-        let buffered = || OpenOptions::new().read(true).write(true).create(create).truncate(create).open(path);
-        let file = buffered()?;
-        let mut tail = Vec::new();
-        let direct_file = if sync {
-            // The partial block before `pos` is read through the page cache
-            // before direct writes take over the file.
-            let start = pos - pos % BLOCK as u64;
-            tail.resize((pos - start) as usize, 0);
-            file.read_exact_at(&mut tail, start)?;
+        let buffered = OpenOptions::new().read(true).write(true).create(create).truncate(create).open(path)?;
+        let direct = if sync {
             match OpenOptions::new().write(true).custom_flags(libc::O_DIRECT | libc::O_DSYNC).open(path) {
                 Ok(f) => Some(f),
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
@@ -90,43 +95,65 @@ impl SegmentFile {
         } else {
             None
         };
-        Ok(match direct_file {
-            Some(f) => SegmentFile { path: path.to_path_buf(), file: f, direct: true, sync, pos, tail, staging: Staging::default() },
-            None => SegmentFile { path: path.to_path_buf(), file, direct: false, sync, pos, tail: Vec::new(), staging: Staging::default() },
-        })
+        let mut tail = Vec::new();
+        if direct.is_some() {
+            // The partial block before `pos` is read through the page cache
+            // before direct writes take over the file.
+            let start = pos - pos % BLOCK as u64;
+            tail.resize((pos - start) as usize, 0);
+            buffered.read_exact_at(&mut tail, start)?;
+        }
+        Ok(SegmentFile { path: path.to_path_buf(), buffered, direct, sync, pos, tail, staging: Staging::default() })
     }
 
-    /// Whether appends go around the page cache.
-    pub fn is_direct(&self) -> bool {
-        self.direct
+    /// Whether appends can go around the page cache.
+    pub fn can_write_direct(&self) -> bool {
+        self.direct.is_some()
     }
 
-    /// Appends `bytes` at the current position; durable on return when `sync` is on.
-    pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+    /// Appends `bytes` at the current position, around the page cache if
+    /// `direct` and the file allows it; durable on return when `sync` is on.
+    pub fn append(&mut self, bytes: &[u8], direct: bool) -> io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
-        if self.direct {
+        if direct && self.direct.is_some() {
             match self.append_direct(bytes) {
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                     // A file system can accept O_DIRECT at open and refuse the
                     // write (alignment rules of its own); it refuses before
                     // writing anything, so the batch goes the buffered way.
                     warn_buffered(&self.path, &e);
-                    self.direct = false;
+                    self.direct = None;
+                    self.tail.clear();
                 }
                 r => return r,
             }
         }
-        self.file.write_all_at(bytes, self.pos)?;
+        self.buffered.write_all_at(bytes, self.pos)?;
         if self.sync {
-            self.file.sync_data()?;
+            self.buffered.sync_data()?;
         }
         self.pos += bytes.len() as u64;
+        if self.direct.is_some() {
+            // Keep the tail for the next direct write: the last `pos % BLOCK`
+            // bytes of tail ++ bytes.
+            let keep = (self.pos % BLOCK as u64) as usize;
+            if keep <= bytes.len() {
+                self.tail.clear();
+                self.tail.extend_from_slice(&bytes[bytes.len() - keep..]);
+            } else {
+                let from_tail = keep - bytes.len();
+                self.tail.drain(..self.tail.len() - from_tail);
+                self.tail.extend_from_slice(bytes);
+            }
+            debug_assert_eq!(self.tail.len() as u64, self.pos % BLOCK as u64);
+        }
         Ok(())
     }
 
     fn append_direct(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let file = self.direct.as_ref().expect("a direct handle");
         let head = self.tail.len();
         let end = head + bytes.len();
         let padded = end.div_ceil(BLOCK) * BLOCK;
@@ -136,7 +163,7 @@ impl SegmentFile {
         buf[..head].copy_from_slice(&self.tail);
         buf[head..end].copy_from_slice(bytes);
         buf[end..padded].fill(0);
-        self.file.write_all_at(buf, block_start)?;
+        file.write_all_at(buf, block_start)?;
         let last_block = end - end % BLOCK;
         self.tail.clear();
         self.tail.extend_from_slice(&buf[last_block..end]);
@@ -196,10 +223,12 @@ mod tests {
         let mut expect = Vec::new();
         let mut f = SegmentFile::create(&path, true).unwrap();
         let mut n = 0u8;
-        for len in [1usize, 300, 4095, 1, 4096, 5000, 7, 12288, 3] {
+        for (k, len) in [1usize, 300, 4095, 1, 4096, 5000, 7, 12288, 3, 900, 5000, 2].into_iter().enumerate() {
+            // Mostly direct, with buffered appends (a follower came and went) in between.
+            let direct = !matches!(k, 3 | 4 | 9 | 10);
             let chunk: Vec<u8> = (0..len).map(|i| n.wrapping_add(i as u8) | 1).collect();
             n = n.wrapping_add(37);
-            f.append(&chunk).unwrap();
+            f.append(&chunk, direct).unwrap();
             expect.extend_from_slice(&chunk);
             if len == 4095 {
                 // Reopen mid-block: the tail must be read back, not lost.
@@ -222,8 +251,8 @@ mod tests {
         std::fs::write(&probe, b"").unwrap();
         let supported = OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(&probe).is_ok();
         let mut f = SegmentFile::create(&dir.path().join("seg"), true).unwrap();
-        f.append(&[1u8; 10]).unwrap();
-        assert_eq!(f.is_direct(), supported);
+        f.append(&[1u8; 10], true).unwrap();
+        assert_eq!(f.can_write_direct(), supported);
     }
 
     /// Appending into a zero-filled (preallocated) file keeps its length.
@@ -233,8 +262,8 @@ mod tests {
         let path = dir.path().join("seg");
         std::fs::write(&path, vec![0u8; 1 << 16]).unwrap();
         let mut f = SegmentFile::open(&path, 0, true).unwrap();
-        f.append(&[9u8; 700]).unwrap();
-        f.append(&[8u8; 700]).unwrap();
+        f.append(&[9u8; 700], true).unwrap();
+        f.append(&[8u8; 700], false).unwrap();
         let got = read_all(&path);
         assert_eq!(got.len(), 1 << 16);
         assert!(got[..700].iter().all(|&b| b == 9) && got[700..1400].iter().all(|&b| b == 8));
@@ -247,8 +276,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("seg");
         let mut f = SegmentFile::create(&path, false).unwrap();
-        assert!(!f.is_direct());
-        f.append(b"abc").unwrap();
+        assert!(!f.can_write_direct());
+        f.append(b"abc", true).unwrap();
         assert_eq!(read_all(&path), b"abc");
     }
 }

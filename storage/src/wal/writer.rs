@@ -30,7 +30,7 @@
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -83,6 +83,8 @@ pub struct WalStats {
     pub records: AtomicU64,
     pub bytes: AtomicU64,
     pub flushes: AtomicU64,
+    /// Flushes written with direct I/O (see `segment_file`).
+    pub direct_flushes: AtomicU64,
     pub flush_micros: AtomicU64,
 }
 
@@ -96,8 +98,23 @@ struct Shared {
     flushed: AtomicU64,
     failure: Mutex<Option<String>>,
     shutdown: AtomicBool,
+    /// Live `Follower`s: while there are any, appends go through the page cache.
+    followers: AtomicUsize,
     stats: WalStats,
     prealloc: Option<Preallocator>,
+}
+
+/// A reader tailing the live log; see [`Wal::follow`].
+pub struct Follower {
+    /// Each new flushed LSN.
+    pub flushed: watch::Receiver<Lsn>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.shared.followers.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Handle to the write-ahead log. Dropping it flushes what was appended and stops the writer.
@@ -151,6 +168,7 @@ impl Wal {
             flushed: AtomicU64::new(end.0),
             failure: Mutex::new(None),
             shutdown: AtomicBool::new(false),
+            followers: AtomicUsize::new(0),
             stats: WalStats::default(),
             prealloc,
         });
@@ -204,9 +222,15 @@ impl Wal {
         Lsn(self.shared.flushed.load(Ordering::Acquire))
     }
 
-    /// A channel that announces each new flushed LSN (for WAL senders tailing the log).
-    pub fn subscribe(&self) -> watch::Receiver<Lsn> {
-        self.shared.flushed_tx.subscribe()
+    /// A reader tailing the live log (a WAL sender) announces itself with
+    /// this, and is woken through it after each flush. While any follower
+    /// exists the writer goes through the page cache (see `segment_file`),
+    /// where the follower then finds what was just written instead of
+    /// reading it back from the device — PostgreSQL, too, writes its WAL
+    /// directly only when no WAL sender reads it.
+    pub fn follow(&self) -> Follower {
+        self.shared.followers.fetch_add(1, Ordering::SeqCst);
+        Follower { flushed: self.shared.flushed_tx.subscribe(), shared: self.shared.clone() }
     }
 
     pub fn dir(&self) -> &Path {
@@ -352,12 +376,15 @@ fn writer_loop(s: Arc<Shared>, mut file: SegmentFile, mut file_start: Lsn) {
 }
 
 fn write_batch(s: &Shared, file: &mut SegmentFile, file_start: &mut Lsn, start: Lsn, bytes: &[u8], boundaries: &[Lsn]) -> Result<()> {
+    // A follower reads what this batch writes right after it: through the
+    // page cache it finds it there, around it it would read the device.
+    let direct = s.followers.load(Ordering::SeqCst) == 0;
     let mut pos = start;
     for &b in boundaries {
         assert!(b >= pos && b.0 <= start.0 + bytes.len() as u64, "segment boundary outside the batch");
         // The old file is complete and durable before the next one begins,
         // in a zero-filled file if one is ready.
-        file.append(&bytes[(pos.0 - start.0) as usize..(b.0 - start.0) as usize])?;
+        file.append(&bytes[(pos.0 - start.0) as usize..(b.0 - start.0) as usize], direct)?;
         let path = segment_path(&s.dir, b);
         *file = match &s.prealloc {
             Some(p) if p.take(&path) => SegmentFile::open(&path, 0, s.config.fsync)?,
@@ -369,7 +396,10 @@ fn write_batch(s: &Shared, file: &mut SegmentFile, file_start: &mut Lsn, start: 
         *file_start = b;
         pos = b;
     }
-    file.append(&bytes[(pos.0 - start.0) as usize..])?;
+    file.append(&bytes[(pos.0 - start.0) as usize..], direct)?;
+    if direct && file.can_write_direct() {
+        s.stats.direct_flushes.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(())
 }
 
