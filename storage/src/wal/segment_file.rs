@@ -21,8 +21,10 @@
 //! bookkeeping, then the flush). While a WAL sender follows the log the
 //! writer goes buffered: the sender reads each batch right after it is
 //! written, from the page cache, where a direct write would have sent it to
-//! the device. PostgreSQL decides the same way (direct WAL writes only when
-//! no WAL sender or archiver reads the log). A file system that refuses
+//! the device. PostgreSQL reasons the same way, but decides once by
+//! `wal_level` (direct WAL writes only at `minimal`, where nothing streams);
+//! duetdb decides per batch, by whether a sender follows right now. A file
+//! system that refuses
 //! O_DIRECT (tmpfs on older kernels, some network file systems) gets the
 //! buffered way, with a warning.
 //!

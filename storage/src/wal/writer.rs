@@ -226,8 +226,8 @@ impl Wal {
     /// this, and is woken through it after each flush. While any follower
     /// exists the writer goes through the page cache (see `segment_file`),
     /// where the follower then finds what was just written instead of
-    /// reading it back from the device — PostgreSQL, too, writes its WAL
-    /// directly only when no WAL sender reads it.
+    /// reading it back from the device (PostgreSQL, too, writes its WAL
+    /// directly only where no WAL sender can read it).
     pub fn follow(&self) -> Follower {
         self.shared.followers.fetch_add(1, Ordering::SeqCst);
         Follower { flushed: self.shared.flushed_tx.subscribe(), shared: self.shared.clone() }
