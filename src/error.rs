@@ -334,15 +334,7 @@ fn embedded_sql_error(msg: &str) -> Option<SqlError> {
     let rest = msg.split("External error: ").nth(1)?;
     let (code, message) = rest.split_once(": ")?;
     let code = CODES.iter().copied().find(|c| *c == code)?;
-    let message = message.split("\nThis issue was likely caused by a bug").next().unwrap_or(message);
-    let message = message
-        .split(
-            "
-This issue was likely caused by a bug",
-        )
-        .next()
-        .unwrap_or(message)
-        .trim_end_matches('.');
+    let message = message.split("\nThis issue was likely caused by a bug").next().unwrap_or(message).trim_end_matches('.');
     Some(SqlError::new(code, message.trim()))
 }
 

@@ -136,21 +136,7 @@ impl SegmentFile {
         if self.sync {
             self.buffered.sync_data()?;
         }
-        self.pos += bytes.len() as u64;
-        if self.direct.is_some() {
-            // Keep the tail for the next direct write: the last `pos % BLOCK`
-            // bytes of tail ++ bytes.
-            let keep = (self.pos % BLOCK as u64) as usize;
-            if keep <= bytes.len() {
-                self.tail.clear();
-                self.tail.extend_from_slice(&bytes[bytes.len() - keep..]);
-            } else {
-                let from_tail = keep - bytes.len();
-                self.tail.drain(..self.tail.len() - from_tail);
-                self.tail.extend_from_slice(bytes);
-            }
-            debug_assert_eq!(self.tail.len() as u64, self.pos % BLOCK as u64);
-        }
+        self.advance(bytes);
         Ok(())
     }
 
@@ -166,13 +152,28 @@ impl SegmentFile {
         buf[head..end].copy_from_slice(bytes);
         buf[end..padded].fill(0);
         file.write_all_at(buf, block_start)?;
-        let last_block = end - end % BLOCK;
-        self.tail.clear();
-        self.tail.extend_from_slice(&buf[last_block..end]);
-        self.pos += bytes.len() as u64;
-        debug_assert_eq!(self.tail.len() as u64, self.pos % BLOCK as u64);
+        self.advance(bytes);
         self.staging.shrink_after_bulk();
         Ok(())
+    }
+
+    /// Moves past `bytes`, just written at `pos`, whichever way. While a
+    /// direct handle exists the tail becomes the last `pos % BLOCK` bytes
+    /// of tail ++ bytes, for the next direct write.
+    fn advance(&mut self, bytes: &[u8]) {
+        self.pos += bytes.len() as u64;
+        if self.direct.is_none() {
+            return;
+        }
+        let keep = (self.pos % BLOCK as u64) as usize;
+        if keep <= bytes.len() {
+            self.tail.clear();
+            self.tail.extend_from_slice(&bytes[bytes.len() - keep..]);
+        } else {
+            self.tail.drain(..self.tail.len() - (keep - bytes.len()));
+            self.tail.extend_from_slice(bytes);
+        }
+        debug_assert_eq!(self.tail.len() as u64, self.pos % BLOCK as u64);
     }
 }
 

@@ -19,7 +19,7 @@
 //! - The flushed LSN only moves forward and only past bytes whose durable
 //!   write returned. A commit is acknowledged only after its LSN is flushed.
 //! - A new segment is a zero-filled file from `prealloc` when one is ready, so
-//!   `fdatasync` persists data, not a growing file size; the never-written rest
+//!   a flush persists data, not a growing file size; the never-written rest
 //!   of a segment reads as zeros, which the reader takes as the end of the log.
 //! - The buffer is bounded (`max_buffer`): appenders wait for the writer instead
 //!   of growing memory without limit during a bulk load.
