@@ -619,6 +619,32 @@ fn apply_sequence_options(seq: &mut SequenceDef, opts: &[SequenceOptions]) -> Sq
     Ok(())
 }
 
+/// PostgreSQL's built-in types that columns here cannot have yet (arrays
+/// are told apart by their syntax).
+#[rustfmt::skip]
+const UNSUPPORTED_BUILTIN_TYPES: &[&str] = &[
+    "uuid", "interval", "time", "timetz", "time with time zone", "time without time zone", "inet", "cidr", "macaddr",
+    "macaddr8", "money", "xml", "oid", "regclass", "bit", "bit varying", "varbit", "tsvector", "tsquery", "point", "line",
+    "lseg", "box", "path", "polygon", "circle", "int4range", "int8range", "numrange", "tsrange", "tstzrange", "daterange",
+    "pg_lsn", "txid_snapshot", "name",
+];
+
+/// The error for a column type `sql_type` does not know: a PostgreSQL type
+/// not implemented here is 0A000 (the statement is valid SQL, the feature
+/// is missing), any other name is PostgreSQL's own 42704.
+fn unknown_column_type(t: &SqlType) -> SqlError {
+    let name = t.to_string().to_lowercase();
+    let base = name.split('(').next().unwrap_or(&name).trim();
+    if matches!(t, SqlType::Array(_)) || name.ends_with("[]") || UNSUPPORTED_BUILTIN_TYPES.contains(&base) {
+        SqlError::unsupported(format!("type \"{name}\" is not supported for columns yet")).with_hint(
+            "Column types here: boolean, smallint, integer, bigint, real, double precision, numeric, text, varchar, char, \
+             bytea, date, timestamp, timestamptz, json, jsonb.",
+        )
+    } else {
+        SqlError::new("42704", format!("type \"{name}\" does not exist"))
+    }
+}
+
 /// Column type from SQL, including `serial` kinds (returned as the integer type + true).
 fn column_type(t: &SqlType) -> SqlResult<(DataType, bool)> {
     if let SqlType::Custom(name, _) = t {
@@ -629,8 +655,7 @@ fn column_type(t: &SqlType) -> SqlResult<(DataType, bool)> {
             _ => {}
         }
     }
-    let ty =
-        expr::sql_type(t).ok_or_else(|| SqlError::new("42704", format!("type \"{}\" is not supported", t.to_string().to_lowercase())))?;
+    let ty = expr::sql_type(t).ok_or_else(|| unknown_column_type(t))?;
     if let DataType::Numeric { precision, scale, .. } = ty {
         if precision == 0 || precision > duetdb_storage::types::MAX_NUMERIC_PRECISION {
             return Err(SqlError::unsupported(format!("NUMERIC precision {precision} (1 to 38 is supported)")));
