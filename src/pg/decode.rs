@@ -187,54 +187,62 @@ pub fn parse_bytea(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Parses a one-dimensional array literal `{a,"b c",NULL}` into elements.
-pub fn parse_array_literal(s: &str) -> Option<Vec<Option<String>>> {
-    let s = s.trim();
-    let inner = s.strip_prefix('{')?.strip_suffix('}')?;
-    let mut out = Vec::new();
+/// The elements of a one-dimensional array literal in PostgreSQL's text form
+/// (`{a,"b c",NULL}`; None for an unquoted NULL), read as PostgreSQL reads
+/// them: blanks around unquoted elements dropped, backslash escapes, and a
+/// quoted or escaped "NULL" is the string. None for anything else — nested
+/// or decorated arrays (`[1:2]={…}`), empty elements, malformed text.
+pub fn parse_array_literal(text: &str) -> Option<Vec<Option<String>>> {
+    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut items = Vec::new();
     if inner.trim().is_empty() {
-        return Some(out);
+        return Some(items);
     }
     let mut chars = inner.chars().peekable();
     loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
+        while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
         let mut item = String::new();
-        let quoted = chars.peek() == Some(&'"');
-        if quoted {
-            chars.next();
-            loop {
-                match chars.next()? {
-                    '\\' => item.push(chars.next()?),
-                    '"' => break,
-                    c => item.push(c),
-                }
-            }
-            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+        let mut quoted = false;
+        match chars.peek() {
+            Some('"') => {
+                quoted = true;
                 chars.next();
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => item.push(chars.next()?),
+                        c => item.push(c),
+                    }
                 }
-                if c == '{' || c == '"' {
-                    return None; // nested arrays are not supported here
-                }
-                item.push(c);
-                chars.next();
+                while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
             }
-            item = item.trim().to_string();
+            Some('{') | None => return None,
+            Some(_) => {
+                // Up to the next comma; trailing blanks are not part of it,
+                // escaped ones are.
+                let mut kept = 0;
+                while let Some(c) = chars.next_if(|c| *c != ',' && *c != '"' && *c != '{' && *c != '}') {
+                    if c == '\\' {
+                        item.push(chars.next()?);
+                        kept = item.len();
+                        quoted = true;
+                    } else {
+                        item.push(c);
+                        if !c.is_ascii_whitespace() {
+                            kept = item.len();
+                        }
+                    }
+                }
+                item.truncate(kept);
+                if item.is_empty() {
+                    return None;
+                }
+            }
         }
-        if !quoted && item.eq_ignore_ascii_case("null") {
-            out.push(None);
-        } else {
-            out.push(Some(item));
-        }
+        items.push(if !quoted && item.eq_ignore_ascii_case("null") { None } else { Some(item) });
         match chars.next() {
-            None => return Some(out),
-            Some(',') => continue,
+            None => return Some(items),
+            Some(',') => {}
             Some(_) => return None,
         }
     }
@@ -405,14 +413,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn array_literals() {
+    fn array_literals_split_as_postgresql_reads_them() {
+        let items =
+            |t: &str| parse_array_literal(t).map(|v| v.into_iter().map(|i| i.unwrap_or_else(|| "<null>".into())).collect::<Vec<_>>());
+        assert_eq!(items("{1,2, 3 }"), Some(vec!["1".into(), "2".into(), "3".into()]));
         assert_eq!(
-            parse_array_literal(r#"{a,"b c",NULL,"NULL","x\"y"}"#),
-            Some(vec![Some("a".into()), Some("b c".into()), None, Some("NULL".into()), Some("x\"y".into())])
+            items(r#"{"a,b", c d ,NULL,"NULL",x\,y,"x\"y"}"#),
+            Some(vec!["a,b".into(), "c d".into(), "<null>".into(), "NULL".into(), "x,y".into(), "x\"y".into()])
         );
-        assert_eq!(parse_array_literal("{}"), Some(vec![]));
-        assert_eq!(parse_array_literal("{1, 2,3}"), Some(vec![Some("1".into()), Some("2".into()), Some("3".into())]));
-        assert_eq!(parse_array_literal("1,2"), None);
+        assert_eq!(items(r"{\NULL,nuLL}"), Some(vec!["NULL".into(), "<null>".into()]));
+        assert_eq!(items("{}"), Some(vec![]));
+        assert_eq!(items(" { } "), Some(vec![]));
+        for bad in ["{1,,2}", "{{1,2}}", "[1:2]={1,2}", "1,2", "{1,2", r#"{"a}"#, "{a\"b}", "{1,}"] {
+            assert_eq!(items(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -721,73 +721,12 @@ fn untyped_array_comparison(e: &Expr) -> Option<Expr> {
         _ => return None,
     };
     let Expr::Value(ValueWithSpan { value: Value::SingleQuotedString(text), .. }) = right.as_ref() else { return None };
-    let items = array_literal_items(text)?;
+    let items = crate::pg::decode::parse_array_literal(text)?;
     if items.is_empty() {
         return Some(Expr::value(Value::Boolean(negated)));
     }
     let list = items.into_iter().map(|i| Expr::value(i.map_or(Value::Null, Value::SingleQuotedString))).collect();
     Some(Expr::InList { expr: left.clone(), list, negated })
-}
-
-/// The elements of a one-dimensional array literal in PostgreSQL's text
-/// form (`{a,"b c",NULL}`; None for an unquoted NULL). None for anything
-/// else — nested or decorated arrays, malformed text — which is left to
-/// fail as it did.
-fn array_literal_items(text: &str) -> Option<Vec<Option<String>>> {
-    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
-    let mut items = Vec::new();
-    if inner.trim().is_empty() {
-        return Some(items);
-    }
-    let mut chars = inner.chars().peekable();
-    loop {
-        while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
-        let mut item = String::new();
-        // A quoted or backslash-escaped "NULL" is the string, not SQL NULL.
-        let mut quoted = false;
-        match chars.peek() {
-            Some('"') => {
-                quoted = true;
-                chars.next();
-                loop {
-                    match chars.next()? {
-                        '"' => break,
-                        '\\' => item.push(chars.next()?),
-                        c => item.push(c),
-                    }
-                }
-                while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
-            }
-            Some('{') | None => return None,
-            Some(_) => {
-                // Unquoted: up to the next comma; backslash escapes, and
-                // trailing blanks are not part of it.
-                let mut kept = 0;
-                while let Some(c) = chars.next_if(|c| *c != ',' && *c != '"' && *c != '{' && *c != '}') {
-                    if c == '\\' {
-                        item.push(chars.next()?);
-                        kept = item.len();
-                        quoted = true;
-                    } else {
-                        item.push(c);
-                        if !c.is_ascii_whitespace() {
-                            kept = item.len();
-                        }
-                    }
-                }
-                item.truncate(kept);
-                if item.is_empty() {
-                    return None;
-                }
-            }
-        }
-        items.push(if !quoted && item.eq_ignore_ascii_case("null") { None } else { Some(item) });
-        match chars.next() {
-            None => return Some(items),
-            Some(',') => {}
-            Some(_) => return None,
-        }
-    }
 }
 
 fn is_string_literal(e: &Expr) -> bool {
@@ -1692,23 +1631,6 @@ mod tests {
         let piece = Piece { text: "SELECT * FROM".into(), offset: 10 };
         let Err(e) = parse(&piece) else { panic!() };
         assert_eq!(e.message, "syntax error at end of input");
-    }
-
-    #[test]
-    fn array_literals_split_as_postgresql_reads_them() {
-        let items =
-            |t: &str| array_literal_items(t).map(|v| v.into_iter().map(|i| i.unwrap_or_else(|| "<null>".into())).collect::<Vec<_>>());
-        assert_eq!(items("{1,2, 3 }"), Some(vec!["1".into(), "2".into(), "3".into()]));
-        assert_eq!(
-            items(r#"{"a,b", c d ,NULL,"NULL",x\,y}"#),
-            Some(vec!["a,b".into(), "c d".into(), "<null>".into(), "NULL".into(), "x,y".into()])
-        );
-        assert_eq!(items(r"{\NULL,nuLL}"), Some(vec!["NULL".into(), "<null>".into()]));
-        assert_eq!(items("{}"), Some(vec![]));
-        assert_eq!(items(" { } "), Some(vec![]));
-        for bad in ["{1,,2}", "{{1,2}}", "[1:2]={1,2}", "1,2", "{1,2", r#"{"a}"#, "{a\"b}", "{1,}"] {
-            assert_eq!(items(bad), None, "{bad}");
-        }
     }
 
     #[test]
