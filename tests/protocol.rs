@@ -110,6 +110,58 @@ async fn dml_parameters_are_typed_as_postgresql_types_them() {
     assert_eq!(got, vec![(7, Some(71)), (8, None)]);
 }
 
+/// `x = ANY($1)` (and the other ANY / ALL comparisons) take an array of x's
+/// type, as PostgreSQL types them: drivers send a list as that array, here
+/// tokio-postgres's binary arrays, NULL elements included.
+#[tokio::test]
+async fn any_and_all_parameters_are_arrays_of_the_compared_type() {
+    use tokio_postgres::types::Type;
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, name text, n bigint);
+         INSERT INTO t VALUES (1, 'a', 10), (2, 'b', 20), (3, 'c', 30), (4, NULL, 40)",
+    )
+    .await
+    .unwrap();
+    let cases: &[(&str, Type)] = &[
+        ("SELECT id FROM t WHERE id = ANY($1) ORDER BY id", Type::INT4_ARRAY),
+        ("SELECT id FROM t WHERE name = ANY($1) ORDER BY id", Type::TEXT_ARRAY),
+        ("SELECT id FROM t WHERE id <> ALL($1) ORDER BY id", Type::INT4_ARRAY),
+        ("SELECT id FROM t WHERE n > ANY($1) ORDER BY id", Type::INT8_ARRAY),
+        ("SELECT id FROM t WHERE $1 = ANY(ARRAY[n]) OR id = ANY($2) ORDER BY id", Type::INT8),
+        ("DELETE FROM t WHERE id = ANY($1)", Type::INT4_ARRAY),
+        ("UPDATE t SET n = 0 WHERE name = ANY($1)", Type::TEXT_ARRAY),
+    ];
+    for (sql, want) in cases {
+        let st = c.prepare(sql).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        assert_eq!(&st.params()[0], want, "{sql}");
+    }
+    let ids = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>();
+    let q = "SELECT id FROM t WHERE id = ANY($1) ORDER BY id";
+    assert_eq!(ids(c.query(q, &[&vec![3i32, 1, 7]]).await.unwrap()), vec![1, 3]);
+    assert_eq!(ids(c.query(q, &[&Vec::<i32>::new()]).await.unwrap()), Vec::<i32>::new());
+    assert_eq!(ids(c.query(q, &[&vec![Some(2i32), None]]).await.unwrap()), vec![2]);
+    let q = "SELECT id FROM t WHERE name = ANY($1) ORDER BY id";
+    assert_eq!(ids(c.query(q, &[&vec!["c", "a", "z"]]).await.unwrap()), vec![1, 3]);
+    let q = "SELECT id FROM t WHERE id <> ALL($1) ORDER BY id";
+    assert_eq!(ids(c.query(q, &[&vec![1i32, 2]]).await.unwrap()), vec![3, 4]);
+    let q = "SELECT id FROM t WHERE n > ANY($1) ORDER BY id";
+    assert_eq!(ids(c.query(q, &[&vec![25i64, 35]]).await.unwrap()), vec![3, 4]);
+    assert_eq!(c.execute("UPDATE t SET n = 0 WHERE name = ANY($1)", &[&vec!["a", "b"]]).await.unwrap(), 2);
+    assert_eq!(c.execute("DELETE FROM t WHERE id = ANY($1)", &[&vec![1i32, 4]]).await.unwrap(), 2);
+    let left: Vec<(i32, i64)> =
+        c.query("SELECT id, n FROM t ORDER BY id", &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(left, vec![(2, 0), (3, 30)]);
+    // Sent as text (EXECUTE's arguments are), a malformed array or element
+    // fails as in PostgreSQL.
+    c.batch_execute("PREPARE by_id AS SELECT id FROM t WHERE id = ANY($1)").await.unwrap();
+    for (bad, code) in [("{1,,2}", "22P02"), ("{1,x}", "22P02"), ("{1,99999999999}", "22003")] {
+        let e = c.batch_execute(&format!("EXECUTE by_id('{bad}')")).await.unwrap_err();
+        assert_eq!(e.as_db_error().map(|e| e.code().code()), Some(code), "{bad}: {e:?}");
+    }
+}
+
 #[tokio::test]
 async fn portals_return_rows_in_batches_of_the_requested_size() {
     let s = TestServer::start();

@@ -174,7 +174,76 @@ pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
         }
         out[i - 1] = t;
     }
+    for (i, t) in quantified_comparison_param_types(plan) {
+        if out.len() < i {
+            out.resize(i, None);
+        }
+        out[i - 1].get_or_insert(t);
+    }
     Ok(out)
+}
+
+/// `x op ANY($n)` and `x op ALL($n)`: PostgreSQL types $n as an array of
+/// x's type (`id = ANY($1)` over an integer id takes an int4[]), and drivers
+/// send lists that way. DataFusion plans them over the array — `array_has($n,
+/// x)`, `array_min($n) < x`, … — and leaves $n untyped, which would make it
+/// text; and `$n = ANY(array)` leaves $n untyped where PostgreSQL gives it
+/// the element type. By position ($1 → 1), each with its type.
+fn quantified_comparison_param_types(plan: &LogicalPlan) -> Vec<(usize, A)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{Expr, ExprSchemable};
+    // `$n` as the array argument of one of the functions these are planned with.
+    let array_param = |e: &Expr| -> Option<usize> {
+        let Expr::ScalarFunction(f) = e else { return None };
+        if !matches!(f.name(), "array_has" | "array_min" | "array_max") {
+            return None;
+        }
+        let Some(Expr::Placeholder(p)) = f.args.first() else { return None };
+        if p.field.is_some() {
+            return None;
+        }
+        p.id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|&i| i > 0)
+    };
+    let mut found = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        // The node's expressions read its inputs' columns.
+        let mut schema = DFSchema::empty();
+        for input in node.inputs() {
+            schema.merge(input.schema());
+        }
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                let (param, item) = match x {
+                    Expr::ScalarFunction(f) if f.name() == "array_has" && f.args.len() == 2 => (array_param(x), &f.args[1]),
+                    Expr::BinaryExpr(b) => match (array_param(&b.left), array_param(&b.right)) {
+                        (Some(i), _) => (Some(i), b.right.as_ref()),
+                        (_, Some(i)) => (Some(i), b.left.as_ref()),
+                        _ => (None, x),
+                    },
+                    _ => (None, x),
+                };
+                if let Some(i) = param
+                    && let Ok(t) = item.get_type(&schema)
+                    && t != A::Null
+                {
+                    found.push((i, A::new_list(t, true)));
+                }
+                // `$n = ANY(array)`: $n is of the array's element type.
+                if let Expr::ScalarFunction(f) = x
+                    && f.name() == "array_has"
+                    && let [array, Expr::Placeholder(p)] = f.args.as_slice()
+                    && p.field.is_none()
+                    && let Some(i) = p.id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|&i| i > 0)
+                    && let Ok(A::List(element)) = array.get_type(&schema)
+                    && element.data_type() != &A::Null
+                {
+                    found.push((i, element.data_type().clone()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
 }
 
 /// Types that `$n::type` casts give parameters ($1 → index 0), as PostgreSQL
