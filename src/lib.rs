@@ -14,6 +14,7 @@
 //! See `docs/architecture.md` for the data flow and each layer's invariants.
 
 pub mod config;
+pub mod connection_threads;
 pub mod demo;
 pub mod error;
 pub mod huge_pages;

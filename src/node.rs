@@ -308,11 +308,24 @@ pub async fn bind(settings: &Values) -> SqlResult<(TcpListener, SocketAddr)> {
 }
 
 pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
+    let threads = match connection_thread_count(&server) {
+        0 => None,
+        n => match crate::connection_threads::ConnectionThreads::start(n) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not start connection threads; sessions run on the worker pool");
+                None
+            }
+        },
+    };
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((sock, peer)) => {
-                    tokio::spawn(crate::protocol::serve(server.clone(), sock, peer, tls.clone()));
+                    match &threads {
+                        Some(t) => t.serve(sock, peer, server.clone(), tls.clone()),
+                        None => drop(tokio::spawn(crate::protocol::serve(server.clone(), sock, peer, tls.clone()))),
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -321,6 +334,15 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option
             },
             _ = server.shutdown.cancelled() => return,
         }
+    }
+}
+
+/// `connection_threads`: -1 one per CPU core, 0 none (sessions run on the
+/// shared worker pool), else that many (see `connection_threads`).
+fn connection_thread_count(server: &Server) -> usize {
+    match server.setting("connection_threads").parse::<i64>() {
+        Ok(n) if n >= 0 => n as usize,
+        _ => crate::sql::query::cpu_cores(),
     }
 }
 

@@ -307,7 +307,15 @@ pub static SETTINGS: &[Setting] = &[
         Postmaster,
         Int { min: 0, max: 1024 },
         "Resource Usage",
-        "Threads that run client sessions and queries (0: twice the CPU cores).",
+        "Threads that run queries and background work (0: twice the CPU cores).",
+    ),
+    s(
+        "connection_threads",
+        "-1",
+        Postmaster,
+        Int { min: -1, max: 1024 },
+        "Resource Usage",
+        "Threads that client sessions run on, each session on one (-1: one per CPU core, 0: on the worker threads).",
     ),
     s(
         "huge_pages",

@@ -174,6 +174,45 @@ async fn a_client_that_stops_reading_does_not_block_others() {
     still_serving(&s).await;
 }
 
+/// Sessions on one connection thread (`connection_threads = 1`: all of
+/// them) are not held up by a long query of one of them: its execution runs
+/// on the shared pool. pg_sleep stands in for a long scan; on the session
+/// thread it would stop the thread for its whole length.
+#[tokio::test]
+async fn a_long_query_does_not_hold_up_the_sessions_of_its_thread() {
+    let s = TestServer::start_with(Init { settings: vec![("connection_threads".into(), "1".into())], ..Init::default() });
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE k (id int PRIMARY KEY, v text); INSERT INTO k SELECT i, 'v' || i FROM generate_series(1, 100) g(i)")
+        .await
+        .unwrap();
+    let slow = s.connect().await;
+    let sleeping =
+        tokio::spawn(async move { slow.query_one("SELECT pg_sleep(3), 42::int AS answer", &[]).await.map(|r| r.get::<_, i32>(1)) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let lookup = c.prepare("SELECT v FROM k WHERE id = $1").await.unwrap();
+    for i in 1..=20 {
+        assert_eq!(c.query_one(&lookup, &[&i]).await.unwrap().get::<_, String>(0), format!("v{i}"));
+    }
+    assert_eq!(one(&c, "SELECT count(*) FROM k WHERE v LIKE 'v1%'").await, "12");
+    let waited = started.elapsed();
+    assert!(!sleeping.is_finished(), "the sleep had not ended when the others were served");
+    assert!(waited < Duration::from_secs(2), "the other session waited {waited:?} behind the sleep");
+    assert_eq!(sleeping.await.unwrap().unwrap(), 42);
+}
+
+/// `connection_threads = 0` serves sessions on the shared worker pool, as
+/// before there were connection threads.
+#[tokio::test]
+async fn sessions_can_run_on_the_worker_pool() {
+    let s = TestServer::start_with(Init { settings: vec![("connection_threads".into(), "0".into())], ..Init::default() });
+    let c = s.connect().await;
+    assert_eq!(one(&c, "SHOW connection_threads").await, "0");
+    c.batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10)").await.unwrap();
+    assert_eq!(one(&c, "SELECT sum(id) FROM t").await, "55");
+    assert_eq!(one(&c, "SELECT pg_sleep(0.01)::text").await, "");
+}
+
 /// A raw connection that completed a trust-auth startup.
 fn startup(port: u16) -> TcpStream {
     let mut g = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -330,11 +330,106 @@ pub fn bind(plan: &LogicalPlan, params: &[ScalarValue]) -> SqlResult<LogicalPlan
     Ok(plan.clone().with_param_values(values)?)
 }
 
-/// Optimizes, plans physically and starts executing.
+/// Optimizes, plans physically and starts executing. On a connection
+/// thread (`connection_threads`) the execution runs on the shared query
+/// pool and its batches come back over a small channel: a long scan, join
+/// or aggregate runs there, partitions in parallel, and does not hold up
+/// the other sessions of the thread.
 pub async fn execute(ctx: &SessionContext, plan: &LogicalPlan) -> SqlResult<SendableRecordBatchStream> {
     let state = ctx.state();
     let physical = Box::pin(state.create_physical_plan(plan)).await?;
-    Ok(execute_stream(physical, ctx.task_ctx())?)
+    let on_session_thread =
+        tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+    match QUERY_POOL.get() {
+        Some(pool) if on_session_thread => Ok(pooled::execute(pool, physical, ctx.task_ctx())),
+        _ => Ok(execute_stream(physical, ctx.task_ctx())?),
+    }
+}
+
+/// The multi-threaded runtime that connection threads run queries on.
+static QUERY_POOL: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+
+/// Names the runtime queries run on (the first call wins: one per process).
+pub fn set_query_pool(pool: tokio::runtime::Handle) {
+    let _ = QUERY_POOL.set(pool);
+}
+
+/// A plan executed on the query pool, its stream read from another runtime.
+mod pooled {
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Context, Poll};
+
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::common::{DataFusionError, Result};
+    use datafusion::execution::TaskContext;
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, execute_stream};
+    use futures::{Stream, StreamExt};
+
+    /// Batches in flight between the pool and the session: enough to keep
+    /// both sides busy, bounded so a slow client holds few.
+    const IN_FLIGHT: usize = 2;
+
+    pub fn execute(pool: &tokio::runtime::Handle, plan: Arc<dyn ExecutionPlan>, task: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let schema = plan.schema();
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(IN_FLIGHT);
+        let finished = Arc::new(AtomicBool::new(false));
+        let done = finished.clone();
+        // Started inside the pool, so the tasks DataFusion spawns for its
+        // partitions run there too.
+        let producer = pool.spawn(async move {
+            let mut stream = match execute_stream(plan, task) {
+                Ok(s) => s,
+                Err(e) => {
+                    done.store(true, Ordering::Release);
+                    return drop(tx.send(Err(e)).await);
+                }
+            };
+            while let Some(batch) = stream.next().await {
+                // An error ends the result as the last thing sent.
+                let failed = batch.is_err();
+                if failed {
+                    done.store(true, Ordering::Release);
+                }
+                if tx.send(batch).await.is_err() || failed {
+                    return;
+                }
+            }
+            done.store(true, Ordering::Release);
+        });
+        Box::pin(RecordBatchStreamAdapter::new(schema, Batches { rx, finished, producer: producer.abort_handle() }))
+    }
+
+    /// The session's end: dropping it (a cancel, an error, a portal closed
+    /// early) stops the execution.
+    struct Batches {
+        rx: tokio::sync::mpsc::Receiver<Result<RecordBatch>>,
+        /// Set once every batch was sent: a channel closed before that is
+        /// an execution that died (a panic), not the end of the result.
+        finished: Arc<AtomicBool>,
+        producer: tokio::task::AbortHandle,
+    }
+
+    impl Stream for Batches {
+        type Item = Result<RecordBatch>;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(None) if !self.finished.load(Ordering::Acquire) => {
+                    self.finished.store(true, Ordering::Release);
+                    Poll::Ready(Some(Err(DataFusionError::Execution("query execution ended without its result".into()))))
+                }
+                other => other,
+            }
+        }
+    }
+
+    impl Drop for Batches {
+        fn drop(&mut self) {
+            self.producer.abort();
+        }
+    }
 }
 
 /// Replaces references to views with their defining queries, recursively
