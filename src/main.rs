@@ -293,15 +293,15 @@ fn startup_settings(cli: &Cli) -> Startup {
 }
 
 /// The runtime's worker threads: `worker_threads`, or twice the CPU cores.
+/// They run queries' DataFusion execution, background work and, with
+/// `connection_threads = 0`, the sessions themselves.
 ///
-/// Not one per core, for two reasons. A query through DataFusion runs one
-/// task per core (`target_partitions`) and yields only between batches, so
-/// with one worker per core an analytic query holds every worker and short
-/// statements queue behind it; with more threads than cores the kernel
-/// time-slices between them. And with exactly one per core this machine's
-/// select-only pgbench ran 82-89K TPS against 93-100K with 3, 4 or 6 workers
-/// (server CPU 13.5 vs 10.6 us per transaction, and the client's 9 vs 6.7:
-/// fewer responses found ready per poll), while tpcb-like was the same.
+/// Not one per core: a query through DataFusion runs one task per core
+/// (`target_partitions`) and yields only between batches, so with one
+/// worker per core an analytic query holds every worker and others queue
+/// behind it; with more threads than cores the kernel time-slices between
+/// them. (When sessions ran here, one per core also cost select-only pgbench
+/// 82-89K TPS against 93-100K with 3, 4 or 6 workers.)
 fn worker_threads(setting: usize) -> usize {
     if setting > 0 {
         return setting;
