@@ -201,6 +201,38 @@ async fn a_long_query_does_not_hold_up_the_sessions_of_its_thread() {
     assert_eq!(sleeping.await.unwrap().unwrap(), 42);
 }
 
+/// A statement writing many rows on a connection thread takes turns with
+/// the thread's other sessions (row writes spend tokio's cooperative budget):
+/// a key lookup running alongside a 200,000-row UPDATE waits a moment, not
+/// for the UPDATE's whole length.
+#[tokio::test]
+async fn a_large_update_takes_turns_with_the_sessions_of_its_thread() {
+    let s = TestServer::start_with(Init { settings: vec![("connection_threads".into(), "1".into())], ..Init::default() });
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE big (id int PRIMARY KEY, v int); INSERT INTO big SELECT i, 0 FROM generate_series(1, 200000) g(i)")
+        .await
+        .unwrap();
+    let writer = s.connect().await;
+    let update = tokio::spawn(async move {
+        let started = Instant::now();
+        let n = writer.execute("UPDATE big SET v = v + 1", &[]).await.unwrap();
+        (n, started.elapsed())
+    });
+    let lookup = c.prepare("SELECT v FROM big WHERE id = $1").await.unwrap();
+    let mut slowest = Duration::ZERO;
+    let mut lookups = 0;
+    while !update.is_finished() {
+        let started = Instant::now();
+        c.query_one(&lookup, &[&(lookups % 1000 + 1)]).await.unwrap();
+        slowest = slowest.max(started.elapsed());
+        lookups += 1;
+    }
+    let (n, took) = update.await.unwrap();
+    assert_eq!(n, 200_000);
+    assert!(slowest < took / 2, "a lookup waited {slowest:?} behind an UPDATE of {took:?} ({lookups} lookups)");
+    assert_eq!(one(&c, "SELECT sum(v) FROM big").await, "200000");
+}
+
 /// `connection_threads = 0` serves sessions on the shared worker pool, as
 /// before there were connection threads.
 #[tokio::test]

@@ -464,6 +464,7 @@ impl Transaction {
     /// statement cleanly. The table's index list is read once: adding an index
     /// takes the table's exclusive lock, which waits for our shared one.
     async fn insert_rows(&mut self, def: &Arc<TableDef>, rows: Vec<Vec<Value>>) -> Result<Option<RowId>> {
+        take_turn().await;
         self.check_writable()?;
         self.lock_table(def.id, TableLockMode::Shared).await?;
         let data = self.data_for(def)?;
@@ -529,6 +530,7 @@ impl Transaction {
 
     /// Replaces the row this statement sees with `values`.
     pub async fn update(&mut self, def: &Arc<TableDef>, rowid: RowId, values: Vec<Value>) -> Result<WriteOutcome> {
+        take_turn().await;
         self.check_writable()?;
         let values = self.prepare_row(def, values)?;
         self.lock_table(def.id, TableLockMode::Shared).await?;
@@ -576,6 +578,7 @@ impl Transaction {
 
     /// Deletes the row this statement sees.
     pub async fn delete(&mut self, def: &Arc<TableDef>, rowid: RowId) -> Result<WriteOutcome> {
+        take_turn().await;
         self.check_writable()?;
         self.lock_table(def.id, TableLockMode::Shared).await?;
         let data = self.data_for(def)?;
@@ -1447,4 +1450,13 @@ fn _assert_send() {
     is_send::<PendingCommit>();
     let _: Option<RowBuf> = None;
     let _ = keycode::prefix_end;
+}
+
+/// Each row write (or batch of inserted rows) spends from tokio's cooperative
+/// budget, so a statement writing many rows yields every so often: sessions
+/// share a connection thread, and its thread-mates are not held up for the
+/// statement's whole length. A single-row write never waits here — a
+/// session's budget starts afresh each time it is woken.
+async fn take_turn() {
+    tokio::task::consume_budget().await;
 }
