@@ -26,13 +26,16 @@
 //! long — DataFusion's scans, joins and aggregates — therefore runs on the
 //! shared pool (its partitions in parallel, as before) and the session awaits
 //! the batches; the session thread keeps protocol work, the key-lookup fast
-//! path and applying DML.
+//! path and applying DML, whose row writes yield now and then.
 //!
-//! Invariants: a connection never moves between threads; the queues between
-//! the accept loop and the threads hold sockets only (accepting is already
-//! bounded by max_connections at startup); a thread ends only once the accept
-//! loop has ended *and* its last session has closed, so a smart shutdown,
-//! which stops accepting and then waits for sessions, does not cut them off.
+//! Invariants: a connection never moves between threads; the queue between
+//! the accept loop and a thread holds sockets only, and a thread takes each
+//! as soon as it next waits (a row-writing statement yields every 128 writes,
+//! see `take_turn` in the engine), so the queue is as long as the sockets
+//! accepted in that moment — max_connections is then enforced at startup, on
+//! the thread; a thread ends only once the accept loop has ended *and* its
+//! last session has closed, so a smart shutdown, which stops accepting and
+//! then waits for sessions, does not cut them off.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
