@@ -44,6 +44,23 @@ use std::time::Duration;
 
 use crate::server::Server;
 
+/// Whether this code runs on a connection thread's own runtime (a
+/// single-threaded one), not on a worker of the shared pool.
+pub fn on_connection_thread() -> bool {
+    tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+}
+
+/// Runs `f`, which blocks (a sleep, a file read). On a worker of the shared
+/// pool tokio is told first (`block_in_place`), so the worker's other tasks
+/// move on; a single-threaded runtime has nowhere to move them to, and
+/// `block_in_place` would panic there, so `f` just runs.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// A connection handed to a thread: the socket leaves the accepting
 /// runtime's reactor and joins the thread's.
 struct Handoff {

@@ -499,12 +499,7 @@ async fn stream(
     loop {
         // Everything flushed so far goes out first.
         loop {
-            // Reading WAL files blocks: on a worker of the shared pool, the
-            // pool is told; a connection thread (its own runtime) just reads.
-            let batch = match tokio::runtime::Handle::current().runtime_flavor() {
-                tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| sender.read_batch()),
-                _ => sender.read_batch(),
-            };
+            let batch = crate::connection_threads::blocking(|| sender.read_batch());
             let (at, frames) = match batch {
                 Ok(b) => b,
                 Err(SendError::Removed(at)) => {

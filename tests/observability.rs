@@ -10,7 +10,7 @@ use common::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_endpoint_reports_commits_wal_lag_and_apply() {
     let (pm, sm) = (free_port(), free_port());
-    let primary = TestServer::start_with(Init { settings: vec![("metrics_port".into(), pm.to_string())], ..Init::default() });
+    let primary = TestServer::start_with(Init::settings(&[("metrics_port", &pm.to_string())]));
     let standby = TestServer::start_standby(&primary, &[("metrics_port".into(), sm.to_string()), ("application_name".into(), "s1".into())]);
     let p = primary.connect().await;
     let s = standby.connect().await;

@@ -157,8 +157,7 @@ async fn read_your_writes_with_wait_for_lsn_and_recovery_target_lsn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_apply_commits_are_visible_on_the_standby_at_once() {
-    let primary =
-        TestServer::start_with(Init { settings: vec![("synchronous_standby_names".into(), "FIRST 1 (s1)".into())], ..Init::default() });
+    let primary = TestServer::start_with(Init::settings(&[("synchronous_standby_names", "FIRST 1 (s1)")]));
     let p = primary.connect().await;
     // As in PostgreSQL, a commit waits for the synchronous standby that is
     // not there yet — unless this session asks only for a local flush.
@@ -183,10 +182,7 @@ async fn remote_apply_commits_are_visible_on_the_standby_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_tails_the_live_log_across_preallocated_segments() {
     let metrics = free_port();
-    let primary = TestServer::start_with(Init {
-        settings: vec![("wal_segment_size".into(), "65536".into()), ("metrics_port".into(), metrics.to_string())],
-        ..Init::default()
-    });
+    let primary = TestServer::start_with(Init::settings(&[("wal_segment_size", "65536"), ("metrics_port", &metrics.to_string())]));
     let p = primary.connect().await;
     p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, pad text)").await.unwrap();
     let standby = TestServer::start_standby(&primary, &[]);
@@ -393,10 +389,7 @@ async fn a_restarted_primary_keeps_its_standby_streaming() {
 /// rebuilt — which it does, ending consistent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_behind_the_slot_limit_is_told_to_rebuild() {
-    let primary = TestServer::start_with(Init {
-        settings: vec![("wal_segment_size".into(), "65536".into()), ("max_slot_wal_keep_size".into(), "262144".into())],
-        ..Init::default()
-    });
+    let primary = TestServer::start_with(Init::settings(&[("wal_segment_size", "65536"), ("max_slot_wal_keep_size", "262144")]));
     let p = primary.connect().await;
     p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, pad text)").await.unwrap();
     let slot = [("primary_slot_name".to_string(), "s1".to_string())];
@@ -483,8 +476,7 @@ async fn replication_lags_are_intervals() {
 /// them — the moment the switch flips, the waiting commit returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_n_and_most_available_sync_decide_what_a_commit_waits_for() {
-    let primary =
-        TestServer::start_with(Init { settings: vec![("synchronous_standby_names".into(), "ANY 1 (s1, s2)".into())], ..Init::default() });
+    let primary = TestServer::start_with(Init::settings(&[("synchronous_standby_names", "ANY 1 (s1, s2)")]));
     let p = primary.connect().await;
     p.batch_execute("SET synchronous_commit = local; CREATE TABLE t (id int PRIMARY KEY)").await.unwrap();
     let mut standby = TestServer::start_standby(&primary, &[("application_name".into(), "s2".into())]);

@@ -37,10 +37,7 @@ async fn two_hundred_concurrent_connections() {
 
 #[tokio::test]
 async fn max_connections_is_enforced_with_53300() {
-    let s = TestServer::start_with(Init {
-        settings: vec![("max_connections".into(), "5".into()), ("superuser_reserved_connections".into(), "0".into())],
-        ..Default::default()
-    });
+    let s = TestServer::start_with(Init::settings(&[("max_connections", "5"), ("superuser_reserved_connections", "0")]));
     let mut held = Vec::new();
     for _ in 0..5 {
         held.push(s.connect().await);
@@ -180,7 +177,7 @@ async fn a_client_that_stops_reading_does_not_block_others() {
 /// thread it would stop the thread for its whole length.
 #[tokio::test]
 async fn a_long_query_does_not_hold_up_the_sessions_of_its_thread() {
-    let s = TestServer::start_with(Init { settings: vec![("connection_threads".into(), "1".into())], ..Init::default() });
+    let s = TestServer::start_with(Init::settings(&[("connection_threads", "1")]));
     let c = s.connect().await;
     c.batch_execute("CREATE TABLE k (id int PRIMARY KEY, v text); INSERT INTO k SELECT i, 'v' || i FROM generate_series(1, 100) g(i)")
         .await
@@ -207,7 +204,7 @@ async fn a_long_query_does_not_hold_up_the_sessions_of_its_thread() {
 /// for the UPDATE's whole length.
 #[tokio::test]
 async fn a_large_update_takes_turns_with_the_sessions_of_its_thread() {
-    let s = TestServer::start_with(Init { settings: vec![("connection_threads".into(), "1".into())], ..Init::default() });
+    let s = TestServer::start_with(Init::settings(&[("connection_threads", "1")]));
     let c = s.connect().await;
     c.batch_execute("CREATE TABLE big (id int PRIMARY KEY, v int); INSERT INTO big SELECT i, 0 FROM generate_series(1, 200000) g(i)")
         .await
@@ -237,7 +234,7 @@ async fn a_large_update_takes_turns_with_the_sessions_of_its_thread() {
 /// before there were connection threads.
 #[tokio::test]
 async fn sessions_can_run_on_the_worker_pool() {
-    let s = TestServer::start_with(Init { settings: vec![("connection_threads".into(), "0".into())], ..Init::default() });
+    let s = TestServer::start_with(Init::settings(&[("connection_threads", "0")]));
     let c = s.connect().await;
     assert_eq!(one(&c, "SHOW connection_threads").await, "0");
     c.batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10)").await.unwrap();

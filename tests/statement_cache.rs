@@ -11,7 +11,7 @@ use common::*;
 /// A server with its metrics endpoint, for the templated-statement counter.
 fn server() -> (TestServer, u16) {
     let port = free_port();
-    let s = TestServer::start_with(Init { settings: vec![("metrics_port".into(), port.to_string())], ..Init::default() });
+    let s = TestServer::start_with(Init::settings(&[("metrics_port", &port.to_string())]));
     (s, port)
 }
 

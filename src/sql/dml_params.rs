@@ -144,7 +144,7 @@ pub fn max_placeholder(stmt: &Statement) -> usize {
 /// `$n` as a parameter index ($1 → 0).
 fn placeholder(e: &Expr) -> Option<usize> {
     match e {
-        Expr::Value(ValueWithSpan { value: Value::Placeholder(p), .. }) => p.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1),
+        Expr::Value(ValueWithSpan { value: Value::Placeholder(p), .. }) => crate::sql::query::placeholder_index(p),
         Expr::Nested(x) => placeholder(x),
         _ => None,
     }

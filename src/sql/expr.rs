@@ -85,7 +85,7 @@ pub fn compile(e: &Expr, cols: Columns<'_>) -> Option<Ex> {
             SqlValue::SingleQuotedString(s) | SqlValue::EscapedStringLiteral(s) => Ex::Unknown(s.clone()),
             SqlValue::Boolean(b) => Ex::Lit(Value::Bool(*b)),
             SqlValue::Null => Ex::Lit(Value::Null),
-            SqlValue::Placeholder(p) => Ex::Param(p.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1)?),
+            SqlValue::Placeholder(p) => Ex::Param(crate::sql::query::placeholder_index(p)?),
             _ => return None,
         },
         Expr::Identifier(i) => {

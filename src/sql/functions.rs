@@ -529,8 +529,6 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
         // and tells tokio this worker is blocked so other sessions move elsewhere.
         let secs = arg_f64(a, 0).unwrap_or(0.0).clamp(0.0, 86_400.0);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs_f64(secs);
-        let multi_thread =
-            tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         loop {
             if let Some(e) = env.interrupted() {
                 return Err(e);
@@ -540,11 +538,7 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
                 return Ok(text(""));
             }
             let step = left.min(std::time::Duration::from_millis(10));
-            if multi_thread {
-                tokio::task::block_in_place(|| std::thread::sleep(step));
-            } else {
-                std::thread::sleep(step);
-            }
+            crate::connection_threads::blocking(|| std::thread::sleep(step));
         }
     });
     f!("txid_current", Volatile, A::Int64, None, |a, env| Ok(ScalarValue::Int64(Some(env.transaction_id()))));

@@ -162,25 +162,32 @@ pub async fn plan(ctx: &SessionContext, stmt: &Statement) -> SqlResult<LogicalPl
 
 /// Placeholder types the planner inferred, by position ($1 → index 0).
 pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
-    let types = plan.get_parameter_types()?;
     let mut out: Vec<Option<A>> = Vec::new();
-    for (name, t) in types {
-        let Some(i) = name.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) else { continue };
-        if i == 0 {
-            continue;
+    for (name, t) in plan.get_parameter_types()? {
+        if let Some(i) = placeholder_index(&name) {
+            note_param_type(&mut out, i, t);
         }
-        if out.len() < i {
-            out.resize(i, None);
-        }
-        out[i - 1] = t;
     }
     for (i, t) in quantified_comparison_param_types(plan) {
-        if out.len() < i {
-            out.resize(i, None);
-        }
-        out[i - 1].get_or_insert(t);
+        note_param_type(&mut out, i, Some(t));
     }
     Ok(out)
+}
+
+/// `$n`'s position among the parameters ($1 → 0); None for other names.
+pub fn placeholder_index(id: &str) -> Option<usize> {
+    id.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1)
+}
+
+/// Records that parameter `i` exists and, unless it already has one, its
+/// type: the first source to type a parameter wins.
+fn note_param_type(out: &mut Vec<Option<A>>, i: usize, t: Option<A>) {
+    if out.len() <= i {
+        out.resize(i + 1, None);
+    }
+    if let Some(t) = t {
+        out[i].get_or_insert(t);
+    }
 }
 
 /// `x op ANY($n)` and `x op ALL($n)`: PostgreSQL types $n as an array of
@@ -188,21 +195,18 @@ pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
 /// send lists that way. DataFusion plans them over the array — `array_has($n,
 /// x)`, `array_min($n) < x`, … — and leaves $n untyped, which would make it
 /// text; and `$n = ANY(array)` leaves $n untyped where PostgreSQL gives it
-/// the element type. By position ($1 → 1), each with its type.
+/// the element type. By position ($1 → 0), each with its type.
 fn quantified_comparison_param_types(plan: &LogicalPlan) -> Vec<(usize, A)> {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     use datafusion::logical_expr::{Expr, ExprSchemable};
-    // `$n` as the array argument of one of the functions these are planned with.
-    let array_param = |e: &Expr| -> Option<usize> {
-        let Expr::ScalarFunction(f) = e else { return None };
-        if !matches!(f.name(), "array_has" | "array_min" | "array_max") {
-            return None;
-        }
-        let Some(Expr::Placeholder(p)) = f.args.first() else { return None };
-        if p.field.is_some() {
-            return None;
-        }
-        p.id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|&i| i > 0)
+    let untyped = |e: &Expr| match e {
+        Expr::Placeholder(p) if p.field.is_none() => placeholder_index(&p.id),
+        _ => None,
+    };
+    // `$n` as the array argument of `array_min` / `array_max`.
+    let bound_of = |e: &Expr| match e {
+        Expr::ScalarFunction(f) if matches!(f.name(), "array_min" | "array_max") => f.args.first().and_then(untyped),
+        _ => None,
     };
     let mut found = Vec::new();
     let _ = plan.apply_with_subqueries(|node| {
@@ -211,33 +215,29 @@ fn quantified_comparison_param_types(plan: &LogicalPlan) -> Vec<(usize, A)> {
         for input in node.inputs() {
             schema.merge(input.schema());
         }
+        let typed = |e: &Expr| e.get_type(&schema).ok().filter(|t| *t != A::Null);
         node.apply_expressions(|e| {
             e.apply(|x| {
-                let (param, item) = match x {
-                    Expr::ScalarFunction(f) if f.name() == "array_has" && f.args.len() == 2 => (array_param(x), &f.args[1]),
-                    Expr::BinaryExpr(b) => match (array_param(&b.left), array_param(&b.right)) {
-                        (Some(i), _) => (Some(i), b.right.as_ref()),
-                        (_, Some(i)) => (Some(i), b.left.as_ref()),
-                        _ => (None, x),
-                    },
-                    _ => (None, x),
-                };
-                if let Some(i) = param
-                    && let Ok(t) = item.get_type(&schema)
-                    && t != A::Null
-                {
-                    found.push((i, A::new_list(t, true)));
-                }
-                // `$n = ANY(array)`: $n is of the array's element type.
-                if let Expr::ScalarFunction(f) = x
-                    && f.name() == "array_has"
-                    && let [array, Expr::Placeholder(p)] = f.args.as_slice()
-                    && p.field.is_none()
-                    && let Some(i) = p.id.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()).filter(|&i| i > 0)
-                    && let Ok(A::List(element)) = array.get_type(&schema)
-                    && element.data_type() != &A::Null
-                {
-                    found.push((i, element.data_type().clone()));
+                match x {
+                    Expr::ScalarFunction(f) if f.name() == "array_has" && f.args.len() == 2 => {
+                        let (array, item) = (&f.args[0], &f.args[1]);
+                        if let (Some(i), Some(t)) = (untyped(array), typed(item)) {
+                            found.push((i, A::new_list(t, true)));
+                        }
+                        if let (Some(i), Some(A::List(element))) = (untyped(item), typed(array))
+                            && element.data_type() != &A::Null
+                        {
+                            found.push((i, element.data_type().clone()));
+                        }
+                    }
+                    Expr::BinaryExpr(b) => {
+                        for (bound, other) in [(&b.left, &b.right), (&b.right, &b.left)] {
+                            if let (Some(i), Some(t)) = (bound_of(bound), typed(other)) {
+                                found.push((i, A::new_list(t, true)));
+                            }
+                        }
+                    }
+                    _ => {}
                 }
                 Ok(TreeNodeRecursion::Continue)
             })
@@ -279,13 +279,9 @@ pub fn cast_param_types(stmt: &Statement) -> Vec<Option<A>> {
             _ => return ControlFlow::<()>::Continue(()),
         };
         if let (Expr::Value(ValueWithSpan { value: Value::Placeholder(p), .. }), Some(ty)) = (inner, ty)
-            && let Some(i) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
-            && i > 0
+            && let Some(i) = placeholder_index(p)
         {
-            if out.len() < i {
-                out.resize(i, None);
-            }
-            out[i - 1].get_or_insert(ty);
+            note_param_type(&mut out, i, Some(ty));
         }
         ControlFlow::<()>::Continue(())
     });
@@ -304,9 +300,8 @@ pub fn cast_declared_intervals(stmt: &mut Statement, declared: &[u32]) {
     }
     let _ = visit_expressions_mut(stmt, |e| {
         if let Expr::Value(ValueWithSpan { value: Value::Placeholder(p), .. }) = e
-            && let Some(i) = p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok())
-            && i > 0
-            && declared.get(i - 1) == Some(&interval)
+            && let Some(i) = placeholder_index(p)
+            && declared.get(i) == Some(&interval)
         {
             let placeholder = std::mem::replace(e, Expr::value(Value::Null));
             *e = Expr::Cast {
@@ -338,10 +333,8 @@ pub fn bind(plan: &LogicalPlan, params: &[ScalarValue]) -> SqlResult<LogicalPlan
 pub async fn execute(ctx: &SessionContext, plan: &LogicalPlan) -> SqlResult<SendableRecordBatchStream> {
     let state = ctx.state();
     let physical = Box::pin(state.create_physical_plan(plan)).await?;
-    let on_session_thread =
-        tokio::runtime::Handle::try_current().is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
     match QUERY_POOL.get() {
-        Some(pool) if on_session_thread => Ok(pooled::execute(pool, physical, ctx.task_ctx())),
+        Some(pool) if crate::connection_threads::on_connection_thread() => Ok(pooled::execute(pool, physical, ctx.task_ctx())),
         _ => Ok(execute_stream(physical, ctx.task_ctx())?),
     }
 }

@@ -38,6 +38,13 @@ pub struct Init {
     pub settings: Vec<(String, String)>,
 }
 
+impl Init {
+    /// Trust authentication and these settings.
+    pub fn settings(settings: &[(&str, &str)]) -> Init {
+        Init { settings: settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), ..Init::default() }
+    }
+}
+
 impl TestServer {
     /// A fresh primary with trust authentication.
     pub fn start() -> TestServer {
