@@ -38,6 +38,7 @@ pub mod keycode;
 pub mod lock;
 pub mod lsn;
 pub mod reader;
+pub mod reclaim;
 pub mod recovery;
 pub mod row;
 pub mod sequence;

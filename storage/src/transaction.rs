@@ -47,7 +47,7 @@ use std::sync::atomic::Ordering;
 use crate::catalog::{Catalog, RelFileNode, SequenceDef, TableDef};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::index::{Index, Key, insert_if_absent, insert_in};
+use crate::index::{HashedKeys, Index, Key, insert_if_absent, insert_in};
 use crate::keycode;
 use crate::lock::TableLockMode;
 use crate::lsn::Lsn;
@@ -60,6 +60,10 @@ use crate::view::ReadView;
 use crate::wal::record::{ChangeBuf, Kind, encode_abort, encode_changes_payload, encode_sub_abort};
 use crate::{RowId, TxnId};
 use smallvec::SmallVec;
+
+/// Index builds of at least this many entries fill a unique index's hash map
+/// on a second thread (below it, starting a thread costs more than it saves).
+const PARALLEL_HASH_MIN: usize = 1 << 15;
 
 /// A transaction's change buffer is written out as a `Changes` record past this size.
 pub const SPILL_BYTES: usize = 1 << 20;
@@ -958,24 +962,43 @@ impl Transaction {
                 }
             }
         }
-        // One sort serves both the uniqueness check (equal keys side by side)
-        // and the bottom-up build.
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-        if index.unique {
-            let mut last_live: Option<&Key> = None;
-            for (key, rowid, _) in entries.iter().filter(|e| e.2) {
-                if last_live == Some(key) {
-                    let row = data.with_chain(*rowid, |c| c.last().map(|v| v.row.clone())).flatten().expect("a live row");
-                    return Err(Error::UniqueViolation {
-                        constraint: index.name.clone(),
-                        detail: key_detail(def, &index.columns, &row, "is duplicated"),
-                    });
+        // A unique index's hash map needs no order: a second thread fills it
+        // from the pairs as scanned while this one sorts them and builds the
+        // ordered map; bulk_load waits for it last.
+        let pairs: Vec<(Key, RowId)> = match index.unique && entries.len() >= PARALLEL_HASH_MIN {
+            true => entries.iter().map(|(k, r, _)| (k.clone(), *r)).collect(),
+            false => Vec::new(),
+        };
+        std::thread::scope(|scope| {
+            let hashed = match pairs.is_empty() {
+                true => None,
+                false => std::thread::Builder::new()
+                    .name("duetdb-index-build".into())
+                    .spawn_scoped(scope, || HashedKeys::one_row_per_key(&pairs))
+                    // No thread to be had: bulk_load builds the map itself.
+                    .inspect_err(|e| tracing::warn!("index build on one thread: {e}"))
+                    .ok(),
+            };
+            // One sort serves both the uniqueness check (equal keys side by side)
+            // and the bottom-up build.
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+            if index.unique {
+                let mut last_live: Option<&Key> = None;
+                for (key, rowid, _) in entries.iter().filter(|e| e.2) {
+                    if last_live == Some(key) {
+                        let row = data.with_chain(*rowid, |c| c.last().map(|v| v.row.clone())).flatten().expect("a live row");
+                        return Err(Error::UniqueViolation {
+                            constraint: index.name.clone(),
+                            detail: key_detail(def, &index.columns, &row, "is duplicated"),
+                        });
+                    }
+                    last_live = Some(key);
                 }
-                last_live = Some(key);
             }
-        }
-        index.write().bulk_load(entries.into_iter().map(|(k, r, _)| (k, r)));
-        Ok(())
+            let hashed = || hashed.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            index.write().bulk_load(entries.into_iter().map(|(k, r, _)| (k, r)), hashed);
+            Ok(())
+        })
     }
 
     fn check_no_nulls(&self, data: &TableData, def: &TableDef, col: usize) -> Result<()> {
@@ -1271,7 +1294,12 @@ impl PendingCommit {
         if let Some((catalog, _)) = &install {
             txn.engine.on_catalog_committed(&txn.base_catalog, catalog);
         }
+        let ddl = install.is_some();
         txn.end(install);
+        if ddl {
+            // The storage a DDL commit replaced: freed off this thread.
+            crate::reclaim::later(std::mem::take(&mut txn.base_data));
+        }
     }
 }
 

@@ -221,11 +221,13 @@ impl TxnManager {
     /// abort, it is simply gone). `install` runs under the same lock, so a new
     /// catalog and the commit that made it appear together.
     pub fn finish(&self, me: &TxnShared, install: Option<(Arc<Catalog>, Arc<DataMap>)>) {
+        // The replaced catalog and storage are dropped after the lock (a
+        // dropped table's last reference frees it: see `reclaim`).
+        let mut replaced = None;
         {
             let mut st = self.state.lock();
             if let Some((catalog, data)) = install {
-                st.catalog = catalog;
-                st.data = data;
+                replaced = Some((std::mem::replace(&mut st.catalog, catalog), std::mem::replace(&mut st.data, data)));
             }
             let removed = st.active.remove(&me.id);
             assert!(removed.is_some(), "transaction {} finished twice", me.id);
@@ -240,6 +242,9 @@ impl TxnManager {
             }
         }
         me.finished();
+        if let Some(replaced) = replaced {
+            crate::reclaim::later(replaced);
+        }
     }
 
     /// The running transaction `id`, if it is still running.

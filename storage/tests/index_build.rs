@@ -63,7 +63,11 @@ async fn a_unique_index_over_duplicates_is_refused_with_the_key() {
 
 #[tokio::test]
 async fn keys_held_only_by_dead_versions_do_not_conflict_and_the_index_answers() {
-    let (_dir, engine, def) = kv_table((0..3000).map(|k| (k, 10 * k))).await;
+    // Enough rows that the unique index's hash map is filled on a second thread.
+    let (_dir, engine, def) = kv_table((0..40_000).map(|k| (k, 10 * k))).await;
+    // An older snapshot keeps the versions below alive (no pruning).
+    let mut old = engine.begin(Isolation::RepeatableRead);
+    old.begin_statement().unwrap();
     // Row 1 moves from v = 10 to v = 20, the value row 2 held before it was
     // deleted: the old versions still carry 10 and 20, only one live row has 20.
     let mut txn = engine.begin(Isolation::ReadCommitted);
@@ -80,16 +84,19 @@ async fn keys_held_only_by_dead_versions_do_not_conflict_and_the_index_answers()
     txn.begin_statement().unwrap();
     let view = txn.read_view();
     let index = view.index(&def, def.indexes[1].id).unwrap();
-    // Candidates may include rows whose old versions had the key (readers check
-    // visibility); the live one is among them.
-    let under_20 = index.lookup(&v_key(20));
-    assert!(under_20.contains(&r1) && under_20.iter().all(|&r| r == r1 || r == r2), "{under_20:?}");
-    assert_eq!(index.lookup(&v_key(29_990)).len(), 1);
+    // Candidates include every row a version of which had the key (readers
+    // check visibility): both rows under 20, row 1 also under 10.
+    let mut under_20 = index.lookup(&v_key(20)).to_vec();
+    under_20.sort_unstable();
+    assert_eq!(under_20, [r1, r2]);
+    assert_eq!(index.lookup(&v_key(10)).to_vec(), [r1]);
+    assert_eq!(index.lookup(&v_key(299_990)).len(), 1);
     assert!(index.lookup(&v_key(15)).is_empty());
     // A range walks the built tree in key order: v in [100, 200] are rows 10..=20.
     let rows = index.range(Bound::Included(&v_key(100)), Bound::Included(&v_key(200)), usize::MAX);
     assert_eq!(rows.len(), 11);
     // And the unique index keeps working for new rows.
-    txn.insert(&def, common::kv(9000, 12_345)).await.unwrap();
-    assert!(matches!(txn.insert(&def, common::kv(9001, 12_345)).await, Err(Error::UniqueViolation { .. })));
+    txn.insert(&def, common::kv(90_000, 12_345)).await.unwrap();
+    assert!(matches!(txn.insert(&def, common::kv(90_001, 12_345)).await, Err(Error::UniqueViolation { .. })));
+    drop(old);
 }
