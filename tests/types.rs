@@ -294,3 +294,80 @@ async fn a_case_over_json_is_json_as_in_postgres() {
     let stmt = c.prepare_typed("SELECT CASE WHEN $1 THEN json_build_object('a', 1) ELSE 'x' END", &[Type::BOOL]).await.unwrap();
     assert_eq!(stmt.columns()[0].type_(), &Type::TEXT);
 }
+
+#[tokio::test]
+async fn uuid_columns_round_trip_and_compare_as_postgres_does() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE u (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), n integer)").await.unwrap();
+    let a = uuid::Uuid::parse_str("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").unwrap();
+    // Binary parameter, any spelling PostgreSQL reads, and the default.
+    c.execute("INSERT INTO u VALUES ($1, 1)", &[&a]).await.unwrap();
+    c.batch_execute(
+        "INSERT INTO u VALUES ('{00000000-0000-4000-8000-0000000000FF}', 2), ('ffffffff00004000800000000000000a', 3);
+         INSERT INTO u (n) VALUES (4)",
+    )
+    .await
+    .unwrap();
+
+    // Described and sent as uuid: binary decodes to the same value, text is canonical.
+    let row = c.query_one("SELECT id, n FROM u WHERE n = 1", &[]).await.unwrap();
+    assert_eq!(row.columns()[0].type_(), &Type::UUID);
+    assert_eq!(row.get::<_, uuid::Uuid>(0), a);
+    assert_eq!(
+        rows(&c, "SELECT id FROM u WHERE n IN (1, 2, 3) ORDER BY id").await,
+        vec![
+            vec![Some("00000000-0000-4000-8000-0000000000ff".into())],
+            vec![Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into())],
+            vec![Some("ffffffff-0000-4000-8000-00000000000a".into())],
+        ],
+        "canonical text, ordered by bytes"
+    );
+    let generated = one(&c, "SELECT id FROM u WHERE n = 4").await;
+    assert_eq!(generated.as_bytes()[14], b'4', "gen_random_uuid() is version 4: {generated}");
+
+    // A literal in another spelling finds the row: key lookup, IN list, range, join.
+    for sql in [
+        "SELECT n FROM u WHERE id = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'",
+        "SELECT n FROM u WHERE id IN ('{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}', 'a0eebc999c0b4ef8bb6d6bb9bd380a12')",
+        "SELECT n FROM u WHERE id > '00000000-0000-4000-8000-0000000000FF' AND id < 'FFFFFFFF-0000-4000-8000-00000000000A' AND n < 4",
+        "SELECT u.n FROM u JOIN (SELECT 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'::uuid AS id) k ON u.id = k.id",
+    ] {
+        assert_eq!(one(&c, sql).await, "1", "{sql}");
+    }
+    // A parameter next to a uuid column is a uuid.
+    let stmt = c.prepare("SELECT n FROM u WHERE id = $1").await.unwrap();
+    assert_eq!(stmt.params(), &[Type::UUID]);
+    assert_eq!(c.query_one(&stmt, &[&a]).await.unwrap().get::<_, i32>(0), 1);
+    // So is one cast to uuid, in a query and in a DML statement.
+    let stmt = c.prepare("SELECT $1::uuid, n FROM u WHERE id = $1::uuid").await.unwrap();
+    assert_eq!(stmt.params(), &[Type::UUID]);
+    assert_eq!(c.query_one(&stmt, &[&a]).await.unwrap().get::<_, uuid::Uuid>(0), a);
+    assert_eq!(c.execute("UPDATE u SET n = n WHERE id = $1::uuid", &[&a]).await.unwrap(), 1);
+    // UPDATE and DELETE through a uuid key.
+    c.execute("UPDATE u SET n = 10 WHERE id = $1", &[&a]).await.unwrap();
+    assert_eq!(c.execute("DELETE FROM u WHERE id = 'FFFFFFFF00004000800000000000000A'", &[]).await.unwrap(), 1);
+    assert_eq!(one(&c, "SELECT sum(n) FROM u").await, "16");
+
+    // Errors as PostgreSQL's: bad input 22P02, one uuid in two spellings 23505.
+    for sql in [
+        "INSERT INTO u VALUES ('not-a-uuid', 5)",
+        "INSERT INTO u VALUES (' a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 5)",
+        "SELECT n FROM u WHERE id = 'a0eebc99'",
+        "SELECT count(*) FROM u WHERE id IN ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'nope')",
+    ] {
+        let e = c.batch_execute(sql).await.unwrap_err();
+        assert_eq!(code(&e), "22P02", "{sql}: {e:?}");
+    }
+    let e = c.batch_execute("INSERT INTO u VALUES ('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 6)").await.unwrap_err();
+    assert_eq!(code(&e), "23505");
+
+    // CREATE TABLE AS keeps the type; a uuid converts to text but text needs USING.
+    c.batch_execute("CREATE TABLE u2 AS SELECT id FROM u").await.unwrap();
+    assert_eq!(one(&c, "SELECT data_type FROM information_schema.columns WHERE table_name = 'u2'").await, "uuid");
+    c.batch_execute("ALTER TABLE u2 ALTER COLUMN id TYPE text").await.unwrap();
+    let e = c.batch_execute("ALTER TABLE u2 ALTER COLUMN id TYPE uuid").await.unwrap_err();
+    assert_eq!(code(&e), "42804");
+    c.batch_execute("ALTER TABLE u2 ALTER COLUMN id TYPE uuid USING id::uuid").await.unwrap();
+    assert_eq!(one(&c, "SELECT count(*) FROM u2 WHERE id = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'").await, "1");
+}

@@ -61,6 +61,13 @@ pub fn decode_param(bytes: Option<&[u8]>, fmt: Format, o: u32, hint: Option<&A>,
     };
     let Some(bytes) = bytes else { return ScalarValue::try_from(&target).map_err(|e| SqlError::internal(e.to_string())) };
     match fmt {
+        // A uuid binds as its canonical text (how uuids travel here), read as
+        // PostgreSQL's uuid_in reads it.
+        Format::Text if o == oid::UUID => {
+            let s = std::str::from_utf8(bytes).map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?;
+            let b = duetdb_storage::types::parse_uuid(s).ok_or_else(|| SqlError::invalid_text("uuid", s))?;
+            Ok(ScalarValue::Utf8(Some(duetdb_storage::types::format_uuid(&b))))
+        }
         Format::Text => {
             let s = std::str::from_utf8(bytes).map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?;
             parse_scalar(s, &target, zone)
@@ -310,7 +317,7 @@ fn decode_binary(b: &[u8], o: u32, target: &A) -> SqlResult<ScalarValue> {
         }
         oid::UUID => {
             fixed(16)?;
-            ScalarValue::Utf8(Some(super::encode::format_uuid(b)))
+            ScalarValue::Utf8(Some(duetdb_storage::types::format_uuid(b.try_into().expect("16 bytes"))))
         }
         oid::JSONB => {
             if b.first() != Some(&1) {
@@ -397,7 +404,7 @@ pub fn parse_value(s: &str, ty: &DataType, zone: &Zone) -> SqlResult<Value> {
             let (m, sc) = parse_decimal(s).ok_or_else(bad)?;
             ty.coerce(Value::Numeric(m, sc))?
         }
-        DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb => {
+        DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb | DataType::Uuid => {
             ty.coerce(Value::Text(s.to_string()))?
         }
         DataType::Bytea => Value::Bytea(parse_bytea(s).ok_or_else(bad)?),

@@ -632,7 +632,7 @@ fn cell_binary(b: &mut BytesMut, array: &ArrayRef, i: usize, ty: PgType, style: 
         }
         oid::UUID => {
             let s = str_of(array, i).unwrap_or("");
-            b.put_slice(&parse_uuid(s).unwrap_or([0; 16]));
+            b.put_slice(&duetdb_storage::types::parse_uuid(s).unwrap_or([0; 16]));
         }
         oid::JSONB => {
             b.put_u8(1);
@@ -674,21 +674,4 @@ fn cell_binary(b: &mut BytesMut, array: &ArrayRef, i: usize, ty: PgType, style: 
             }
         }
     }
-}
-
-pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
-    let hex: String = s.trim().trim_matches(|c| c == '{' || c == '}').chars().filter(|c| *c != '-').collect();
-    if hex.len() != 32 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for k in 0..16 {
-        out[k] = u8::from_str_radix(&hex[2 * k..2 * k + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
-pub fn format_uuid(b: &[u8]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }

@@ -384,7 +384,7 @@ impl Session {
         let plan = self.plan_sql(&stmt).await?;
         let mut cols = Vec::new();
         for (i, f) in plan.schema().fields().iter().enumerate() {
-            let ty = arrow_column_type(f.data_type())?;
+            let ty = arrow_column_type(f)?;
             let cname = columns.get(i).map(|c| names::ident(&c.name)).unwrap_or_else(|| f.name().clone());
             cols.push(ColumnDef::new(cname, ty, true));
         }
@@ -623,7 +623,7 @@ fn apply_sequence_options(seq: &mut SequenceDef, opts: &[SequenceOptions]) -> Sq
 /// are told apart by their syntax).
 #[rustfmt::skip]
 const UNSUPPORTED_BUILTIN_TYPES: &[&str] = &[
-    "uuid", "interval", "time", "timetz", "time with time zone", "time without time zone", "inet", "cidr", "macaddr",
+    "interval", "time", "timetz", "time with time zone", "time without time zone", "inet", "cidr", "macaddr",
     "macaddr8", "money", "xml", "oid", "regclass", "bit", "bit varying", "varbit", "tsvector", "tsquery", "point", "line",
     "lseg", "box", "path", "polygon", "circle", "int4range", "int8range", "numrange", "tsrange", "tstzrange", "daterange",
     "pg_lsn", "txid_snapshot", "name",
@@ -638,7 +638,7 @@ fn unknown_column_type(t: &SqlType) -> SqlError {
     if matches!(t, SqlType::Array(_)) || name.ends_with("[]") || UNSUPPORTED_BUILTIN_TYPES.contains(&base) {
         SqlError::unsupported(format!("type \"{name}\" is not supported for columns yet")).with_hint(
             "Column types here: boolean, smallint, integer, bigint, real, double precision, numeric, text, varchar, char, \
-             bytea, date, timestamp, timestamptz, json, jsonb.",
+             bytea, date, timestamp, timestamptz, json, jsonb, uuid.",
         )
     } else {
         SqlError::new("42704", format!("type \"{name}\" does not exist"))
@@ -667,9 +667,16 @@ fn column_type(t: &SqlType) -> SqlResult<(DataType, bool)> {
     Ok((ty, false))
 }
 
-fn arrow_column_type(t: &datafusion::arrow::datatypes::DataType) -> SqlResult<DataType> {
+/// The column type for a query's result field (CREATE TABLE AS): its Arrow
+/// type, and for text its PostgreSQL type where the field carries one (a
+/// uuid, json or jsonb column stays one, as in PostgreSQL).
+fn arrow_column_type(f: &datafusion::arrow::datatypes::Field) -> SqlResult<DataType> {
     use datafusion::arrow::datatypes::DataType as A;
-    Ok(match t {
+    let pg_oid = f.metadata().get(crate::pg::encode::META_OID).and_then(|o| o.parse::<u32>().ok());
+    Ok(match f.data_type() {
+        A::Utf8 | A::LargeUtf8 | A::Utf8View if pg_oid == Some(crate::pg::oid::UUID) => DataType::Uuid,
+        A::Utf8 | A::LargeUtf8 | A::Utf8View if pg_oid == Some(crate::pg::oid::JSON) => DataType::Json,
+        A::Utf8 | A::LargeUtf8 | A::Utf8View if pg_oid == Some(crate::pg::oid::JSONB) => DataType::Jsonb,
         A::Boolean => DataType::Bool,
         A::Int8 | A::Int16 | A::UInt8 => DataType::Int16,
         A::Int32 | A::UInt16 => DataType::Int32,
@@ -775,7 +782,7 @@ fn add_column_def(cat: &mut Catalog, t: &mut TableDef, c: &SqlColumnDef, cons: &
                 let text = e.to_string();
                 if super::dml::compile_default(&text).is_none() {
                     return Err(SqlError::unsupported(format!("DEFAULT expression {text}"))
-                        .with_hint("Defaults may use literals, arithmetic, casts, now(), current_date and nextval()."));
+                        .with_hint("Defaults may use literals, arithmetic, casts, now(), current_date, nextval() and gen_random_uuid()."));
                 }
                 col.default = Some(text);
                 explicit_default = true;

@@ -24,7 +24,7 @@ use super::Session;
 use super::output::{Outcome, RowStream, Tag};
 use crate::error::{RETRY_STATEMENT, STALE_TEMPLATE, SqlError, SqlResult};
 use crate::pg::decode;
-use crate::pg::encode::{Format, arrow_wire_type};
+use crate::pg::encode::Format;
 use crate::pg::oid::{self, PgType};
 use crate::sql::dml_params;
 use crate::sql::dmlplan::{self, DmlPlan};
@@ -637,7 +637,7 @@ impl Session {
             if param_types[i] == 0
                 && let Some(t) = h
             {
-                param_types[i] = arrow_wire_type(t).oid;
+                param_types[i] = query::param_oid(t);
             }
         }
         // Describe what Execute will send: the columns once the parameters

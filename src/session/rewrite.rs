@@ -50,7 +50,7 @@ pub(super) struct Rewrite {
 pub(super) fn in_place(from: &DataType, to: &DataType) -> bool {
     use DataType as T;
     match (from, to) {
-        (T::Text | T::Varchar(_) | T::Char(_) | T::Json | T::Jsonb, T::Text | T::Varchar(None)) => true,
+        (T::Text | T::Varchar(_) | T::Char(_) | T::Json | T::Jsonb | T::Uuid, T::Text | T::Varchar(None)) => true,
         (T::Varchar(Some(n)), T::Varchar(Some(m))) => m >= n,
         (T::Char(n), T::Varchar(Some(m))) => m >= n,
         _ => false,
@@ -233,7 +233,7 @@ impl Session {
 
 /// Types whose values the query engine hands over as text.
 fn takes_text(ty: &DataType) -> bool {
-    matches!(ty, DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb)
+    matches!(ty, DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb | DataType::Uuid)
 }
 
 fn is_string_literal(e: Option<&Expr>) -> bool {

@@ -45,7 +45,7 @@ use super::execute::{CachedPlan, Prepared, Stmt};
 use super::output::Outcome;
 use crate::error::{STALE_TEMPLATE, SqlResult};
 use crate::pg::decode;
-use crate::pg::encode::{Format, arrow_wire_type};
+use crate::pg::encode::Format;
 use crate::pg::oid;
 use crate::sql::dmlplan::{self, DmlPlan, Filter, InsertSource};
 use crate::sql::normalize::{self, Literal};
@@ -130,7 +130,7 @@ impl Session {
         if hints.len() != literals || hints.iter().any(Option::is_none) {
             return None;
         }
-        let param_types = hints.iter().map(|h| arrow_wire_type(h.as_ref().unwrap()).oid).collect();
+        let param_types = hints.iter().map(|h| crate::sql::query::param_oid(h.as_ref().unwrap())).collect();
         Some(Arc::new(Prepared {
             name: String::new(),
             sql: key.to_string(),

@@ -25,10 +25,10 @@
 use datafusion::arrow::datatypes::DataType as A;
 use datafusion::sql::sqlparser::ast::{Expr, SelectItem, SetExpr, Statement, Value, ValueWithSpan, visit_expressions};
 use duetdb_storage::TableDef;
-use duetdb_storage::arrow_conv::arrow_type;
 
 use crate::sql::dmlplan::{DmlPlan, Filter, InsertSource};
 use crate::sql::expr::Ex;
+use crate::sql::query::column_param_hint;
 
 impl DmlPlan {
     /// Parameter types the plan implies ($1 → index 0), where it knows them.
@@ -66,7 +66,7 @@ impl DmlPlan {
                         for row in rows {
                             for (i, e) in row.into_iter().enumerate() {
                                 if let (Some(p), Some(&c)) = (placeholder(e), columns.get(i)) {
-                                    set_first(&mut out, p, Some(arrow_type(&def.columns[c].ty)));
+                                    set_first(&mut out, p, Some(column_param_hint(&def.columns[c].ty)));
                                 }
                             }
                         }
@@ -89,7 +89,7 @@ impl DmlPlan {
                     None => {
                         for (c, e) in set_exprs {
                             if let Some(p) = placeholder(e) {
-                                set_first(&mut out, p, Some(arrow_type(&def.columns[*c].ty)));
+                                set_first(&mut out, p, Some(column_param_hint(&def.columns[*c].ty)));
                             }
                         }
                     }
@@ -180,9 +180,9 @@ fn key_params(out: &mut Vec<Option<A>>, filter: &Filter, def: &TableDef) {
 fn note(out: &mut Vec<Option<A>>, ex: &Ex, col: Option<usize>, def: &TableDef) {
     visit_params(ex, &mut |i, use_| {
         let ty = match use_ {
-            ParamUse::Cast(ty) => Some(arrow_type(ty)),
-            ParamUse::Column(c) => Some(arrow_type(&def.columns[c].ty)),
-            ParamUse::Bare => col.map(|c| arrow_type(&def.columns[c].ty)),
+            ParamUse::Cast(ty) => Some(column_param_hint(ty)),
+            ParamUse::Column(c) => Some(column_param_hint(&def.columns[c].ty)),
+            ParamUse::Bare => col.map(|c| column_param_hint(&def.columns[c].ty)),
         };
         set_first(out, i, ty);
     });

@@ -36,6 +36,8 @@ pub enum Ex {
     Now,
     CurrentDate,
     NextVal(String),
+    /// `gen_random_uuid()`: a new version-4 uuid per evaluation.
+    RandomUuid,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +152,9 @@ pub fn compile(e: &Expr, cols: Columns<'_>) -> Option<Ex> {
                 ("now" | "current_timestamp" | "transaction_timestamp" | "localtimestamp", []) => Ex::Now,
                 ("current_date", []) => Ex::CurrentDate,
                 ("nextval", [arg]) => Ex::NextVal(sequence_name(arg)?),
+                ("gen_random_uuid", []) => Ex::RandomUuid,
+                // `x::uuid`, as sql::parse rewrote it.
+                ("pg_uuid", [arg]) => Ex::Cast(Box::new(compile(arg, cols)?), DataType::Uuid),
                 ("coalesce", args) if !args.is_empty() => Ex::Coalesce(args.iter().map(|a| compile(a, cols)).collect::<Option<Vec<_>>>()?),
                 _ => return None,
             }
@@ -213,6 +218,7 @@ pub fn sql_type(t: &SqlType) -> Option<DataType> {
         SqlType::Bytea => DataType::Bytea,
         SqlType::JSON => DataType::Json,
         SqlType::JSONB => DataType::Jsonb,
+        SqlType::Uuid => DataType::Uuid,
         SqlType::Date => DataType::Date,
         SqlType::Timestamp(_, tz) => match tz {
             datafusion::sql::sqlparser::ast::TimezoneInfo::WithTimeZone | datafusion::sql::sqlparser::ast::TimezoneInfo::Tz => {
@@ -264,6 +270,7 @@ pub fn eval(e: &Ex, env: &mut Env<'_>) -> SqlResult<Value> {
         Ex::Now => Value::TimestampTz(env.now),
         Ex::CurrentDate => Value::Date((env.now + env.zone.offset_at(env.now) as i64 * 1_000_000).div_euclid(86_400_000_000) as i32),
         Ex::NextVal(name) => Value::Int64((env.nextval)(name)?),
+        Ex::RandomUuid => Value::Text(crate::sql::functions::random_uuid()),
         Ex::Neg(x) => negate(eval(x, env)?)?,
         Ex::Not(x) => match eval(x, env)? {
             Value::Null => Value::Null,

@@ -672,15 +672,10 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     // --- types carried as text -------------------------------------------------
     f!("pg_uuid", Immutable, A::Utf8, Some(oid::UUID), |a, env| {
         let Some(s) = arg_str(a, 0) else { return Ok(null_text()) };
-        let b = crate::pg::encode::parse_uuid(&s).ok_or_else(|| SqlError::invalid_text("uuid", &s))?;
-        Ok(text(crate::pg::encode::format_uuid(&b)))
+        let b = duetdb_storage::types::parse_uuid(&s).ok_or_else(|| SqlError::invalid_text("uuid", &s))?;
+        Ok(text(duetdb_storage::types::format_uuid(&b)))
     });
-    f!("gen_random_uuid", Volatile, A::Utf8, Some(oid::UUID), |a, env| {
-        let mut b: [u8; 16] = rand::random();
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        Ok(text(crate::pg::encode::format_uuid(&b)))
-    });
+    f!("gen_random_uuid", Volatile, A::Utf8, Some(oid::UUID), |a, env| Ok(text(random_uuid())));
     f!("format", Stable, A::Utf8, None, |a, env| {
         let style = crate::pg::encode::Style { zone: EnvHandle(env.clone()).zone() };
         let pg_text = |v: &ScalarValue| -> Result<Option<String>, SqlError> {
@@ -1055,4 +1050,12 @@ mod tests {
         assert_eq!(size_pretty(20_000), "20 kB");
         assert_eq!(size_pretty(50 << 20), "50 MB");
     }
+}
+
+/// A random (version 4) uuid in canonical text, as `gen_random_uuid()` makes.
+pub fn random_uuid() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40; // version 4
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    duetdb_storage::types::format_uuid(&b)
 }

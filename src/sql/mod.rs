@@ -35,3 +35,4 @@ pub mod to_char;
 pub mod to_number;
 pub mod to_timestamp;
 pub mod unknown_literals;
+pub mod uuid_literals;

@@ -143,6 +143,7 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_analyzer_rule(Arc::new(crate::sql::numeric_rounding::NumericRoundingScale))
         .with_analyzer_rule(Arc::new(crate::sql::numeric_text::NumericText))
         .with_analyzer_rule(Arc::new(crate::sql::text_input::TextInput))
+        .with_analyzer_rule(Arc::new(crate::sql::uuid_literals::UuidLiterals))
         .with_analyzer_rule(Arc::new(crate::sql::lsn_text::LsnToText))
         .with_analyzer_rule(Arc::new(crate::sql::case_type::CaseKeepsType))
         .with_optimizer_rule(Arc::new(crate::sql::date_comparison::DateTimestampComparison))
@@ -160,12 +161,37 @@ pub async fn plan(ctx: &SessionContext, stmt: &Statement) -> SqlResult<LogicalPl
     Ok(Box::pin(state.statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))).await?)
 }
 
-/// Placeholder types the planner inferred, by position ($1 → index 0).
+/// The hint a uuid parameter gets. Hints are Arrow types, and uuid values
+/// travel through the engine as text, which would describe the parameter to
+/// the client as text (tokio-postgres then refuses a `Uuid`); Arrow's own
+/// uuid type — the `arrow.uuid` extension's storage, FixedSizeBinary(16) —
+/// marks it instead. `param_oid` reads it as uuid; the value still binds as
+/// canonical text (`pg::decode`).
+pub const UUID_HINT: A = A::FixedSizeBinary(16);
+
+/// The PostgreSQL type a parameter with hint `hint` is described as.
+pub fn param_oid(hint: &A) -> u32 {
+    if *hint == UUID_HINT { crate::pg::oid::UUID } else { crate::pg::encode::arrow_wire_type(hint).oid }
+}
+
+/// The hint for a parameter that takes a value of column type `ty`.
+pub fn column_param_hint(ty: &duetdb_storage::DataType) -> A {
+    match ty {
+        duetdb_storage::DataType::Uuid => UUID_HINT,
+        ty => duetdb_storage::arrow_conv::arrow_type(ty),
+    }
+}
+
+/// Placeholder types the planner inferred, by position ($1 → index 0). A
+/// placeholder compared with a uuid gets the uuid hint.
 pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
     let mut out: Vec<Option<A>> = Vec::new();
-    for (name, t) in plan.get_parameter_types()? {
+    for (name, field) in plan.get_parameter_fields()? {
         if let Some(i) = placeholder_index(&name) {
-            note_param_type(&mut out, i, t);
+            let is_uuid = |f: &datafusion::arrow::datatypes::Field| {
+                f.metadata().get(crate::pg::encode::META_OID).is_some_and(|o| o == &crate::pg::oid::UUID.to_string())
+            };
+            note_param_type(&mut out, i, field.map(|f| if is_uuid(&f) { UUID_HINT } else { f.data_type().clone() }));
         }
     }
     for (i, t) in quantified_comparison_param_types(plan) {
@@ -255,12 +281,18 @@ pub fn cast_param_types(stmt: &Statement) -> Vec<Option<A>> {
         datafusion::sql::sqlparser::ast::DataType::Interval { .. } => {
             Some(A::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano))
         }
-        t => crate::sql::expr::sql_type(t).map(|t| duetdb_storage::arrow_conv::arrow_type(&t)),
+        t => crate::sql::expr::sql_type(t).map(|t| column_param_hint(&t)),
     };
     let mut out: Vec<Option<A>> = Vec::new();
     let _ = datafusion::sql::sqlparser::ast::visit_expressions(stmt, |e| {
         let (inner, ty) = match e {
             Expr::Cast { expr, data_type, .. } => (expr.as_ref(), arrow(data_type)),
+            // `$1::uuid` became pg_uuid($1) in the rewrite.
+            Expr::Function(f) if crate::sql::names::last(&f.name) == "pg_uuid" => {
+                let FunctionArguments::List(l) = &f.args else { return ControlFlow::<()>::Continue(()) };
+                let [FunctionArg::Unnamed(FunctionArgExpr::Expr(x))] = l.args.as_slice() else { return ControlFlow::<()>::Continue(()) };
+                (x, Some(UUID_HINT))
+            }
             // `$1::int[]` became pg_array_in($1, 'INT') in the rewrite.
             Expr::Function(f) if crate::sql::names::last(&f.name) == "pg_array_in" => {
                 let FunctionArguments::List(l) = &f.args else { return ControlFlow::<()>::Continue(()) };

@@ -37,7 +37,7 @@ pub fn arrow_type(ty: &DataType) -> ArrowType {
         DataType::Float32 => ArrowType::Float32,
         DataType::Float64 => ArrowType::Float64,
         DataType::Numeric { precision, scale, .. } => ArrowType::Decimal128(*precision, *scale as i8),
-        DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb => ArrowType::Utf8,
+        DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb | DataType::Uuid => ArrowType::Utf8,
         DataType::Bytea => ArrowType::Binary,
         DataType::Date => ArrowType::Date32,
         DataType::Timestamp => ArrowType::Timestamp(TimeUnit::Microsecond, None),
@@ -81,7 +81,7 @@ impl ColBuilder {
             DataType::Float32 => ColBuilder::F32(Float32Builder::with_capacity(cap)),
             DataType::Float64 => ColBuilder::F64(Float64Builder::with_capacity(cap)),
             DataType::Numeric { precision, scale, .. } => ColBuilder::Dec(Decimal128Builder::with_capacity(cap), *precision, *scale as i8),
-            DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb => {
+            DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb | DataType::Uuid => {
                 ColBuilder::Str(StringBuilder::with_capacity(cap, cap * 8))
             }
             DataType::Bytea => ColBuilder::Bin(BinaryBuilder::with_capacity(cap, cap * 8)),
@@ -247,7 +247,7 @@ pub fn array_value(array: &dyn Array, i: usize, ty: &DataType) -> Result<Value> 
             let m = crate::types::rescale(d.value(i), d.scale().max(0) as u8, *scale).ok_or_else(bad)?;
             Value::Numeric(m, *scale)
         }
-        DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb => {
+        DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb | DataType::Uuid => {
             if let Some(s) = a.downcast_ref::<StringArray>() {
                 Value::Text(s.value(i).to_string())
             } else if let Some(s) = a.downcast_ref::<LargeStringArray>() {

@@ -138,7 +138,10 @@ pub fn encode_row_refs(types: &[DataType], values: &[ValueRef<'_>]) -> RowBuf {
                 assert_eq!(scale, s, "numeric value at scale {s} in a column of scale {scale}");
                 buf.extend_from_slice(&m.to_le_bytes())
             }
-            (DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb, ValueRef::Text(s)) => {
+            (
+                DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb | DataType::Uuid,
+                ValueRef::Text(s),
+            ) => {
                 buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
                 buf.extend_from_slice(s.as_bytes());
             }
@@ -201,7 +204,7 @@ fn decode_value<'a>(ty: &DataType, b: &'a [u8]) -> (ValueRef<'a>, usize) {
         DataType::Date => (ValueRef::Date(i32::from_le_bytes(arr(b))), 4),
         DataType::Timestamp => (ValueRef::Timestamp(i64::from_le_bytes(arr(b))), 8),
         DataType::TimestampTz => (ValueRef::TimestampTz(i64::from_le_bytes(arr(b))), 8),
-        DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb => {
+        DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Json | DataType::Jsonb | DataType::Uuid => {
             let n = u32::from_le_bytes(arr(b)) as usize;
             // Rows are validated when they enter (WAL replay, checkpoints, the network):
             // an invalid sequence here cannot happen, but must not be undefined behaviour.

@@ -60,6 +60,9 @@ pub enum DataType {
     Json,
     /// JSON in its canonical text form (`json::canonical_jsonb`).
     Jsonb,
+    /// A UUID, kept in its canonical text form (`format_uuid`: lowercase,
+    /// hyphenated), whose order as text is PostgreSQL's byte order.
+    Uuid,
 }
 
 impl DataType {
@@ -82,6 +85,7 @@ impl DataType {
             DataType::TimestampTz => 1184,
             DataType::Json => 114,
             DataType::Jsonb => 3802,
+            DataType::Uuid => 2950,
         }
     }
 
@@ -115,6 +119,7 @@ impl DataType {
             DataType::TimestampTz => "timestamp with time zone".into(),
             DataType::Json => "json".into(),
             DataType::Jsonb => "jsonb".into(),
+            DataType::Uuid => "uuid".into(),
         }
     }
 
@@ -126,7 +131,13 @@ impl DataType {
             DataType::Int32 | DataType::Float32 | DataType::Date => Some(4),
             DataType::Int64 | DataType::Float64 | DataType::Timestamp | DataType::TimestampTz => Some(8),
             DataType::Numeric { .. } => Some(16),
-            DataType::Text | DataType::Varchar(_) | DataType::Char(_) | DataType::Bytea | DataType::Json | DataType::Jsonb => None,
+            DataType::Text
+            | DataType::Varchar(_)
+            | DataType::Char(_)
+            | DataType::Bytea
+            | DataType::Json
+            | DataType::Jsonb
+            | DataType::Uuid => None,
         }
     }
 
@@ -278,6 +289,13 @@ impl DataType {
                 V::Text(s) => V::Text(crate::json::canonical_jsonb(&s).map_err(Error::from)?),
                 v => return Err(mismatch(&v)),
             },
+            DataType::Uuid => match value {
+                V::Text(s) => match parse_uuid(&s) {
+                    Some(b) => V::Text(format_uuid(&b)),
+                    None => return Err(Error::InvalidText(format!("invalid input syntax for type uuid: \"{s}\""))),
+                },
+                v => return Err(mismatch(&v)),
+            },
             DataType::Date => match value {
                 V::Date(d) => V::Date(d),
                 V::Timestamp(t) | V::TimestampTz(t) => V::Date(t.div_euclid(MICROS_PER_DAY) as i32),
@@ -304,6 +322,44 @@ impl fmt::Display for DataType {
 }
 
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// A UUID's 16 bytes from its text, as PostgreSQL's `uuid_in` reads it: 32
+/// hex digits in either case, optionally in braces, with at most one hyphen
+/// after any group of four digits (`a0eebc99-9c0b-…`, `{A0EEBC99…}`,
+/// `a0ee-bc99-…`). Nothing else, not even surrounding blanks.
+pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let body = match s.strip_prefix('{') {
+        Some(rest) => rest.strip_suffix('}')?,
+        None => s,
+    };
+    let digits = body.as_bytes();
+    let mut out = [0u8; 16];
+    let mut at = 0;
+    for (i, byte) in out.iter_mut().enumerate() {
+        let pair = digits.get(at..at + 2)?;
+        let hex = |c: u8| (c as char).to_digit(16);
+        *byte = (hex(pair[0])? * 16 + hex(pair[1])?) as u8;
+        at += 2;
+        if i % 2 == 1 && i < 15 && digits.get(at) == Some(&b'-') {
+            at += 1;
+        }
+    }
+    (at == digits.len()).then_some(out)
+}
+
+/// The canonical text of a UUID: lowercase, hyphenated 8-4-4-4-12.
+pub fn format_uuid(b: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[usize::from(x >> 4)] as char);
+        out.push(HEX[usize::from(x & 15)] as char);
+    }
+    out
+}
 
 fn numeric_overflow(precision: u8, scale: u8) -> Error {
     Error::NumericOutOfRange(format!(
@@ -533,6 +589,38 @@ pub fn parse_decimal(s: &str) -> Option<(i128, u8)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uuids_read_as_postgresql_reads_them() {
+        let canonical = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+        for ok in [
+            canonical,
+            "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+            "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+            "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+            "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11",
+            "{a0eebc99-9c0b4ef8-bb6d6bb9-bd380a11}",
+        ] {
+            assert_eq!(parse_uuid(ok).map(|b| format_uuid(&b)).as_deref(), Some(canonical), "{ok}");
+        }
+        for bad in [
+            "",
+            " a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11 ",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111",
+            "a0eebc9-99c0b-4ef8-bb6d-6bb9bd380a11",
+            "a0eebc99--9c0b-4ef8-bb6d-6bb9bd380a11",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11-",
+            "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1g",
+            "+0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        ] {
+            assert_eq!(parse_uuid(bad), None, "{bad:?}");
+        }
+        assert_eq!(DataType::Uuid.coerce(Value::Text("{A0EEBC999C0B4EF8BB6D6BB9BD380A11}".into())).unwrap(), Value::Text(canonical.into()));
+        assert!(matches!(DataType::Uuid.coerce(Value::Text("nope".into())), Err(Error::InvalidText(_))));
+    }
 
     fn num(p: u8, s: u8) -> DataType {
         DataType::Numeric { precision: p, scale: s, typmod: true }
