@@ -144,9 +144,14 @@ const NOT_TEXT: &[u32] = &[
 ];
 
 /// The PostgreSQL type a result column is sent as.
+/// The PostgreSQL type `field` is tagged with (`META_OID`), if any.
+pub fn tagged_oid(field: &Field) -> Option<u32> {
+    field.metadata().get(META_OID).and_then(|v| v.parse().ok())
+}
+
 pub fn wire_type(field: &Field) -> PgType {
     let md = field.metadata();
-    if let Some(o) = md.get(META_OID).and_then(|v| v.parse::<u32>().ok()) {
+    if let Some(o) = tagged_oid(field) {
         // A cast to text can keep its input's tag (DataFusion carries field
         // metadata through casts); text values are then sent as text.
         if matches!(field.data_type(), A::Utf8 | A::LargeUtf8 | A::Utf8View) && NOT_TEXT.contains(&o) {

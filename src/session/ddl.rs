@@ -672,7 +672,7 @@ fn column_type(t: &SqlType) -> SqlResult<(DataType, bool)> {
 /// uuid, json or jsonb column stays one, as in PostgreSQL).
 fn arrow_column_type(f: &datafusion::arrow::datatypes::Field) -> SqlResult<DataType> {
     use datafusion::arrow::datatypes::DataType as A;
-    let pg_oid = f.metadata().get(crate::pg::encode::META_OID).and_then(|o| o.parse::<u32>().ok());
+    let pg_oid = crate::pg::encode::tagged_oid(f);
     Ok(match f.data_type() {
         A::Utf8 | A::LargeUtf8 | A::Utf8View if pg_oid == Some(crate::pg::oid::UUID) => DataType::Uuid,
         A::Utf8 | A::LargeUtf8 | A::Utf8View if pg_oid == Some(crate::pg::oid::JSON) => DataType::Json,

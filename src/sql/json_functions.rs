@@ -45,7 +45,7 @@ use datafusion::logical_expr::{
 use duetdb_storage::json::{self, Flavor, Item, Json};
 
 use crate::error::SqlError;
-use crate::pg::encode::META_OID;
+use crate::pg::encode::{META_OID, tagged_oid};
 use crate::pg::oid;
 use crate::sql::functions::{arg_str, invoke_rowwise, null_text, text};
 
@@ -194,7 +194,7 @@ impl ScalarUDFImpl for JsonFn {
 }
 
 fn tag_of(f: &Field) -> Option<u32> {
-    f.metadata().get(META_OID).and_then(|o| o.parse().ok()).filter(|o| *o == oid::JSON || *o == oid::JSONB)
+    tagged_oid(f).filter(|o| *o == oid::JSON || *o == oid::JSONB)
 }
 
 // ---------------------------------------------------------------------------

@@ -23,7 +23,7 @@ use datafusion::logical_expr::{Expr, ExprSchemable, GetFieldAccess};
 use datafusion::sql::sqlparser::ast::BinaryOperator;
 
 use crate::error::SqlError;
-use crate::pg::encode::META_OID;
+use crate::pg::encode::tagged_oid;
 use crate::pg::oid;
 use crate::sql::json_functions::udf;
 
@@ -71,7 +71,7 @@ impl ExprPlanner for JsonOperators {
 
 /// Whether `e` is tagged jsonb.
 fn is_jsonb(e: &Expr, schema: &DFSchema) -> bool {
-    e.to_field(schema).is_ok_and(|(_, f)| f.metadata().get(META_OID).is_some_and(|o| o == &oid::JSONB.to_string()))
+    e.to_field(schema).is_ok_and(|(_, f)| tagged_oid(&f) == Some(oid::JSONB))
 }
 
 /// An untyped string literal next to a jsonb is read as jsonb.

@@ -25,7 +25,7 @@ use datafusion::logical_expr::{
 use datafusion::optimizer::AnalyzerRule;
 use duetdb_storage::Lsn;
 
-use crate::pg::encode::META_OID;
+use crate::pg::encode::tagged_oid;
 use crate::pg::oid;
 
 #[derive(Debug, Default)]
@@ -42,11 +42,8 @@ impl AnalyzerRule for LsnToText {
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> DfResult<LogicalPlan> {
         crate::sql::expr_rules::rewrite_exprs(plan, |e, schema| {
-            let is_lsn = |e: &Expr| {
-                e.to_field(schema).is_ok_and(|(_, f)| {
-                    f.data_type() == &A::UInt64 && f.metadata().get(META_OID).is_some_and(|o| o == &oid::PG_LSN.to_string())
-                })
-            };
+            let is_lsn =
+                |e: &Expr| e.to_field(schema).is_ok_and(|(_, f)| f.data_type() == &A::UInt64 && tagged_oid(&f) == Some(oid::PG_LSN));
             match e {
                 Expr::Cast(Cast { expr, field }) if is_text(field.data_type()) && is_lsn(&expr) => {
                     Ok(Transformed::yes(lsn_out().call(vec![*expr])))

@@ -188,10 +188,11 @@ pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
     let mut out: Vec<Option<A>> = Vec::new();
     for (name, field) in plan.get_parameter_fields()? {
         if let Some(i) = placeholder_index(&name) {
-            let is_uuid = |f: &datafusion::arrow::datatypes::Field| {
-                f.metadata().get(crate::pg::encode::META_OID).is_some_and(|o| o == &crate::pg::oid::UUID.to_string())
+            let hint = |f: &Field| match crate::pg::encode::tagged_oid(f) {
+                Some(crate::pg::oid::UUID) => UUID_HINT,
+                _ => f.data_type().clone(),
             };
-            note_param_type(&mut out, i, field.map(|f| if is_uuid(&f) { UUID_HINT } else { f.data_type().clone() }));
+            note_param_type(&mut out, i, field.map(|f| hint(&f)));
         }
     }
     for (i, t) in quantified_comparison_param_types(plan) {

@@ -26,7 +26,7 @@ use datafusion::optimizer::AnalyzerRule;
 use duetdb_storage::types::{format_uuid, parse_uuid};
 
 use crate::error::SqlError;
-use crate::pg::{encode::META_OID, oid};
+use crate::pg::{encode::tagged_oid, oid};
 
 #[derive(Debug, Default)]
 pub struct UuidLiterals;
@@ -70,7 +70,7 @@ fn is_comparison(op: Operator) -> bool {
 
 /// Whether `e` is a uuid (a column, a cast, `gen_random_uuid()`…).
 fn is_uuid(e: &Expr, schema: &DFSchema) -> bool {
-    e.to_field(schema).is_ok_and(|(_, f)| f.metadata().get(META_OID).is_some_and(|o| o == &oid::UUID.to_string()))
+    e.to_field(schema).is_ok_and(|(_, f)| tagged_oid(&f) == Some(oid::UUID))
 }
 
 /// A string literal in canonical uuid form (and whether it changed); any
