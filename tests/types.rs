@@ -344,6 +344,14 @@ async fn uuid_columns_round_trip_and_compare_as_postgres_does() {
     assert_eq!(stmt.params(), &[Type::UUID]);
     assert_eq!(c.query_one(&stmt, &[&a]).await.unwrap().get::<_, uuid::Uuid>(0), a);
     assert_eq!(c.execute("UPDATE u SET n = n WHERE id = $1::uuid", &[&a]).await.unwrap(), 1);
+    // And an array of them next to ANY.
+    let stmt = c.prepare("SELECT count(*) FROM u WHERE id = ANY($1)").await.unwrap();
+    assert_eq!(stmt.params(), &[Type::UUID_ARRAY]);
+    let b = uuid::Uuid::parse_str("00000000-0000-4000-8000-0000000000ff").unwrap();
+    assert_eq!(c.query_one(&stmt, &[&vec![a, b]]).await.unwrap().get::<_, i64>(0), 2);
+    c.batch_execute("PREPARE by_ids(uuid[]) AS SELECT count(*) FROM u WHERE id = ANY($1)").await.unwrap();
+    assert_eq!(one(&c, "EXECUTE by_ids('{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11, NULL}')").await, "1");
+    assert_eq!(code(&c.batch_execute("EXECUTE by_ids('{nope}')").await.unwrap_err()), "22P02");
     // UPDATE and DELETE through a uuid key.
     c.execute("UPDATE u SET n = 10 WHERE id = $1", &[&a]).await.unwrap();
     assert_eq!(c.execute("DELETE FROM u WHERE id = 'FFFFFFFF00004000800000000000000A'", &[]).await.unwrap(), 1);

@@ -61,19 +61,29 @@ pub fn decode_param(bytes: Option<&[u8]>, fmt: Format, o: u32, hint: Option<&A>,
     };
     let Some(bytes) = bytes else { return ScalarValue::try_from(&target).map_err(|e| SqlError::internal(e.to_string())) };
     match fmt {
-        // A uuid binds as its canonical text (how uuids travel here), read as
-        // PostgreSQL's uuid_in reads it.
-        Format::Text if o == oid::UUID => {
-            let s = std::str::from_utf8(bytes).map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?;
-            let b = duetdb_storage::types::parse_uuid(s).ok_or_else(|| SqlError::invalid_text("uuid", s))?;
-            Ok(ScalarValue::Utf8(Some(duetdb_storage::types::format_uuid(&b))))
-        }
         Format::Text => {
             let s = std::str::from_utf8(bytes).map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?;
-            parse_scalar(s, &target, zone)
+            match o {
+                oid::UUID => uuid_text(s),
+                o if Some(o) == oid::array_of(oid::UUID) => {
+                    let elems =
+                        parse_array_literal(s).ok_or_else(|| SqlError::new("22P02", format!("malformed array literal: \"{s}\"")))?;
+                    let values =
+                        elems.iter().map(|e| e.as_deref().map_or(Ok(ScalarValue::Utf8(None)), uuid_text)).collect::<SqlResult<Vec<_>>>()?;
+                    Ok(ScalarValue::List(ScalarValue::new_list_nullable(&values, &A::Utf8)))
+                }
+                _ => parse_scalar(s, &target, zone),
+            }
         }
         Format::Binary => decode_binary(bytes, o, &target),
     }
+}
+
+/// A uuid parameter in text: bound as its canonical text (how uuids travel
+/// here), read as PostgreSQL's uuid_in reads it.
+fn uuid_text(s: &str) -> SqlResult<ScalarValue> {
+    let b = duetdb_storage::types::parse_uuid(s).ok_or_else(|| SqlError::invalid_text("uuid", s))?;
+    Ok(ScalarValue::Utf8(Some(duetdb_storage::types::format_uuid(&b))))
 }
 
 /// PostgreSQL text input for a value of Arrow type `t`.

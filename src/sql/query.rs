@@ -171,7 +171,12 @@ pub const UUID_HINT: A = A::FixedSizeBinary(16);
 
 /// The PostgreSQL type a parameter with hint `hint` is described as.
 pub fn param_oid(hint: &A) -> u32 {
-    if *hint == UUID_HINT { crate::pg::oid::UUID } else { crate::pg::encode::arrow_wire_type(hint).oid }
+    use crate::pg::oid;
+    match hint {
+        h if *h == UUID_HINT => oid::UUID,
+        A::List(element) if *element.data_type() == UUID_HINT => oid::array_of(oid::UUID).expect("uuid[] exists"),
+        h => crate::pg::encode::arrow_wire_type(h).oid,
+    }
 }
 
 /// The hint for a parameter that takes a value of column type `ty`.
@@ -242,7 +247,14 @@ fn quantified_comparison_param_types(plan: &LogicalPlan) -> Vec<(usize, A)> {
         for input in node.inputs() {
             schema.merge(input.schema());
         }
-        let typed = |e: &Expr| e.get_type(&schema).ok().filter(|t| *t != A::Null);
+        // A uuid's hint is UUID_HINT, so `id = ANY($1)` takes a uuid[].
+        let typed = |e: &Expr| {
+            let (_, f) = e.to_field(&schema).ok()?;
+            match crate::pg::encode::tagged_oid(&f) {
+                Some(crate::pg::oid::UUID) => Some(UUID_HINT),
+                _ => Some(f.data_type().clone()).filter(|t| *t != A::Null),
+            }
+        };
         node.apply_expressions(|e| {
             e.apply(|x| {
                 match x {
