@@ -65,13 +65,7 @@ pub fn decode_param(bytes: Option<&[u8]>, fmt: Format, o: u32, hint: Option<&A>,
             let s = std::str::from_utf8(bytes).map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?;
             match o {
                 oid::UUID => uuid_text(s),
-                o if Some(o) == oid::array_of(oid::UUID) => {
-                    let elems =
-                        parse_array_literal(s).ok_or_else(|| SqlError::new("22P02", format!("malformed array literal: \"{s}\"")))?;
-                    let values =
-                        elems.iter().map(|e| e.as_deref().map_or(Ok(ScalarValue::Utf8(None)), uuid_text)).collect::<SqlResult<Vec<_>>>()?;
-                    Ok(ScalarValue::List(ScalarValue::new_list_nullable(&values, &A::Utf8)))
-                }
+                o if Some(o) == oid::array_of(oid::UUID) => parse_array(s, &A::Utf8, uuid_text),
                 _ => parse_scalar(s, &target, zone),
             }
         }
@@ -82,8 +76,25 @@ pub fn decode_param(bytes: Option<&[u8]>, fmt: Format, o: u32, hint: Option<&A>,
 /// A uuid parameter in text: bound as its canonical text (how uuids travel
 /// here), read as PostgreSQL's uuid_in reads it.
 fn uuid_text(s: &str) -> SqlResult<ScalarValue> {
-    let b = duetdb_storage::types::parse_uuid(s).ok_or_else(|| SqlError::invalid_text("uuid", s))?;
-    Ok(ScalarValue::Utf8(Some(duetdb_storage::types::format_uuid(&b))))
+    Ok(ScalarValue::Utf8(Some(canonical_uuid(s)?)))
+}
+
+/// A uuid's canonical text, or PostgreSQL's error for text that is none.
+pub fn canonical_uuid(s: &str) -> SqlResult<String> {
+    duetdb_storage::types::canonical_uuid(s).ok_or_else(|| SqlError::invalid_text("uuid", s))
+}
+
+/// An array literal (`{a,b,NULL}`) of elements of type `element`, each read by `parse`.
+fn parse_array(s: &str, element: &A, parse: impl Fn(&str) -> SqlResult<ScalarValue>) -> SqlResult<ScalarValue> {
+    let elems = parse_array_literal(s).ok_or_else(|| SqlError::new("22P02", format!("malformed array literal: \"{s}\"")))?;
+    let mut values = Vec::with_capacity(elems.len());
+    for e in elems {
+        values.push(match e {
+            None => ScalarValue::try_from(element).map_err(|e| SqlError::internal(e.to_string()))?,
+            Some(e) => parse(&e)?,
+        });
+    }
+    Ok(ScalarValue::List(ScalarValue::new_list_nullable(&values, element)))
 }
 
 /// PostgreSQL text input for a value of Arrow type `t`.
@@ -135,17 +146,7 @@ pub fn parse_scalar(s: &str, t: &A, zone: &Zone) -> SqlResult<ScalarValue> {
         A::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano) => {
             ScalarValue::IntervalMonthDayNano(Some(super::interval_in::parse_interval(s)?.to_arrow()?))
         }
-        A::List(f) => {
-            let elems = parse_array_literal(s).ok_or_else(|| SqlError::new("22P02", format!("malformed array literal: \"{s}\"")))?;
-            let mut values = Vec::with_capacity(elems.len());
-            for e in elems {
-                values.push(match e {
-                    None => ScalarValue::try_from(f.data_type()).map_err(|e| SqlError::internal(e.to_string()))?,
-                    Some(e) => parse_scalar(&e, f.data_type(), zone)?,
-                });
-            }
-            ScalarValue::List(ScalarValue::new_list_nullable(&values, f.data_type()))
-        }
+        A::List(f) => parse_array(s, f.data_type(), |e| parse_scalar(e, f.data_type(), zone))?,
         other => {
             // Let DataFusion's cast do the rest (intervals and rarer types).
             let v = ScalarValue::Utf8(Some(s.to_string()));

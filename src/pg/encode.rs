@@ -143,12 +143,12 @@ const NOT_TEXT: &[u32] = &[
     oid::PG_LSN,
 ];
 
-/// The PostgreSQL type a result column is sent as.
 /// The PostgreSQL type `field` is tagged with (`META_OID`), if any.
 pub fn tagged_oid(field: &Field) -> Option<u32> {
     field.metadata().get(META_OID).and_then(|v| v.parse().ok())
 }
 
+/// The PostgreSQL type a result column is sent as.
 pub fn wire_type(field: &Field) -> PgType {
     let md = field.metadata();
     if let Some(o) = tagged_oid(field) {

@@ -671,12 +671,15 @@ fn column_type(t: &SqlType) -> SqlResult<(DataType, bool)> {
 /// type, and for text its PostgreSQL type where the field carries one (a
 /// uuid, json or jsonb column stays one, as in PostgreSQL).
 fn arrow_column_type(f: &datafusion::arrow::datatypes::Field) -> SqlResult<DataType> {
+    use crate::pg::oid;
     use datafusion::arrow::datatypes::DataType as A;
-    let pg_oid = crate::pg::encode::tagged_oid(f);
     Ok(match f.data_type() {
-        A::Utf8 | A::LargeUtf8 | A::Utf8View if pg_oid == Some(crate::pg::oid::UUID) => DataType::Uuid,
-        A::Utf8 | A::LargeUtf8 | A::Utf8View if pg_oid == Some(crate::pg::oid::JSON) => DataType::Json,
-        A::Utf8 | A::LargeUtf8 | A::Utf8View if pg_oid == Some(crate::pg::oid::JSONB) => DataType::Jsonb,
+        A::Utf8 | A::LargeUtf8 | A::Utf8View | A::Null => match crate::pg::encode::tagged_oid(f) {
+            Some(oid::UUID) => DataType::Uuid,
+            Some(oid::JSON) => DataType::Json,
+            Some(oid::JSONB) => DataType::Jsonb,
+            _ => DataType::Text,
+        },
         A::Boolean => DataType::Bool,
         A::Int8 | A::Int16 | A::UInt8 => DataType::Int16,
         A::Int32 | A::UInt16 => DataType::Int32,
@@ -684,7 +687,6 @@ fn arrow_column_type(f: &datafusion::arrow::datatypes::Field) -> SqlResult<DataT
         A::Float16 | A::Float32 => DataType::Float32,
         A::Float64 => DataType::Float64,
         A::Decimal128(p, s) => DataType::Numeric { precision: (*p).min(38), scale: (*s).max(0) as u8, typmod: true },
-        A::Utf8 | A::LargeUtf8 | A::Utf8View | A::Null => DataType::Text,
         A::Binary | A::LargeBinary | A::BinaryView => DataType::Bytea,
         A::Date32 | A::Date64 => DataType::Date,
         A::Timestamp(_, None) => DataType::Timestamp,

@@ -672,8 +672,7 @@ fn all(env: Arc<dyn FunctionEnv>) -> Vec<ScalarUDF> {
     // --- types carried as text -------------------------------------------------
     f!("pg_uuid", Immutable, A::Utf8, Some(oid::UUID), |a, env| {
         let Some(s) = arg_str(a, 0) else { return Ok(null_text()) };
-        let b = duetdb_storage::types::parse_uuid(&s).ok_or_else(|| SqlError::invalid_text("uuid", &s))?;
-        Ok(text(duetdb_storage::types::format_uuid(&b)))
+        Ok(text(crate::pg::decode::canonical_uuid(&s)?))
     });
     f!("gen_random_uuid", Volatile, A::Utf8, Some(oid::UUID), |a, env| Ok(text(random_uuid())));
     f!("format", Stable, A::Utf8, None, |a, env| {

@@ -187,17 +187,22 @@ pub fn column_param_hint(ty: &duetdb_storage::DataType) -> A {
     }
 }
 
+/// The hint for a parameter that takes a value like `f` (a column, an
+/// expression): its Arrow type, or the uuid hint for a uuid.
+fn field_param_hint(f: &Field) -> A {
+    match crate::pg::encode::tagged_oid(f) {
+        Some(crate::pg::oid::UUID) => UUID_HINT,
+        _ => f.data_type().clone(),
+    }
+}
+
 /// Placeholder types the planner inferred, by position ($1 → index 0). A
 /// placeholder compared with a uuid gets the uuid hint.
 pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
     let mut out: Vec<Option<A>> = Vec::new();
     for (name, field) in plan.get_parameter_fields()? {
         if let Some(i) = placeholder_index(&name) {
-            let hint = |f: &Field| match crate::pg::encode::tagged_oid(f) {
-                Some(crate::pg::oid::UUID) => UUID_HINT,
-                _ => f.data_type().clone(),
-            };
-            note_param_type(&mut out, i, field.map(|f| hint(&f)));
+            note_param_type(&mut out, i, field.map(|f| field_param_hint(&f)));
         }
     }
     for (i, t) in quantified_comparison_param_types(plan) {
@@ -248,13 +253,7 @@ fn quantified_comparison_param_types(plan: &LogicalPlan) -> Vec<(usize, A)> {
             schema.merge(input.schema());
         }
         // A uuid's hint is UUID_HINT, so `id = ANY($1)` takes a uuid[].
-        let typed = |e: &Expr| {
-            let (_, f) = e.to_field(&schema).ok()?;
-            match crate::pg::encode::tagged_oid(&f) {
-                Some(crate::pg::oid::UUID) => Some(UUID_HINT),
-                _ => Some(f.data_type().clone()).filter(|t| *t != A::Null),
-            }
-        };
+        let typed = |e: &Expr| e.to_field(&schema).ok().map(|(_, f)| field_param_hint(&f)).filter(|t| *t != A::Null);
         node.apply_expressions(|e| {
             e.apply(|x| {
                 match x {

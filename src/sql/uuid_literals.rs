@@ -18,15 +18,12 @@
 //! typed by the column, which canonicalizes them the same way
 //! (`DataType::Uuid`'s coerce).
 
+use crate::pg::{decode::canonical_uuid, encode::tagged_oid, oid};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result as DfResult, ScalarValue};
 use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, LogicalPlan, Operator, expr::InList};
 use datafusion::optimizer::AnalyzerRule;
-use duetdb_storage::types::{format_uuid, parse_uuid};
-
-use crate::error::SqlError;
-use crate::pg::{encode::tagged_oid, oid};
 
 #[derive(Debug, Default)]
 pub struct UuidLiterals;
@@ -80,7 +77,7 @@ fn as_uuid(e: Expr) -> DfResult<(Expr, bool)> {
     let (ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))) = value else {
         return Ok((e, false));
     };
-    let canonical = parse_uuid(s).map(|b| format_uuid(&b)).ok_or_else(|| SqlError::invalid_text("uuid", s))?;
+    let canonical = canonical_uuid(s)?;
     if canonical == *s {
         return Ok((e, false));
     }

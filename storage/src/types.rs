@@ -290,8 +290,8 @@ impl DataType {
                 v => return Err(mismatch(&v)),
             },
             DataType::Uuid => match value {
-                V::Text(s) => match parse_uuid(&s) {
-                    Some(b) => V::Text(format_uuid(&b)),
+                V::Text(s) => match canonical_uuid(&s) {
+                    Some(c) => V::Text(c),
                     None => return Err(Error::InvalidText(format!("invalid input syntax for type uuid: \"{s}\""))),
                 },
                 v => return Err(mismatch(&v)),
@@ -345,6 +345,12 @@ pub fn parse_uuid(s: &str) -> Option<[u8; 16]> {
         }
     }
     (at == digits.len()).then_some(out)
+}
+
+/// A UUID's text in canonical form (`parse_uuid`, then `format_uuid`): how
+/// uuid values are kept and compared.
+pub fn canonical_uuid(s: &str) -> Option<String> {
+    parse_uuid(s).map(|b| format_uuid(&b))
 }
 
 /// The canonical text of a UUID: lowercase, hyphenated 8-4-4-4-12.
