@@ -28,6 +28,7 @@ pub mod promote;
 pub mod protocol;
 pub mod server;
 pub mod session;
+pub mod session_balancer;
 pub mod settings;
 pub mod sql;
 pub mod standby;

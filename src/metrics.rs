@@ -15,6 +15,8 @@ pub struct Metrics {
     /// Simple-query statements run from a cached plan, without parsing.
     pub templated: AtomicU64,
     pub connections_total: AtomicU64,
+    /// Idle sessions moved to their client's connection thread.
+    pub session_moves: AtomicU64,
     /// Sum of commit latencies (µs) and their count, for the mean.
     pub commit_micros: AtomicU64,
     /// Commit latency histogram buckets (µs upper bounds).
@@ -49,6 +51,12 @@ impl Metrics {
             c(&self.templated),
         );
         counter(out, "duetdb_connections_total", "Connections accepted.", c(&self.connections_total));
+        counter(
+            out,
+            "duetdb_session_moves_total",
+            "Idle sessions moved to the connection thread of their client's CPU.",
+            c(&self.session_moves),
+        );
         let _ = writeln!(
             out,
             "# HELP duetdb_commit_latency_seconds Commit latency (durable, including synchronous replication).\n# TYPE duetdb_commit_latency_seconds histogram"

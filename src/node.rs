@@ -14,6 +14,7 @@ use duetdb_storage::{Engine, EngineConfig};
 use tokio::net::TcpListener;
 
 use crate::config::ConfigFile;
+use crate::connection_threads::Affinity;
 use crate::error::{SqlError, SqlResult};
 use crate::server::{Role, Server};
 use crate::settings::Values;
@@ -310,7 +311,7 @@ pub async fn bind(settings: &Values) -> SqlResult<(TcpListener, SocketAddr)> {
 pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>) {
     let threads = match connection_thread_count(&server) {
         0 => None,
-        n => match crate::connection_threads::ConnectionThreads::start(n) {
+        n => match crate::connection_threads::ConnectionThreads::start(n, Affinity::parse(&server.setting("session_affinity"))) {
             Ok(t) => Some(t),
             Err(e) => {
                 tracing::warn!(error = %e, "could not start connection threads; sessions run on the worker pool");
@@ -324,7 +325,7 @@ pub async fn accept_loop(server: Arc<Server>, listener: TcpListener, tls: Option
                 Ok((sock, peer)) => {
                     match &threads {
                         Some(t) => t.serve(sock, peer, server.clone(), tls.clone()),
-                        None => drop(tokio::spawn(crate::protocol::serve(server.clone(), sock, peer, tls.clone()))),
+                        None => drop(tokio::spawn(crate::protocol::serve(server.clone(), sock, peer, tls.clone(), None))),
                     }
                 }
                 Err(e) => {

@@ -41,6 +41,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
+use crate::connection_threads::Placement;
 use crate::error::{SqlError, SqlResult};
 use crate::server::{Conn, Registry, Server};
 use crate::session::{Outcome, RowStream, Session};
@@ -157,13 +158,20 @@ fn status_of(b: u8) -> TransactionStatus {
 // Startup and authentication
 // ---------------------------------------------------------------------------
 
-/// Serves one client connection until it ends.
-pub async fn serve(server: Arc<Server>, socket: TcpStream, peer: SocketAddr, tls: Option<tokio_rustls::TlsAcceptor>) {
+/// Serves one client connection until it ends (or, on a connection thread,
+/// until it moves to another: `connection_threads`).
+pub async fn serve(
+    server: Arc<Server>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    placement: Option<Placement>,
+) {
     let _ = socket.set_nodelay(true);
     server.metrics.connections_total.fetch_add(1, Ordering::Relaxed);
     let timeout = Duration::from_millis(server.session_defaults().duration_ms("authentication_timeout").max(1000));
     let started = tokio::time::timeout(timeout, startup(&server, socket, peer, tls)).await;
-    let (mut wire, session, guard) = match started {
+    let (wire, session, guard) = match started {
         Ok(Ok(Some(x))) => x,
         Ok(Ok(None)) => return,
         Ok(Err(e)) => {
@@ -175,10 +183,62 @@ pub async fn serve(server: Arc<Server>, socket: TcpStream, peer: SocketAddr, tls
             return;
         }
     };
-    let mut conn = Connection { session, conn: guard.conn.clone(), skip_to_sync: false, state: "" };
-    let result = conn.run(&mut wire).await;
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "connection closed");
+    let conn = Connection { session, conn: guard.conn.clone(), skip_to_sync: false, state: "", placement };
+    serve_session(conn, wire, guard, peer).await;
+}
+
+/// A session between two messages, on its way to another connection thread:
+/// everything it is, with its socket out of any runtime's reactor.
+pub struct IdleSession {
+    conn: Connection,
+    socket: std::net::TcpStream,
+    codec: Codec,
+    /// Bytes of the client's next message already read, if any.
+    read_buf: BytesMut,
+    guard: crate::server::ConnGuard,
+    peer: SocketAddr,
+}
+
+impl IdleSession {
+    pub fn placement_mut(&mut self) -> &mut Placement {
+        self.conn.placement.as_mut().expect("only sessions on connection threads move")
+    }
+
+    pub fn server(&self) -> &Arc<Server> {
+        self.conn.session.server()
+    }
+}
+
+/// Goes on serving a session that moved to this thread.
+pub async fn resume(idle: Box<IdleSession>) {
+    let IdleSession { conn, socket, codec, read_buf, guard, peer } = *idle;
+    let socket = match TcpStream::from_std(socket) {
+        Ok(s) => s,
+        Err(e) => return tracing::warn!(%peer, error = %e, "could not register a moved session's connection"),
+    };
+    let mut parts = tokio_util::codec::FramedParts::new(Stream::Plain(socket), codec);
+    parts.read_buf = read_buf;
+    serve_session(conn, Framed::from_parts(parts), guard, peer).await;
+}
+
+/// Runs a started session's message loop until it ends or moves.
+async fn serve_session(mut conn: Connection, mut wire: Wire, guard: crate::server::ConnGuard, peer: SocketAddr) {
+    match conn.run(&mut wire).await {
+        Ok(Some(to)) => {
+            let parts = wire.into_parts();
+            let Stream::Plain(socket) = parts.io else { unreachable!("should_move keeps TLS sessions in place") };
+            debug_assert!(parts.write_buf.is_empty(), "a session moves with its output flushed");
+            match socket.into_std() {
+                Ok(socket) => {
+                    let idle = IdleSession { conn, socket, codec: parts.codec, read_buf: parts.read_buf, guard, peer };
+                    return Placement::move_to(Box::new(idle), to);
+                }
+                Err(e) => tracing::warn!(%peer, error = %e, "could not take a moving session's connection off this thread"),
+            }
+            return;
+        }
+        Ok(None) => {}
+        Err(e) => tracing::debug!(%peer, error = %e, "connection closed"),
     }
     let _ = wire.flush().await;
     drop(guard);
@@ -412,6 +472,8 @@ struct Connection {
     skip_to_sync: bool,
     /// The state last shown in pg_stat_activity.
     state: &'static str,
+    /// The connection thread it runs on; None on the shared pool.
+    placement: Option<Placement>,
 }
 
 /// Why a statement stopped.
@@ -421,21 +483,28 @@ enum Stop {
 }
 
 impl Connection {
-    async fn run(&mut self, wire: &mut Wire) -> io::Result<()> {
+    /// Serves messages until the session ends (None) or should move to
+    /// another connection thread (Some(thread), between two messages).
+    async fn run(&mut self, wire: &mut Wire) -> io::Result<Option<usize>> {
         loop {
             // A message already in the read buffer (a pipelined Bind/Execute/
             // Sync) is taken at once: the session is not idle, so no idle
             // state and no idle timer.
             let next = match wire.next().now_or_never() {
                 Some(next) => next,
-                None => self.next_when_idle(wire).await?,
+                None => {
+                    if let Some(to) = self.should_move(wire) {
+                        return Ok(Some(to));
+                    }
+                    self.next_when_idle(wire).await?
+                }
             };
             let msg = match next {
-                None => return Ok(()),
+                None => return Ok(None),
                 Some(Ok(m)) => m,
                 Some(Err(e)) => {
                     let _ = send_error(wire, &SqlError::fatal("08P01", format!("invalid frontend message: {e}"))).await;
-                    return Ok(());
+                    return Ok(None);
                 }
             };
             self.set_state("active");
@@ -503,20 +572,32 @@ impl Connection {
                     self.send_ready(wire).await?;
                 }
                 PgWireFrontendMessage::Flush(_) => wire.flush().await?,
-                PgWireFrontendMessage::Terminate(_) => return Ok(()),
+                PgWireFrontendMessage::Terminate(_) => return Ok(None),
                 PgWireFrontendMessage::CopyData(_) | PgWireFrontendMessage::CopyDone(_) | PgWireFrontendMessage::CopyFail(_) => {
                     // Stray copy messages outside COPY are ignored, as PostgreSQL does.
                 }
                 _ => {
                     send_error(wire, &SqlError::fatal("08P01", "unexpected message type")).await?;
-                    return Ok(());
+                    return Ok(None);
                 }
             }
             if self.conn.terminate.load(Ordering::Relaxed) {
                 send_error(wire, &SqlError::fatal("57P01", "terminating connection due to administrator command")).await?;
-                return Ok(());
+                return Ok(None);
             }
         }
+    }
+
+    /// Whether the session, about to wait for its client's next message,
+    /// should move to another connection thread first. Only a plain-TCP
+    /// session with nothing left to write moves.
+    fn should_move(&mut self, wire: &Wire) -> Option<usize> {
+        let placement = self.placement.as_mut()?;
+        let Stream::Plain(socket) = wire.get_ref() else { return None };
+        if !wire.write_buffer().is_empty() {
+            return None;
+        }
+        placement.should_move(socket)
     }
 
     /// Waits for the client's next message while the session is idle (or

@@ -318,6 +318,14 @@ pub static SETTINGS: &[Setting] = &[
         "Threads that client sessions run on, each session on one (-1: one per CPU core, 0: on the worker threads).",
     ),
     s(
+        "session_affinity",
+        "client_cpu",
+        Postmaster,
+        Enum(&["client_cpu", "none", "debug_rotate"]),
+        "Resource Usage",
+        "Moves idle sessions to the connection thread of the CPU their client sends from (client_cpu), or not (none).",
+    ),
+    s(
         "huge_pages",
         "off",
         Postmaster,

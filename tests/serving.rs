@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
+use futures::{SinkExt, StreamExt};
 
 #[tokio::test]
 async fn two_hundred_concurrent_connections() {
@@ -267,4 +268,113 @@ fn startup(port: u16) -> TcpStream {
         seen.extend_from_slice(&buf[..n]);
     }
     g
+}
+
+/// Sessions move between connection threads between messages (see
+/// `connection_threads`): with `session_affinity = debug_rotate` every
+/// session moves to the next thread each time it waits for its client, so
+/// every piece of session state crosses threads — settings, prepared
+/// statements, a transaction with a savepoint and an error in it, a portal
+/// suspended after some of its rows, COPY both ways — and eight sessions
+/// moving all the time keep a bank's money conserved.
+#[tokio::test]
+async fn sessions_keep_their_state_when_they_move_between_threads() {
+    let metrics = free_port();
+    let s = TestServer::start_with(Init::settings(&[
+        ("connection_threads", "2"),
+        ("session_affinity", "debug_rotate"),
+        ("metrics_port", &metrics.to_string()),
+    ]));
+    let mut c = s.connect().await;
+    c.batch_execute("CREATE TABLE acct (id int PRIMARY KEY, balance int NOT NULL)").await.unwrap();
+    c.batch_execute("INSERT INTO acct SELECT i, 100 FROM generate_series(1, 50) g(i)").await.unwrap();
+
+    // Settings and prepared statements.
+    c.batch_execute("SET application_name = 'mover'; SET statement_timeout = '150ms'").await.unwrap();
+    let balance = c.prepare("SELECT balance FROM acct WHERE id = $1").await.unwrap();
+    for i in 1..=50 {
+        assert_eq!(c.query_one(&balance, &[&i]).await.unwrap().get::<_, i32>(0), 100);
+    }
+    assert_eq!(one(&c, "SHOW application_name").await, "mover");
+    assert_eq!(code(&c.batch_execute("SELECT pg_sleep(2)").await.unwrap_err()), "57014");
+    c.batch_execute("RESET statement_timeout").await.unwrap();
+
+    // A transaction: savepoint, an error, 25P02, rollback to the savepoint.
+    c.batch_execute("BEGIN").await.unwrap();
+    c.batch_execute("UPDATE acct SET balance = balance - 10 WHERE id = 1").await.unwrap();
+    c.batch_execute("SAVEPOINT s").await.unwrap();
+    assert_eq!(code(&c.batch_execute("INSERT INTO acct VALUES (1, 0)").await.unwrap_err()), "23505");
+    assert_eq!(code(&c.batch_execute("SELECT 1").await.unwrap_err()), "25P02");
+    c.batch_execute("ROLLBACK TO SAVEPOINT s").await.unwrap();
+    c.batch_execute("UPDATE acct SET balance = balance + 10 WHERE id = 2").await.unwrap();
+    c.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(one(&c, "SELECT balance FROM acct WHERE id = 1").await, "90");
+    assert_eq!(one(&c, "SELECT balance FROM acct WHERE id = 2").await, "110");
+
+    // A portal read ten rows at a time: Execute with a row limit, then
+    // PortalSuspended, then the next Execute — each a move.
+    let t = c.transaction().await.unwrap();
+    let all = t.prepare("SELECT id FROM acct ORDER BY id").await.unwrap();
+    let portal = t.bind(&all, &[]).await.unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let batch = t.query_portal(&portal, 10).await.unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        seen.extend(batch.iter().map(|r| r.get::<_, i32>(0)));
+    }
+    assert_eq!(seen, (1..=50).collect::<Vec<_>>());
+    t.commit().await.unwrap();
+
+    // COPY in, in several messages, and out.
+    c.batch_execute("CREATE TABLE log (n int, note text)").await.unwrap();
+    let sink = c.copy_in("COPY log FROM STDIN").await.unwrap();
+    futures::pin_mut!(sink);
+    for i in 0..20 {
+        sink.send(bytes::Bytes::from(format!("{i}\tline {i}\n"))).await.unwrap();
+    }
+    assert_eq!(sink.finish().await.unwrap(), 20);
+    let out = c.copy_out("COPY (SELECT n FROM log ORDER BY n) TO STDOUT").await.unwrap();
+    let text: String = out.map(|b| String::from_utf8(b.unwrap().to_vec()).unwrap()).collect::<Vec<_>>().await.concat();
+    assert_eq!(text, (0..20).map(|i| format!("{i}\n")).collect::<String>());
+
+    // Eight sessions transferring money while moving.
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let cl = s.connect().await;
+        tasks.push(tokio::spawn(async move {
+            let transfer = cl.prepare("UPDATE acct SET balance = balance + $2 WHERE id = $1").await.unwrap();
+            for k in 0..40 {
+                let (from, to) = ((w * 7 + k) % 50 + 1, (w * 13 + k * 3 + 1) % 50 + 1);
+                loop {
+                    cl.batch_execute("BEGIN").await.unwrap();
+                    let moved = async {
+                        cl.execute(&transfer, &[&from, &-1i32]).await?;
+                        cl.execute(&transfer, &[&to, &1i32]).await?;
+                        cl.batch_execute("COMMIT").await
+                    }
+                    .await;
+                    match moved {
+                        Ok(()) => break,
+                        Err(e) => {
+                            assert!(["40001", "40P01"].contains(&code(&e).as_str()), "{e}");
+                            cl.batch_execute("ROLLBACK").await.unwrap();
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(one(&c, "SELECT sum(balance) FROM acct").await, "5000");
+    assert_eq!(one(&c, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'mover'").await, "1");
+
+    let (_, body) = get(metrics, "/metrics");
+    let moves = value(&body, "duetdb_session_moves_total");
+    assert!(moves > 500.0, "sessions moved {moves} times");
+    drop(c);
+    still_serving(&s).await;
 }
