@@ -379,3 +379,44 @@ async fn uuid_columns_round_trip_and_compare_as_postgres_does() {
     c.batch_execute("ALTER TABLE u2 ALTER COLUMN id TYPE uuid USING id::uuid").await.unwrap();
     assert_eq!(one(&c, "SELECT count(*) FROM u2 WHERE id = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'").await, "1");
 }
+
+/// json and jsonb parameters are described as json and jsonb, as
+/// PostgreSQL describes them, so a driver encodes its JSON values by that
+/// type: tokio-postgres binds `serde_json::Value` (jsonb's binary form with
+/// its version byte), in INSERT, UPDATE and a WHERE on the column; text that
+/// is not JSON is 22P02.
+#[tokio::test]
+async fn json_parameters_are_described_as_json_and_jsonb() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute("CREATE TABLE docs (id int PRIMARY KEY, j json, b jsonb)").await.unwrap();
+    let insert = c.prepare("INSERT INTO docs VALUES ($1, $2, $3)").await.unwrap();
+    assert_eq!(insert.params(), &[Type::INT4, Type::JSON, Type::JSONB]);
+    let v = serde_json::json!({"a": [1, 2, {"b": null}], "s": "x\"y", "n": 1.5});
+    c.execute(&insert, &[&1i32, &v, &v]).await.unwrap();
+    let row = c.query_one("SELECT j, b FROM docs WHERE id = 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, serde_json::Value>(0), v);
+    assert_eq!(row.get::<_, serde_json::Value>(1), v);
+
+    let update = c.prepare("UPDATE docs SET b = $1 WHERE id = $2").await.unwrap();
+    assert_eq!(update.params(), &[Type::JSONB, Type::INT4]);
+    c.execute(&update, &[&serde_json::json!([10, 20, 30]), &1i32]).await.unwrap();
+    assert_eq!(one(&c, "SELECT b->>1 FROM docs WHERE id = 1").await, "20");
+
+    let by_doc = c.prepare("SELECT id FROM docs WHERE b = $1").await.unwrap();
+    assert_eq!(by_doc.params(), &[Type::JSONB]);
+    assert_eq!(c.query_one(&by_doc, &[&serde_json::json!([10, 20, 30])]).await.unwrap().get::<_, i32>(0), 1);
+    // Through DataFusion (an aggregate), and jsonb compared as jsonb: the
+    // parameter's spacing is not the stored text's.
+    let counted = c.prepare("SELECT count(*) FROM docs WHERE b = $1 OR id = $2").await.unwrap();
+    assert_eq!(counted.params(), &[Type::JSONB, Type::INT4]);
+    let n: i64 = c.query_one(&counted, &[&serde_json::json!([10, 20, 30]), &-1i32]).await.unwrap().get(0);
+    assert_eq!(n, 1);
+
+    // Text-format parameters of either type, checked as JSON on the way in.
+    c.batch_execute("PREPARE put(int, json, jsonb) AS INSERT INTO docs VALUES ($1, $2, $3)").await.unwrap();
+    c.batch_execute(r#"EXECUTE put(2, '{"k": true}', '{"k": false}')"#).await.unwrap();
+    assert_eq!(one(&c, "SELECT (j->>'k') || '/' || (b->>'k') FROM docs WHERE id = 2").await, "true/false");
+    let e = expect_error(&c, "EXECUTE put(3, '{bad', NULL)", "22P02").await;
+    assert!(e.message().contains("json"), "{}", e.message());
+}

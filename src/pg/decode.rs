@@ -65,6 +65,7 @@ pub fn decode_param(bytes: Option<&[u8]>, fmt: Format, o: u32, hint: Option<&A>,
             let s = std::str::from_utf8(bytes).map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?;
             match o {
                 oid::UUID => uuid_text(s),
+                oid::JSON | oid::JSONB => json_text(s, o),
                 o if Some(o) == oid::array_of(oid::UUID) => parse_array(s, &A::Utf8, uuid_text),
                 _ => parse_scalar(s, &target, zone),
             }
@@ -77,6 +78,16 @@ pub fn decode_param(bytes: Option<&[u8]>, fmt: Format, o: u32, hint: Option<&A>,
 /// here), read as PostgreSQL's uuid_in reads it.
 fn uuid_text(s: &str) -> SqlResult<ScalarValue> {
     Ok(ScalarValue::Utf8(Some(canonical_uuid(s)?)))
+}
+
+/// A json or jsonb parameter, read as json_in / jsonb_in read it: json
+/// keeps its text, jsonb becomes its canonical text (how jsonb columns hold
+/// it, so that `jsonb_col = $1` compares like with like).
+fn json_text(s: &str, o: u32) -> SqlResult<ScalarValue> {
+    use duetdb_storage::json;
+    let text = if o == oid::JSONB { json::canonical_jsonb(s) } else { json::check_json(s).map(|()| s.to_string()) };
+    let text = text.map_err(|e| SqlError::from(duetdb_storage::Error::from(e)))?;
+    Ok(ScalarValue::Utf8(Some(text)))
 }
 
 /// A uuid's canonical text, or PostgreSQL's error for text that is none.
@@ -334,9 +345,10 @@ fn decode_binary(b: &[u8], o: u32, target: &A) -> SqlResult<ScalarValue> {
             if b.first() != Some(&1) {
                 return Err(bad());
             }
-            ScalarValue::Utf8(Some(std::str::from_utf8(&b[1..]).map_err(|_| bad())?.to_string()))
+            json_text(std::str::from_utf8(&b[1..]).map_err(|_| bad())?, o)?
         }
-        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::JSON | oid::UNKNOWN | 0 => {
+        oid::JSON => json_text(std::str::from_utf8(b).map_err(|_| bad())?, o)?,
+        oid::TEXT | oid::VARCHAR | oid::BPCHAR | oid::NAME | oid::UNKNOWN | 0 => {
             let s = std::str::from_utf8(b).map_err(|_| SqlError::new("22021", "invalid byte sequence for encoding \"UTF8\""))?;
             match target {
                 A::Utf8 => ScalarValue::Utf8(Some(s.to_string())),

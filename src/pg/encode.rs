@@ -296,6 +296,12 @@ fn value_binary(b: &mut BytesMut, v: &Value, ty: &DataType) {
         (Value::Float32(x), _) => b.put_f32(*x),
         (Value::Float64(x), _) => b.put_f64(*x),
         (Value::Numeric(m, s), _) => encode_numeric_binary(b, *m, *s),
+        // jsonb_send: a version byte, then the text; uuid_send: 16 bytes.
+        (Value::Text(s), DataType::Jsonb) => {
+            b.put_u8(1);
+            b.put_slice(s.as_bytes());
+        }
+        (Value::Text(s), DataType::Uuid) => b.put_slice(&duetdb_storage::types::parse_uuid(s).unwrap_or([0; 16])),
         (Value::Text(s), _) => b.put_slice(s.as_bytes()),
         (Value::Bytea(x), _) => b.put_slice(x),
         (Value::Date(d), _) => b.put_i32(date_to_pg(*d)),

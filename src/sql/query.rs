@@ -169,11 +169,21 @@ pub async fn plan(ctx: &SessionContext, stmt: &Statement) -> SqlResult<LogicalPl
 /// canonical text (`pg::decode`).
 pub const UUID_HINT: A = A::FixedSizeBinary(16);
 
+/// The hints of a json and a jsonb parameter. Their values are text here,
+/// as the columns are, but they are described as json and jsonb (a driver
+/// encodes its JSON values by the described type; jsonb's binary form has a
+/// version byte). Arrow's large types stand for them: nothing a plan infers
+/// for a placeholder has them.
+pub const JSON_HINT: A = A::LargeUtf8;
+pub const JSONB_HINT: A = A::LargeBinary;
+
 /// The PostgreSQL type a parameter with hint `hint` is described as.
 pub fn param_oid(hint: &A) -> u32 {
     use crate::pg::oid;
     match hint {
         h if *h == UUID_HINT => oid::UUID,
+        h if *h == JSON_HINT => oid::JSON,
+        h if *h == JSONB_HINT => oid::JSONB,
         A::List(element) if *element.data_type() == UUID_HINT => oid::array_of(oid::UUID).expect("uuid[] exists"),
         h => crate::pg::encode::arrow_wire_type(h).oid,
     }
@@ -183,15 +193,19 @@ pub fn param_oid(hint: &A) -> u32 {
 pub fn column_param_hint(ty: &duetdb_storage::DataType) -> A {
     match ty {
         duetdb_storage::DataType::Uuid => UUID_HINT,
+        duetdb_storage::DataType::Json => JSON_HINT,
+        duetdb_storage::DataType::Jsonb => JSONB_HINT,
         ty => duetdb_storage::arrow_conv::arrow_type(ty),
     }
 }
 
 /// The hint for a parameter that takes a value like `f` (a column, an
-/// expression): its Arrow type, or the uuid hint for a uuid.
+/// expression): its Arrow type, or the marker of a uuid, json or jsonb.
 fn field_param_hint(f: &Field) -> A {
     match crate::pg::encode::tagged_oid(f) {
         Some(crate::pg::oid::UUID) => UUID_HINT,
+        Some(crate::pg::oid::JSON) => JSON_HINT,
+        Some(crate::pg::oid::JSONB) => JSONB_HINT,
         _ => f.data_type().clone(),
     }
 }
