@@ -73,9 +73,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::session_balancer::{Seen, plan};
-
 use crate::server::Server;
+use crate::session_balancer::{Seen, plan};
 
 /// Whether this code runs on a connection thread's own runtime (a
 /// single-threaded one), not on a worker of the shared pool.
@@ -107,7 +106,8 @@ enum Handoff {
 pub enum Affinity {
     /// Stay where dealt.
     None,
-    /// Move to the thread of the CPU the client sends from (the default).
+    /// Gather the sessions one client thread drives on one thread, grouped
+    /// by the CPU their client sends from (the default).
     ClientCpu,
     /// Move to the next thread at every idle point: a test of moving itself.
     DebugRotate,

@@ -15,7 +15,7 @@ pub struct Metrics {
     /// Simple-query statements run from a cached plan, without parsing.
     pub templated: AtomicU64,
     pub connections_total: AtomicU64,
-    /// Idle sessions moved to their client's connection thread.
+    /// Idle sessions moved to another connection thread (`session_affinity`).
     pub session_moves: AtomicU64,
     /// Sum of commit latencies (µs) and their count, for the mean.
     pub commit_micros: AtomicU64,
@@ -54,7 +54,7 @@ impl Metrics {
         counter(
             out,
             "duetdb_session_moves_total",
-            "Idle sessions moved to the connection thread of their client's CPU.",
+            "Idle sessions moved to another connection thread (session_affinity).",
             c(&self.session_moves),
         );
         let _ = writeln!(

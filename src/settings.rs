@@ -323,7 +323,7 @@ pub static SETTINGS: &[Setting] = &[
         Postmaster,
         Enum(&["client_cpu", "none", "debug_rotate"]),
         "Resource Usage",
-        "Moves idle sessions to the connection thread of the CPU their client sends from (client_cpu), or not (none).",
+        "Gathers the sessions whose client sends from one CPU on one connection thread, moving them between messages (client_cpu), or leaves them where dealt (none).",
     ),
     s(
         "huge_pages",
