@@ -247,7 +247,6 @@ fn balance(threads: Weak<Threads>) {
 pub struct Placement {
     threads: Arc<Threads>,
     slot: Arc<Slot>,
-    index: usize,
     /// Set by a move, cleared at the next idle point: a session that has
     /// just moved waits for a message before it may move again, so that it
     /// cannot be passed around without being served.
@@ -265,7 +264,7 @@ impl Placement {
         if threads.affinity == Affinity::ClientCpu {
             threads.slots.lock().push(Arc::downgrade(&slot));
         }
-        Placement { threads, slot, index, arrived: false }
+        Placement { threads, slot, arrived: false }
     }
 
     /// Called each time the session goes idle, with its socket: the thread
@@ -275,9 +274,10 @@ impl Placement {
             return None;
         }
         let n = self.threads.queues.len();
+        let here = self.slot.thread.load(Ordering::Relaxed);
         match self.threads.affinity {
             Affinity::None => None,
-            Affinity::DebugRotate => (n > 1).then_some((self.index + 1) % n),
+            Affinity::DebugRotate => (n > 1).then_some((here + 1) % n),
             Affinity::ClientCpu => {
                 // Sample once per interval: the sample is of the interval
                 // the balancer will close next.
@@ -289,7 +289,7 @@ impl Placement {
                     }
                 }
                 let target = self.slot.target.load(Ordering::Relaxed);
-                (target != self.index && target < n).then_some(target)
+                (target != here && target < n).then_some(target)
             }
         }
     }
@@ -298,7 +298,6 @@ impl Placement {
     pub fn move_to(mut session: Box<crate::protocol::IdleSession>, to: usize) {
         let placement = session.placement_mut();
         let threads = placement.threads.clone();
-        placement.index = to;
         placement.arrived = true;
         placement.slot.thread.store(to, Ordering::Relaxed);
         session.server().metrics.session_moves.fetch_add(1, Ordering::Relaxed);

@@ -80,14 +80,15 @@ fn uuid_text(s: &str) -> SqlResult<ScalarValue> {
     Ok(ScalarValue::Utf8(Some(canonical_uuid(s)?)))
 }
 
-/// A json or jsonb parameter, read as json_in / jsonb_in read it: json
-/// keeps its text, jsonb becomes its canonical text (how jsonb columns hold
-/// it, so that `jsonb_col = $1` compares like with like).
+/// A json or jsonb parameter, read as a column of its type reads it (json_in /
+/// jsonb_in): json keeps its text, jsonb becomes its canonical text, so that
+/// `jsonb_col = $1` compares like with like.
 fn json_text(s: &str, o: u32) -> SqlResult<ScalarValue> {
-    use duetdb_storage::json;
-    let text = if o == oid::JSONB { json::canonical_jsonb(s) } else { json::check_json(s).map(|()| s.to_string()) };
-    let text = text.map_err(|e| SqlError::from(duetdb_storage::Error::from(e)))?;
-    Ok(ScalarValue::Utf8(Some(text)))
+    let column = if o == oid::JSONB { DataType::Jsonb } else { DataType::Json };
+    match column.coerce(Value::Text(s.to_string()))? {
+        Value::Text(text) => Ok(ScalarValue::Utf8(Some(text))),
+        v => unreachable!("json and jsonb hold text, not {v:?}"),
+    }
 }
 
 /// A uuid's canonical text, or PostgreSQL's error for text that is none.

@@ -248,6 +248,18 @@ fn bpchar_padded(s: &str, ty: PgType) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// jsonb's binary form (jsonb_send): a version byte, then the text.
+fn jsonb_send(b: &mut BytesMut, text: &str) {
+    b.put_u8(1);
+    b.put_slice(text.as_bytes());
+}
+
+/// uuid's binary form (uuid_send): its 16 bytes, from the canonical text it
+/// is held as.
+fn uuid_send(b: &mut BytesMut, text: &str) {
+    b.put_slice(&duetdb_storage::types::parse_uuid(text).unwrap_or([0; 16]));
+}
+
 pub fn encode_value(buf: &mut BytesMut, v: &Value, ty: &DataType, fmt: Format, style: &Style) {
     if v.is_null() {
         return put_null(buf);
@@ -296,12 +308,8 @@ fn value_binary(b: &mut BytesMut, v: &Value, ty: &DataType) {
         (Value::Float32(x), _) => b.put_f32(*x),
         (Value::Float64(x), _) => b.put_f64(*x),
         (Value::Numeric(m, s), _) => encode_numeric_binary(b, *m, *s),
-        // jsonb_send: a version byte, then the text; uuid_send: 16 bytes.
-        (Value::Text(s), DataType::Jsonb) => {
-            b.put_u8(1);
-            b.put_slice(s.as_bytes());
-        }
-        (Value::Text(s), DataType::Uuid) => b.put_slice(&duetdb_storage::types::parse_uuid(s).unwrap_or([0; 16])),
+        (Value::Text(s), DataType::Jsonb) => jsonb_send(b, s),
+        (Value::Text(s), DataType::Uuid) => uuid_send(b, s),
         (Value::Text(s), _) => b.put_slice(s.as_bytes()),
         (Value::Bytea(x), _) => b.put_slice(x),
         (Value::Date(d), _) => b.put_i32(date_to_pg(*d)),
@@ -641,14 +649,8 @@ fn cell_binary(b: &mut BytesMut, array: &ArrayRef, i: usize, ty: PgType, style: 
             b.put_i32(d);
             b.put_i32(m);
         }
-        oid::UUID => {
-            let s = str_of(array, i).unwrap_or("");
-            b.put_slice(&duetdb_storage::types::parse_uuid(s).unwrap_or([0; 16]));
-        }
-        oid::JSONB => {
-            b.put_u8(1);
-            b.put_slice(str_of(array, i).unwrap_or("").as_bytes());
-        }
+        oid::UUID => uuid_send(b, str_of(array, i).unwrap_or("")),
+        oid::JSONB => jsonb_send(b, str_of(array, i).unwrap_or("")),
         oid::PG_LSN => match array.data_type() {
             A::UInt64 => b.put_u64(prim!(array, UInt64Type, i)),
             _ => {
