@@ -420,3 +420,42 @@ async fn json_parameters_are_described_as_json_and_jsonb() {
     let e = expect_error(&c, "EXECUTE put(3, '{bad', NULL)", "22P02").await;
     assert!(e.message().contains("json"), "{}", e.message());
 }
+
+/// A cast to text is text, whatever it was cast from: compared with any
+/// string (not read as a uuid, no 22P02), its parameter described as text,
+/// its column described as text — as in PostgreSQL. Comparisons with the
+/// uncast column still read the literal as that column's type.
+#[tokio::test]
+async fn casts_to_text_are_text() {
+    let s = TestServer::start();
+    let c = s.connect().await;
+    c.batch_execute(
+        "CREATE TABLE tagged (u uuid PRIMARY KEY, j json, b jsonb, n int);
+         INSERT INTO tagged VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{\"a\": 1}', '[1, 2]', 5)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(one(&c, "SELECT (u::text = 'foo')::text FROM tagged").await, "false");
+    assert_eq!(one(&c, "SELECT count(*)::text FROM tagged WHERE u::text <> 'not a uuid' AND CAST(u AS varchar) < 'b'").await, "1");
+    assert_eq!(one(&c, "SELECT (j::text = '{\"a\": 1}')::text FROM tagged").await, "true");
+    // The uncast column still takes the literal as a uuid.
+    assert_eq!(one(&c, "SELECT n::text FROM tagged WHERE u = '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}'").await, "5");
+    expect_error(&c, "SELECT n FROM tagged WHERE u = 'foo'", "22P02").await;
+
+    let by_text = c.prepare("SELECT n FROM tagged WHERE u::text = $1 OR j::text = $2 OR b::text = $3").await.unwrap();
+    assert_eq!(by_text.params(), &[Type::TEXT, Type::TEXT, Type::TEXT]);
+    let rows = c.query(&by_text, &[&"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", &"x", &"y"]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(c.query(&by_text, &[&"A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", &"x", &"y"]).await.unwrap().is_empty());
+
+    let shown = c.prepare("SELECT u::text, j::text, b::text, n::text, u, j, b FROM tagged").await.unwrap();
+    let types: Vec<Type> = shown.columns().iter().map(|col| col.type_().clone()).collect();
+    assert_eq!(types, [Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::UUID, Type::JSON, Type::JSONB]);
+    let row = c.query_one(&shown, &[]).await.unwrap();
+    assert_eq!(row.get::<_, &str>(0), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+    assert_eq!(row.get::<_, &str>(2), "[1, 2]");
+
+    // The same in a row-writing statement's WHERE.
+    assert_eq!(c.execute("UPDATE tagged SET n = 6 WHERE u::text = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'", &[]).await.unwrap(), 1);
+    assert_eq!(c.execute("DELETE FROM tagged WHERE u::text = 'foo'", &[]).await.unwrap(), 0);
+}

@@ -152,8 +152,9 @@ pub fn tagged_oid(field: &Field) -> Option<u32> {
 pub fn wire_type(field: &Field) -> PgType {
     let md = field.metadata();
     if let Some(o) = tagged_oid(field) {
-        // A cast to text can keep its input's tag (DataFusion carries field
-        // metadata through casts); text values are then sent as text.
+        // A cast to text the statement wrote is tagged text (`sql::text_casts`);
+        // one that type coercion adds keeps its input's tag (DataFusion
+        // carries field metadata through casts): its text values go as text.
         if matches!(field.data_type(), A::Utf8 | A::LargeUtf8 | A::Utf8View) && NOT_TEXT.contains(&o) {
             return PgType { oid: oid::TEXT, typmod: -1 };
         }

@@ -257,8 +257,11 @@ fn settle_fields_on_executed(fields: &mut [FieldInfo], schema: &datafusion::arro
                 f.ty = ty;
             }
             // Text by the plan, a tagged type (json…) once analyzer rules ran
-            // (see `sql::case_type`).
-            if f.ty.oid == oid::TEXT && executed.metadata().contains_key(encode::META_OID) {
+            // (see `sql::case_type`); and the other way round, a cast to
+            // text still tagged with its source's type in the plan (see
+            // `sql::text_casts`).
+            let tag = encode::tagged_oid(executed);
+            if (f.ty.oid == oid::TEXT && tag.is_some()) || tag == Some(oid::TEXT) {
                 f.ty = encode::wire_type(executed);
             }
         }

@@ -30,6 +30,7 @@ pub mod parse;
 pub mod provider;
 pub mod query;
 pub mod system;
+pub mod text_casts;
 pub mod text_input;
 pub mod to_char;
 pub mod to_number;

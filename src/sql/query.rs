@@ -135,6 +135,7 @@ pub fn new_context(database: &str, slot: Arc<ViewSlot>, partitions: usize) -> Se
         .with_analyzer_rules(vec![
             Arc::new(datafusion::optimizer::analyzer::resolve_grouping_function::ResolveGroupingFunction::new()),
             Arc::new(crate::sql::datetime_arith::DatetimeArithmetic),
+            Arc::new(crate::sql::text_casts::TextCasts),
             Arc::new(datafusion::optimizer::analyzer::type_coercion::TypeCoercion::new()),
         ])
         .with_analyzer_rule(Arc::new(crate::sql::checked_arith::CheckedIntegerArithmetic))
@@ -214,9 +215,14 @@ fn field_param_hint(f: &Field) -> A {
 /// placeholder compared with a uuid gets the uuid hint.
 pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
     let mut out: Vec<Option<A>> = Vec::new();
+    let text = crate::sql::text_casts::text_cast_param_types(plan);
     for (name, field) in plan.get_parameter_fields()? {
         if let Some(i) = placeholder_index(&name) {
-            note_param_type(&mut out, i, field.map(|f| field_param_hint(&f)));
+            let hint = match text.iter().find(|(j, _)| *j == i) {
+                Some((_, t)) => Some(t.clone()),
+                None => field.map(|f| field_param_hint(&f)),
+            };
+            note_param_type(&mut out, i, hint);
         }
     }
     for (i, t) in quantified_comparison_param_types(plan) {
