@@ -41,7 +41,8 @@
 //! belongs to, so it learns it: once per `BALANCE_EVERY` each busy session
 //! asks the kernel which CPU its client's last message came from
 //! (`SO_INCOMING_CPU`: the CPU the sending thread ran on, for a local client;
-//! the receive queue's, for a remote one), and a balancer thread groups the
+//! the receive queue's, for a remote one; while no session is busy the
+//! balancer backs off to once a second), and a balancer thread groups the
 //! sessions by it and gives each group a thread (`session_balancer`); a
 //! session whose thread two plans in a row agree on moves there:
 //!
@@ -126,6 +127,17 @@ impl Affinity {
 /// How often the balancer plans (`session_balancer`); each busy session
 /// samples its client's CPU once per interval (one `getsockopt`).
 const BALANCE_EVERY: Duration = Duration::from_millis(25);
+
+/// While no session is busy, the balancer backs off to this (an idle server
+/// should not wake 40 times a second); the first busy interval after it ends
+/// the backoff, so a new load is grouped at most this late.
+const BALANCE_IDLE_MAX: Duration = Duration::from_secs(1);
+
+/// The balancer's next sleep after `idle` intervals in a row in which no
+/// session sampled: doubling from `BALANCE_EVERY` up to `BALANCE_IDLE_MAX`.
+fn balance_sleep(idle: u32) -> Duration {
+    BALANCE_EVERY.saturating_mul(1u32 << idle.min(16)).min(BALANCE_IDLE_MAX)
+}
 
 /// The threads and their queues, shared by the accept loop and every
 /// session's `Placement`.
@@ -213,8 +225,9 @@ impl ConnectionThreads {
 /// that passes through another CPU moves no one). Ends with the threads.
 fn balance(threads: Weak<Threads>) {
     let mut last: HashMap<*const Slot, usize> = HashMap::new();
+    let mut idle = 0;
     loop {
-        std::thread::sleep(BALANCE_EVERY);
+        std::thread::sleep(balance_sleep(idle));
         let Some(t) = threads.upgrade() else { return };
         let interval = t.interval.fetch_add(1, Ordering::Relaxed) + 1;
         let slots: Vec<Arc<Slot>> = {
@@ -229,6 +242,7 @@ fn balance(threads: Weak<Threads>) {
                 cpu: (s.sampled.load(Ordering::Relaxed) == interval).then(|| s.cpu.load(Ordering::Relaxed)),
             })
             .collect();
+        idle = if seen.iter().any(|s| s.cpu.is_some()) { 0 } else { idle.saturating_add(1) };
         let planned = plan(&seen, t.queues.len());
         let mut now = HashMap::with_capacity(slots.len());
         for ((slot, seen), &to) in slots.iter().zip(&seen).zip(&planned) {
@@ -338,5 +352,19 @@ async fn serve_handoffs(mut queue: tokio::sync::mpsc::UnboundedReceiver<Handoff>
             },
             Handoff::Moved(session) => drop(tokio::spawn(crate::protocol::resume(session))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_balancer_backs_off_while_idle_up_to_its_bound() {
+        assert_eq!(balance_sleep(0), BALANCE_EVERY);
+        assert_eq!(balance_sleep(1), BALANCE_EVERY * 2);
+        assert!(balance_sleep(3) < BALANCE_IDLE_MAX);
+        assert_eq!(balance_sleep(6), BALANCE_IDLE_MAX);
+        assert_eq!(balance_sleep(u32::MAX), BALANCE_IDLE_MAX);
     }
 }
