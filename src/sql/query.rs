@@ -212,7 +212,9 @@ fn field_param_hint(f: &Field) -> A {
 }
 
 /// Placeholder types the planner inferred, by position ($1 → index 0). A
-/// placeholder compared with a uuid gets the uuid hint.
+/// placeholder compared with a uuid gets the uuid hint; one compared with a
+/// cast to text, text (the planner typed it by the tag the cast inherited,
+/// see `text_casts`).
 pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
     let mut out: Vec<Option<A>> = Vec::new();
     let text = crate::sql::text_casts::text_cast_param_types(plan);
