@@ -305,6 +305,26 @@ async fn pg_typeof_names_the_type() {
             Some("bigint".into())
         ]]
     );
+    // In binary (tokio-postgres' extended protocol) a regtype is its oid.
+    let row = c
+        .query_one("SELECT pg_typeof(1::int4), pg_typeof('x'::varchar(10)), pg_typeof(1.5::numeric(10, 2)), pg_typeof(now())", &[])
+        .await
+        .unwrap();
+    let oids: Vec<u32> = (0..4).map(|i| row.get::<_, RegType>(i).0).collect();
+    assert_eq!(oids, [23, 1043, 1700, 1184]);
+}
+
+/// A regtype's binary form: its oid (tokio-postgres reads u32 only as oid).
+struct RegType(u32);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RegType {
+    fn from_sql(_: &tokio_postgres::types::Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RegType(u32::from_be_bytes(raw.try_into()?)))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::REGTYPE
+    }
 }
 
 /// ORDER BY a qualified input column that an output alias shadows, as
