@@ -158,8 +158,8 @@ struct Slot {
     thread: AtomicUsize,
     /// The thread the balancer wants it on.
     target: AtomicUsize,
-    /// Its client's CPU, as last sampled, and the interval of that sample
-    /// plus one (0: never).
+    /// Its client's CPU, as last sampled, and the balancer interval that
+    /// sample belongs to (0: never sampled).
     cpu: AtomicUsize,
     sampled: AtomicU64,
 }
@@ -174,6 +174,9 @@ impl ConnectionThreads {
     /// called on.
     pub fn start(n: usize, affinity: Affinity) -> std::io::Result<ConnectionThreads> {
         assert!(n >= 1, "at least one connection thread");
+        // With one thread there is nowhere to move to: no balancer, and no
+        // session registers a slot that only the balancer would prune.
+        let affinity = if n == 1 { Affinity::None } else { affinity };
         if let Ok(pool) = tokio::runtime::Handle::try_current() {
             crate::sql::query::set_query_pool(pool);
         }
@@ -195,7 +198,7 @@ impl ConnectionThreads {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             std::thread::Builder::new().name(format!("duetdb-conn-{i}")).spawn(move || runtime.block_on(serve_handoffs(rx)))?;
         }
-        if n >= 2 && affinity == Affinity::ClientCpu {
+        if affinity == Affinity::ClientCpu {
             let weak = Arc::downgrade(&threads);
             std::thread::Builder::new().name("duetdb-balancer".into()).spawn(move || balance(weak))?;
         }

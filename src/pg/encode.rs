@@ -624,8 +624,11 @@ fn cell_binary(b: &mut BytesMut, array: &ArrayRef, i: usize, ty: PgType, style: 
         oid::INT4 => b.put_i32(int_value().unwrap_or(0) as i32),
         oid::INT8 => b.put_i64(int_value().unwrap_or(0) as i64),
         // A regtype that travels as its name (pg_typeof, to_regtype) goes as its oid.
-        oid::REGTYPE if str_of(array, i).is_some() => b.put_u32(str_of(array, i).and_then(regtype_oid).unwrap_or(0)),
-        oid::OID | oid::REGCLASS | oid::REGTYPE | oid::REGNAMESPACE | oid::XID => b.put_u32(int_value().unwrap_or(0) as u32),
+        oid::REGTYPE => b.put_u32(match str_of(array, i) {
+            Some(name) => regtype_oid(name).unwrap_or(0),
+            None => int_value().unwrap_or(0) as u32,
+        }),
+        oid::OID | oid::REGCLASS | oid::REGNAMESPACE | oid::XID => b.put_u32(int_value().unwrap_or(0) as u32),
         oid::FLOAT4 => b.put_f32(match t {
             A::Float16 => prim!(array, Float16Type, i).to_f32(),
             A::Float32 => prim!(array, Float32Type, i),

@@ -233,6 +233,15 @@ pub fn param_types(plan: &LogicalPlan) -> SqlResult<Vec<Option<A>>> {
     Ok(out)
 }
 
+/// The columns a plan node's expressions read: its inputs', merged.
+pub fn inputs_schema(node: &LogicalPlan) -> DFSchema {
+    let mut schema = DFSchema::empty();
+    for input in node.inputs() {
+        schema.merge(input.schema());
+    }
+    schema
+}
+
 /// `$n`'s position among the parameters ($1 → 0); None for other names.
 pub fn placeholder_index(id: &str) -> Option<usize> {
     id.strip_prefix('$')?.parse::<usize>().ok()?.checked_sub(1)
@@ -269,11 +278,7 @@ fn quantified_comparison_param_types(plan: &LogicalPlan) -> Vec<(usize, A)> {
     };
     let mut found = Vec::new();
     let _ = plan.apply_with_subqueries(|node| {
-        // The node's expressions read its inputs' columns.
-        let mut schema = DFSchema::empty();
-        for input in node.inputs() {
-            schema.merge(input.schema());
-        }
+        let schema = inputs_schema(node);
         // A uuid's hint is UUID_HINT, so `id = ANY($1)` takes a uuid[].
         let typed = |e: &Expr| e.to_field(&schema).ok().map(|(_, f)| field_param_hint(&f)).filter(|t| *t != A::Null);
         node.apply_expressions(|e| {

@@ -124,10 +124,7 @@ pub fn text_cast_param_types(plan: &LogicalPlan) -> Vec<(usize, A)> {
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     let mut found = Vec::new();
     let _ = plan.apply_with_subqueries(|node| {
-        let mut schema = DFSchema::empty();
-        for input in node.inputs() {
-            schema.merge(input.schema());
-        }
+        let schema = crate::sql::query::inputs_schema(node);
         let text_cast = |e: &Expr| match e {
             Expr::Cast(Cast { field, .. }) | Expr::TryCast(TryCast { field, .. }) if is_text_cast(e, &schema) => {
                 Some(field.data_type().clone())
