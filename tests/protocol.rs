@@ -312,6 +312,11 @@ async fn pg_typeof_names_the_type() {
         .unwrap();
     let oids: Vec<u32> = (0..4).map(|i| row.get::<_, RegType>(i).0).collect();
     assert_eq!(oids, [23, 1043, 1700, 1184]);
+    // A type modifier names no other type, wherever a type is named.
+    assert_eq!(
+        rows(&c, "SELECT 'character varying(10)'::regtype::oid::text, 'numeric(10, 2)[]'::regtype::oid::text").await,
+        vec![vec![Some("1043".into()), Some("1231".into())]]
+    );
 }
 
 /// A regtype's binary form: its oid (tokio-postgres reads u32 only as oid).

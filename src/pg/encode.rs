@@ -414,16 +414,6 @@ fn interval_parts(array: &ArrayRef, i: usize) -> (i32, i32, i64) {
     }
 }
 
-/// The oid of a type by the name `format_type` gives it, type modifier and
-/// all (`character varying(10)`, `numeric(10,2)[]`).
-fn regtype_oid(name: &str) -> Option<u32> {
-    let bare = match (name.find('('), name.find(')')) {
-        (Some(open), Some(close)) if open < close => format!("{}{}", &name[..open], &name[close + 1..]),
-        _ => name.to_string(),
-    };
-    oid::oid_for_name(&bare)
-}
-
 fn str_of(array: &ArrayRef, i: usize) -> Option<&str> {
     match array.data_type() {
         A::Utf8 => Some(array.as_string::<i32>().value(i)),
@@ -625,7 +615,7 @@ fn cell_binary(b: &mut BytesMut, array: &ArrayRef, i: usize, ty: PgType, style: 
         oid::INT8 => b.put_i64(int_value().unwrap_or(0) as i64),
         // A regtype that travels as its name (pg_typeof, to_regtype) goes as its oid.
         oid::REGTYPE => b.put_u32(match str_of(array, i) {
-            Some(name) => regtype_oid(name).unwrap_or(0),
+            Some(name) => oid::oid_for_name(name).unwrap_or(0),
             None => int_value().unwrap_or(0) as u32,
         }),
         oid::OID | oid::REGCLASS | oid::REGNAMESPACE | oid::XID => b.put_u32(int_value().unwrap_or(0) as u32),

@@ -139,9 +139,14 @@ impl PgType {
 }
 
 /// Resolves a type name as SQL writes it (`int`, `character varying`, `_int4`,
-/// `int4[]`…) to an OID, for casts and parameter types.
+/// `int4[]`, `varchar(10)`, `numeric(10,2)[]`…) to an OID, for casts,
+/// parameter types and regtype values; a type modifier names no other type.
 pub fn oid_for_name(name: &str) -> Option<u32> {
     let n = name.trim().to_ascii_lowercase();
+    let n = match (n.find('('), n.rfind(')')) {
+        (Some(open), Some(close)) if open < close => format!("{}{}", n[..open].trim_end(), &n[close + 1..]),
+        _ => n,
+    };
     let n = n.trim_start_matches("pg_catalog.");
     if let Some(elem) = n.strip_suffix("[]") {
         return oid_for_name(elem).and_then(array_of);
